@@ -1,0 +1,269 @@
+package signalr
+
+import (
+	"context"
+
+	"github.com/gosignalr/signalr/protocol"
+)
+
+// Clients selects the clients a message goes to. Get one from [Hub.Clients]
+// anywhere in the program, or from [Context.Clients] inside a hub method.
+// It is a small value, safe for concurrent use.
+type Clients struct {
+	targets
+}
+
+// CallerClients adds the targets that are relative to the calling
+// connection.
+type CallerClients struct {
+	targets
+	caller *conn
+}
+
+// targets holds the targets that Clients and CallerClients share.
+type targets struct {
+	h *Hub
+}
+
+type targetKind uint8
+
+const (
+	targetAll targetKind = iota
+	targetAllExcept
+	targetClient
+	targetClients
+	targetGroup
+	targetGroups
+	targetGroupExcept
+	targetUser
+	targetUsers
+	targetCaller
+)
+
+// ClientProxy is a set of recipients. Send delivers to all of them.
+type ClientProxy struct {
+	h      *Hub
+	kind   targetKind
+	names  []string // connection ids, group names or user ids
+	except []string // excluded connection ids
+	caller *conn
+}
+
+// All is every connection of the hub.
+func (c targets) All() ClientProxy { return ClientProxy{h: c.h, kind: targetAll} }
+
+// AllExcept is every connection but the given ones.
+func (c targets) AllExcept(connectionIDs ...string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetAllExcept, except: connectionIDs}
+}
+
+// Client is one connection.
+func (c targets) Client(connectionID string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetClient, names: []string{connectionID}}
+}
+
+// Clients is the given connections.
+func (c targets) Clients(connectionIDs ...string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetClients, names: connectionIDs}
+}
+
+// Group is every connection in a group.
+func (c targets) Group(name string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetGroup, names: []string{name}}
+}
+
+// Groups is every connection in any of the groups; each receives a message
+// once even when it is in several of them.
+func (c targets) Groups(names ...string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetGroups, names: names}
+}
+
+// GroupExcept is every connection in a group but the excluded ones.
+func (c targets) GroupExcept(name string, excludedConnectionIDs ...string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetGroupExcept, names: []string{name}, except: excludedConnectionIDs}
+}
+
+// User is every connection of a user (see [WithUserIDFunc]).
+func (c targets) User(userID string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetUser, names: []string{userID}}
+}
+
+// Users is every connection of any of the users.
+func (c targets) Users(userIDs ...string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetUsers, names: userIDs}
+}
+
+// Caller is the calling connection.
+func (c CallerClients) Caller() ClientProxy {
+	return ClientProxy{h: c.h, kind: targetCaller, caller: c.caller}
+}
+
+// Others is every connection but the caller.
+func (c CallerClients) Others() ClientProxy {
+	return ClientProxy{h: c.h, kind: targetAllExcept, except: []string{c.caller.id}}
+}
+
+// OthersInGroup is every connection in a group but the caller.
+func (c CallerClients) OthersInGroup(name string) ClientProxy {
+	return ClientProxy{h: c.h, kind: targetGroupExcept, names: []string{name}, except: []string{c.caller.id}}
+}
+
+// Send invokes method on every recipient with args and returns without
+// waiting for any client: the message is encoded once per protocol in use
+// and queued to each recipient. A recipient whose queue is full is
+// disconnected rather than slowing the sender. Send fails only when ctx is
+// done, the hub is shut down, or args cannot be encoded.
+//
+// Messages sent by one goroutine reach each connection in the order sent.
+// args are encoded before Send returns; the caller may reuse them.
+func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.h.closed.Load() {
+		return ErrHubClosed
+	}
+	if args == nil {
+		args = []any{}
+	}
+	o := p.h.newOutbound(&protocol.Invocation{Target: method, Arguments: args})
+	p.h.deliver(p, o)
+	return o.err
+}
+
+// deliver hands o to every local recipient of p.
+func (h *Hub) deliver(p ClientProxy, o *outbound) {
+	send := func(c *conn) { o.sendTo(c) }
+	r := &h.reg
+	switch p.kind {
+	case targetCaller:
+		send(p.caller)
+	case targetAll:
+		r.eachConn(send)
+	case targetAllExcept:
+		if len(p.except) == 0 {
+			r.eachConn(send)
+			return
+		}
+		ex := newIDSet(p.except)
+		r.eachConn(func(c *conn) {
+			if !ex.has(c.id) {
+				send(c)
+			}
+		})
+	case targetClient, targetClients:
+		for i, id := range p.names {
+			if dupBefore(p.names, i) {
+				continue
+			}
+			if c := r.conn(id); c != nil {
+				send(c)
+			}
+		}
+	case targetGroup:
+		r.eachInGroup(p.names[0], send)
+	case targetGroupExcept:
+		ex := newIDSet(p.except)
+		r.eachInGroup(p.names[0], func(c *conn) {
+			if !ex.has(c.id) {
+				send(c)
+			}
+		})
+	case targetGroups:
+		if len(p.names) == 1 {
+			r.eachInGroup(p.names[0], send)
+			return
+		}
+		seen := make(map[*conn]struct{})
+		for _, g := range p.names {
+			r.eachInGroup(g, func(c *conn) {
+				if _, ok := seen[c]; !ok {
+					seen[c] = struct{}{}
+					send(c)
+				}
+			})
+		}
+	case targetUser, targetUsers:
+		for i, u := range p.names {
+			if !dupBefore(p.names, i) {
+				r.eachOfUser(u, send)
+			}
+		}
+	}
+}
+
+// dupBefore reports whether s[i] already appears in s[:i].
+func dupBefore(s []string, i int) bool {
+	for _, x := range s[:i] {
+		if x == s[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// idSet is a set of connection ids: a slice scan when small, a map when not.
+type idSet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+func newIDSet(ids []string) idSet {
+	if len(ids) <= 8 {
+		return idSet{list: ids}
+	}
+	m := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	return idSet{m: m}
+}
+
+func (s idSet) has(id string) bool {
+	if s.m != nil {
+		_, ok := s.m[id]
+		return ok
+	}
+	for _, x := range s.list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// outbound is one message on its way to many connections, encoded at most
+// once per protocol.
+type outbound struct {
+	h   *Hub
+	msg protocol.Message
+	enc [][]byte // by protocol index
+	err error
+}
+
+func (h *Hub) newOutbound(msg protocol.Message) *outbound {
+	return &outbound{h: h, msg: msg, enc: make([][]byte, len(h.protocols))}
+}
+
+// bytes returns the message encoded with protocol i.
+func (o *outbound) bytes(i int) []byte {
+	if b := o.enc[i]; b != nil {
+		return b // empty when encoding failed
+	}
+	b, err := o.h.protocols[i].AppendMessage(nil, o.msg)
+	if err != nil {
+		if o.err == nil {
+			o.err = err
+		}
+		o.enc[i] = []byte{}
+		return nil
+	}
+	o.enc[i] = b
+	return b
+}
+
+func (o *outbound) sendTo(c *conn) {
+	if b := o.bytes(c.protoIndex); len(b) > 0 {
+		c.enqueue(b)
+	}
+}

@@ -1,0 +1,622 @@
+package signalr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
+)
+
+// Connection states.
+const (
+	stateHandshake int32 = iota
+	stateConnected
+	stateClosed
+)
+
+const (
+	// handshakeMaxSize bounds the handshake request.
+	handshakeMaxSize = 4096
+	// maxQueuedInvocations bounds invocations waiting to run on one
+	// connection; past it the connection stops reading until one starts.
+	maxQueuedInvocations = 64
+	// readChunk is how much is read from a frame at a time.
+	readChunk = 4096
+)
+
+var (
+	errClientClosed = errors.New("signalr: client closed the connection")
+	errAborted      = errors.New("signalr: connection aborted by the server")
+	closeMsgAborted = protocol.Close{Error: "Connection closed with an error."}
+)
+
+// conn is one client connection: it owns the transport, reads and
+// dispatches messages in the goroutine that serves the transport request,
+// and writes through a bounded queue drained by a writer goroutine that
+// exists only while there is something to write.
+type conn struct {
+	hub        *Hub
+	t          transport.Conn
+	id         string
+	token      string
+	userID     string
+	req        *http.Request
+	proto      protocol.HubProtocol
+	protoIndex int
+	binary     bool
+	state      atomic.Int32
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	items      sync.Map
+	created    time.Time
+	hsTimer    *time.Timer
+	registered bool // set by the reader before it starts dispatching
+
+	lastRead   atomic.Int64 // unix nanoseconds
+	lastWrite  atomic.Int64
+	pingSeen   atomic.Bool
+	readBuf    []byte
+	readLimit  int
+	handshaken bool // reader-owned copy of state >= stateConnected
+
+	// Outbound queue.
+	qmu             sync.Mutex
+	queue, spare    [][]byte
+	queued          int
+	writing         bool
+	closing         bool
+	closeAfterFlush bool
+	writeFailed     bool
+	closeReason     error
+	transportClosed chan struct{}
+	writeFn         func()
+
+	// Invocations.
+	imu      sync.Mutex
+	iq       []*protocol.Invocation
+	irunning int
+	ispace   chan struct{}
+	iwg      sync.WaitGroup
+	invokeFn func()
+
+	// Groups, guarded by gmu.
+	gmu     sync.Mutex
+	groups  map[string]struct{}
+	removed bool
+}
+
+func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request) *conn {
+	c := &conn{
+		hub:             h,
+		t:               t,
+		id:              id,
+		token:           token,
+		req:             r,
+		created:         time.Now(),
+		readLimit:       h.cfg.maxReceiveMessageSize,
+		transportClosed: make(chan struct{}),
+	}
+	if h.cfg.userID != nil {
+		c.userID = h.cfg.userID(r)
+	}
+	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
+	c.writeFn = c.writeLoop
+	c.invokeFn = c.invokeLoop
+	now := time.Now().UnixNano()
+	c.lastRead.Store(now)
+	c.lastWrite.Store(now)
+	return c
+}
+
+func (c *conn) logger() *slog.Logger { return c.hub.cfg.logger }
+
+// serve runs the connection until it ends; it is called by the transport's
+// request goroutine, which becomes the reader.
+func (c *conn) serve() {
+	c.hsTimer = time.AfterFunc(c.hub.cfg.handshakeTimeout, c.handshakeExpired)
+	err := c.readLoop()
+	c.teardown(err)
+}
+
+func (c *conn) readLoop() error {
+	for {
+		binary, r, err := c.t.NextReader()
+		if err != nil {
+			return err
+		}
+		if err := c.readFrame(binary, r); err != nil {
+			return err
+		}
+	}
+}
+
+// readFrame reads one frame in chunks and handles every whole message as
+// soon as it is complete, so memory stays bounded by the message size limit
+// however long the frame is.
+func (c *conn) readFrame(binary bool, r io.Reader) error {
+	if c.handshaken && binary != c.binary {
+		return &protocolError{fmt.Sprintf("a %s frame was received on a connection using the %s protocol", frameName(binary), c.proto.Name())}
+	}
+	buf := c.readBuf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = growReadBuf(buf, c.readLimit)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			c.lastRead.Store(time.Now().UnixNano())
+			used, perr := c.consume(buf)
+			if perr != nil {
+				return perr
+			}
+			buf = buf[:copy(buf, buf[used:])]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(buf) > 0 {
+		return &protocolError{"the frame ended inside a message; messages must not span frames"}
+	}
+	if cap(buf) <= 2*readChunk {
+		c.readBuf = buf[:0]
+	} else {
+		c.readBuf = nil // do not keep a large buffer on an idle connection
+	}
+	return nil
+}
+
+func growReadBuf(buf []byte, limit int) []byte {
+	n := max(2*cap(buf), 512)
+	if limit > 0 {
+		n = min(n, limit+readChunk)
+	}
+	if n <= cap(buf) {
+		n = cap(buf) + readChunk
+	}
+	nb := make([]byte, len(buf), n)
+	copy(nb, buf)
+	return nb
+}
+
+func frameName(binary bool) string {
+	if binary {
+		return "binary"
+	}
+	return "text"
+}
+
+// consume handles the whole messages at the start of data and returns how
+// many bytes they used.
+func (c *conn) consume(data []byte) (int, error) {
+	used := 0
+	if !c.handshaken {
+		n, err := c.handshake(data)
+		if err != nil || n == 0 {
+			return 0, err
+		}
+		used = n
+	}
+	for used < len(data) {
+		msg, n, err := c.proto.ParseMessage(data[used:], c.readLimit)
+		if err != nil {
+			if errors.Is(err, protocol.ErrMessageTooLarge) {
+				return used, &protocolError{fmt.Sprintf("message exceeds the maximum message size of %d bytes", c.readLimit)}
+			}
+			return used, &protocolError{err.Error()}
+		}
+		if n == 0 {
+			break
+		}
+		used += n
+		if msg != nil {
+			if err := c.handle(msg); err != nil {
+				return used, err
+			}
+		}
+	}
+	return used, nil
+}
+
+// protocolError is bad input from the client; its text goes to the client
+// in the Close message.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return e.msg }
+
+// handshake parses the handshake request at the start of data, answers it
+// and registers the connection. It returns 0 while the request is
+// incomplete.
+func (c *conn) handshake(data []byte) (int, error) {
+	req, n, err := protocol.ParseHandshakeRequest(data, handshakeMaxSize)
+	if err != nil {
+		c.handshakeFail(err.Error())
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	idx, p := c.hub.protocolByName(req.Protocol)
+	if p == nil {
+		msg := fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol)
+		c.handshakeFail(msg)
+		return 0, errors.New(msg)
+	}
+	if req.Version < 1 || req.Version > p.Version() {
+		msg := fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+		c.handshakeFail(msg)
+		return 0, errors.New(msg)
+	}
+	if !c.state.CompareAndSwap(stateHandshake, stateConnected) {
+		return 0, errors.New("signalr: handshake timed out")
+	}
+	c.hsTimer.Stop()
+	c.proto, c.protoIndex = p, idx
+	c.binary = p.TransferFormat() == protocol.Binary
+	if err := c.t.WriteFrame(c.binary, protocol.AppendHandshakeResponse(nil, "")); err != nil {
+		return 0, err
+	}
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.handshaken = true
+	if err := c.hub.register(c); err != nil {
+		c.closeWith(&protocol.Close{Error: "Connection closed with an error."}, err)
+		return 0, err
+	}
+	c.registered = true
+	if hook := c.hub.hooks.onConnected; hook != nil {
+		if err := c.callOnConnected(hook); err != nil {
+			c.logger().Info("signalr: OnConnected refused the connection", "connection", c.id, "error", err)
+			msg := "Connection closed with an error."
+			var he *HubError
+			if errors.As(err, &he) || c.hub.cfg.detailedErrors {
+				msg += " " + errorText(err)
+			}
+			c.closeWith(&protocol.Close{Error: msg}, err)
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (c *conn) callOnConnected(hook func(*Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r}
+		}
+	}()
+	return hook(&Context{Context: c.ctx, c: c})
+}
+
+func (c *conn) handshakeFail(msg string) {
+	if c.state.CompareAndSwap(stateHandshake, stateClosed) {
+		c.hsTimer.Stop()
+		_ = c.t.WriteFrame(false, protocol.AppendHandshakeResponse(nil, msg))
+	}
+}
+
+func (c *conn) handshakeExpired() {
+	if c.state.CompareAndSwap(stateHandshake, stateClosed) {
+		_ = c.t.WriteFrame(false, protocol.AppendHandshakeResponse(nil, "Handshake was canceled."))
+		c.t.Close()
+	}
+}
+
+// handle acts on one parsed message.
+func (c *conn) handle(msg protocol.Message) error {
+	switch m := msg.(type) {
+	case *protocol.Invocation:
+		return c.enqueueInvocation(m)
+	case *protocol.StreamInvocation:
+		c.sendCompletion(&protocol.Completion{
+			InvocationID: m.InvocationID,
+			Error:        fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", m.Target),
+		})
+	case *protocol.Ping:
+		c.pingSeen.Store(true)
+	case *protocol.Close:
+		return errClientClosed
+	default:
+		// Completions, stream items, cancellations, acks and sequences for
+		// features this connection does not use are ignored.
+		c.logger().Debug("signalr: ignoring message", "connection", c.id, "type", int(msg.Type()))
+	}
+	return nil
+}
+
+// enqueueInvocation queues inv to run after the invocations before it, at
+// most MaxParallelInvocations at a time.
+func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
+	detachArgs(inv.Arguments)
+	c.imu.Lock()
+	for len(c.iq) >= maxQueuedInvocations {
+		if c.ispace == nil {
+			c.ispace = make(chan struct{})
+		}
+		ch := c.ispace
+		c.imu.Unlock()
+		select {
+		case <-ch:
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		}
+		c.imu.Lock()
+	}
+	c.iq = append(c.iq, inv)
+	if c.irunning < c.hub.cfg.maxParallelInvocations {
+		c.irunning++
+		c.iwg.Add(1)
+		go c.invokeFn()
+	}
+	c.imu.Unlock()
+	return nil
+}
+
+// detachArgs copies raw arguments out of the read buffer, which is reused.
+func detachArgs(args []any) {
+	total := 0
+	for _, a := range args {
+		if r, ok := a.(protocol.Raw); ok {
+			total += len(r)
+		}
+	}
+	buf := make([]byte, 0, total)
+	for i, a := range args {
+		if r, ok := a.(protocol.Raw); ok {
+			start := len(buf)
+			buf = append(buf, r...)
+			args[i] = protocol.Raw(buf[start:len(buf):len(buf)])
+		}
+	}
+}
+
+func (c *conn) invokeLoop() {
+	defer c.iwg.Done()
+	for {
+		c.imu.Lock()
+		if len(c.iq) == 0 {
+			c.iq = nil
+			c.irunning--
+			c.imu.Unlock()
+			return
+		}
+		inv := c.iq[0]
+		c.iq[0] = nil
+		c.iq = c.iq[1:]
+		if c.ispace != nil {
+			close(c.ispace)
+			c.ispace = nil
+		}
+		c.imu.Unlock()
+		if c.ctx.Err() == nil {
+			c.invoke(inv)
+		}
+	}
+}
+
+// invoke runs one hub method and sends its completion.
+func (c *conn) invoke(inv *protocol.Invocation) {
+	h := c.hub
+	m := h.lookup(inv.Target)
+	if m == nil {
+		c.logger().Debug("signalr: unknown hub method", "connection", c.id, "method", inv.Target)
+		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
+		return
+	}
+	hc := &Context{Context: c.ctx, c: c}
+	in, err := m.bind(c.proto, inv.Arguments, c.ctx, hc)
+	if err != nil {
+		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
+		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", inv.Target, err))
+		return
+	}
+	result, err := m.call(in)
+	if err != nil {
+		level := slog.LevelDebug
+		var he *HubError
+		if !errors.As(err, &he) {
+			level = slog.LevelError
+		}
+		c.logger().Log(c.ctx, level, "signalr: hub method failed", "connection", c.id, "method", m.name, "error", err)
+		msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", inv.Target)
+		if errors.As(err, &he) || h.cfg.detailedErrors {
+			msg += " " + errorText(err)
+		}
+		c.completeError(inv.InvocationID, msg)
+		return
+	}
+	if inv.InvocationID == "" {
+		return
+	}
+	c.sendCompletion(&protocol.Completion{InvocationID: inv.InvocationID, HasResult: m.hasResult, Result: result})
+}
+
+// errorText is the detail added to a client-facing error message.
+func errorText(err error) string {
+	var he *HubError
+	if errors.As(err, &he) {
+		return "HubException: " + he.Message
+	}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		return "Panic: " + fmt.Sprint(pe.value)
+	}
+	return "Error: " + err.Error()
+}
+
+func (c *conn) completeError(id, msg string) {
+	if id == "" {
+		return
+	}
+	c.sendCompletion(&protocol.Completion{InvocationID: id, Error: msg})
+}
+
+func (c *conn) sendCompletion(m *protocol.Completion) {
+	b, err := c.proto.AppendMessage(nil, m)
+	if err != nil {
+		c.logger().Error("signalr: cannot encode result", "connection", c.id, "error", err)
+		b, err = c.proto.AppendMessage(nil, &protocol.Completion{
+			InvocationID: m.InvocationID,
+			Error:        "An unexpected error occurred: the result could not be serialized.",
+		})
+		if err != nil {
+			return
+		}
+	}
+	c.enqueue(b)
+}
+
+// enqueue queues one encoded message for the writer. It never blocks on the
+// network: a connection whose queue would pass the outbound limit is closed.
+func (c *conn) enqueue(b []byte) bool {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return false
+	}
+	if len(c.queue) > 0 && c.queued+len(b) > c.hub.cfg.maxOutboundBuffer {
+		c.qmu.Unlock()
+		c.logger().Warn("signalr: closing a connection that fell behind", "connection", c.id, "limit", c.hub.cfg.maxOutboundBuffer)
+		c.closeWith(&protocol.Close{Error: fmt.Sprintf(
+			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
+			c.hub.cfg.maxOutboundBuffer)}, errOverflow)
+		return false
+	}
+	c.queue = append(c.queue, b)
+	c.queued += len(b)
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return true
+}
+
+var errOverflow = errors.New("signalr: outbound queue overflow")
+
+// closeWith starts closing the connection: msg (if any) replaces whatever
+// is still queued, the writer flushes it and then closes the transport.
+// Only the first call has an effect.
+func (c *conn) closeWith(msg *protocol.Close, reason error) {
+	var b []byte
+	if msg != nil && c.state.Load() == stateConnected && c.proto != nil {
+		b, _ = c.proto.AppendMessage(nil, msg)
+	}
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeAfterFlush = true
+	c.closeReason = reason
+	if b != nil {
+		clear(c.queue)
+		c.queue = append(c.queue[:0], b)
+		c.queued = len(b)
+	}
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// writeLoop drains the queue, packing everything queued into one frame per
+// write, and exits when the queue is empty. When the connection is closing
+// it closes the transport after the last write.
+func (c *conn) writeLoop() {
+	for {
+		c.qmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 || c.writeFailed {
+			if c.closeAfterFlush {
+				c.qmu.Unlock() // writing stays true: no writer starts again
+				c.t.Close()
+				close(c.transportClosed)
+				return
+			}
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		c.queue, c.spare = c.spare[:0], nil
+		c.queued = 0
+		c.qmu.Unlock()
+
+		err := c.t.WriteFrame(c.binary, batch...)
+		c.lastWrite.Store(time.Now().UnixNano())
+		clear(batch)
+
+		c.qmu.Lock()
+		if cap(batch) <= 64 {
+			c.spare = batch[:0]
+		}
+		if err != nil {
+			c.writeFailed = true
+			clear(c.queue)
+			c.queue = c.queue[:0]
+			if !c.closing {
+				c.closing, c.closeAfterFlush, c.closeReason = true, true, err
+			}
+		}
+		c.qmu.Unlock()
+	}
+}
+
+// teardown ends the connection after the reader stops: it flushes and
+// closes the transport, unregisters the connection, cancels its context,
+// runs OnDisconnected and waits for its invocations.
+func (c *conn) teardown(readErr error) {
+	if c.hsTimer != nil {
+		c.hsTimer.Stop()
+	}
+	var pe *protocolError
+	switch {
+	case errors.As(readErr, &pe):
+		c.logger().Info("signalr: closing connection after bad input", "connection", c.id, "error", pe.msg)
+		c.closeWith(&protocol.Close{Error: "Connection closed with an error. InvalidDataException: " + pe.msg}, readErr)
+	case errors.Is(readErr, errClientClosed), errors.Is(readErr, io.EOF):
+		c.closeWith(nil, nil)
+	default:
+		c.closeWith(nil, readErr)
+	}
+	<-c.transportClosed
+	c.state.Store(stateClosed)
+	c.qmu.Lock()
+	reason := c.closeReason
+	c.qmu.Unlock()
+	if c.registered {
+		c.hub.unregister(c)
+	}
+	c.cancel(ErrConnectionClosed)
+	if c.registered {
+		if hook := c.hub.hooks.onDisconnected; hook != nil {
+			c.callOnDisconnected(hook, reason)
+		}
+	}
+	c.iwg.Wait()
+	c.logger().Debug("signalr: connection closed", "connection", c.id, "reason", reason)
+}
+
+func (c *conn) callOnDisconnected(hook func(*Context, error), reason error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger().Error("signalr: OnDisconnected panicked", "connection", c.id, "panic", r)
+		}
+	}()
+	hook(&Context{Context: c.ctx, c: c}, reason)
+}

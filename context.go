@@ -1,0 +1,48 @@
+package signalr
+
+import (
+	"context"
+	"net/http"
+	"sync"
+)
+
+// Context is what a hub method, OnConnected and OnDisconnected learn about
+// the connection that called them, and their way to reach other clients.
+// It is also the call's context.Context: it is cancelled when the
+// connection closes.
+//
+// A Context is valid for the duration of the call that received it; its
+// Clients and Groups may be kept and used from any goroutine afterwards.
+type Context struct {
+	context.Context
+	c *conn
+}
+
+// ConnectionID is the public id of the calling connection.
+func (c *Context) ConnectionID() string { return c.c.id }
+
+// UserID is the user id given to the connection by [WithUserIDFunc], or "".
+func (c *Context) UserID() string { return c.c.userID }
+
+// Clients reaches clients of the hub, including Caller and Others relative
+// to the calling connection.
+func (c *Context) Clients() CallerClients {
+	return CallerClients{targets: targets{h: c.c.hub}, caller: c.c}
+}
+
+// Groups adds connections to groups and removes them.
+func (c *Context) Groups() Groups { return Groups{h: c.c.hub} }
+
+// Items is storage that lives as long as the connection, shared by all its
+// calls. It is safe for concurrent use.
+func (c *Context) Items() *sync.Map { return &c.c.items }
+
+// Request is the HTTP request that opened the connection. Its body has been
+// consumed; read only its URL, headers and TLS state.
+func (c *Context) Request() *http.Request { return c.c.req }
+
+// Abort closes the connection. The client receives a Close message and does
+// not reconnect automatically.
+func (c *Context) Abort() {
+	c.c.closeWith(&closeMsgAborted, errAborted)
+}

@@ -1,0 +1,201 @@
+package signalr
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Groups adds connections to named groups and removes them. Membership ends
+// when the connection does. Get one from [Hub.Groups] or [Context.Groups];
+// it is safe for concurrent use.
+type Groups struct {
+	h *Hub
+}
+
+// Add puts a connection in a group. Adding it twice is the same as once.
+// It returns ErrConnectionNotFound when the hub does not hold the
+// connection.
+func (g Groups) Add(ctx context.Context, connectionID, group string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := g.h.reg.conn(connectionID)
+	if c == nil {
+		return ErrConnectionNotFound
+	}
+	return g.h.reg.addToGroup(c, group)
+}
+
+// Remove takes a connection out of a group. Removing a connection that is
+// not in the group does nothing. It returns ErrConnectionNotFound when the
+// hub does not hold the connection.
+func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := g.h.reg.conn(connectionID)
+	if c == nil {
+		return ErrConnectionNotFound
+	}
+	g.h.reg.removeFromGroup(c, group)
+	return nil
+}
+
+const shardCount = 32
+
+// registry indexes this node's connections by id, group and user. Each
+// index is sharded by key so that unrelated sends and joins do not contend.
+// Lock order: conn.gmu, then a shard.
+type registry struct {
+	conns  [shardCount]connShard
+	groups [shardCount]setShard
+	users  [shardCount]setShard
+	count  atomic.Int64
+}
+
+type connShard struct {
+	mu sync.RWMutex
+	m  map[string]*conn
+	_  [40]byte // keep shards on separate cache lines
+}
+
+type setShard struct {
+	mu sync.RWMutex
+	m  map[string]map[*conn]struct{}
+	_  [40]byte
+}
+
+func shardOf(key string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return h % shardCount
+}
+
+func (r *registry) add(c *conn) {
+	s := &r.conns[shardOf(c.id)]
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[string]*conn)
+	}
+	s.m[c.id] = c
+	s.mu.Unlock()
+	r.count.Add(1)
+	if c.userID != "" {
+		r.users[shardOf(c.userID)].add(c.userID, c)
+	}
+}
+
+// remove drops c from every index. Later group joins of c fail.
+func (r *registry) remove(c *conn) {
+	c.gmu.Lock()
+	c.removed = true
+	groups := c.groups
+	c.groups = nil
+	for g := range groups {
+		r.groups[shardOf(g)].remove(g, c)
+	}
+	c.gmu.Unlock()
+	if c.userID != "" {
+		r.users[shardOf(c.userID)].remove(c.userID, c)
+	}
+	s := &r.conns[shardOf(c.id)]
+	s.mu.Lock()
+	if s.m[c.id] == c {
+		delete(s.m, c.id)
+		r.count.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+func (r *registry) conn(id string) *conn {
+	s := &r.conns[shardOf(id)]
+	s.mu.RLock()
+	c := s.m[id]
+	s.mu.RUnlock()
+	return c
+}
+
+func (r *registry) addToGroup(c *conn, group string) error {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if c.removed {
+		return ErrConnectionNotFound
+	}
+	if _, ok := c.groups[group]; ok {
+		return nil
+	}
+	if c.groups == nil {
+		c.groups = make(map[string]struct{})
+	}
+	c.groups[group] = struct{}{}
+	r.groups[shardOf(group)].add(group, c)
+	return nil
+}
+
+func (r *registry) removeFromGroup(c *conn, group string) {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if _, ok := c.groups[group]; !ok {
+		return
+	}
+	delete(c.groups, group)
+	r.groups[shardOf(group)].remove(group, c)
+}
+
+// eachConn calls fn for every connection. fn must not block or change the
+// registry.
+func (r *registry) eachConn(fn func(*conn)) {
+	for i := range r.conns {
+		s := &r.conns[i]
+		s.mu.RLock()
+		for _, c := range s.m {
+			fn(c)
+		}
+		s.mu.RUnlock()
+	}
+}
+
+func (r *registry) eachInGroup(group string, fn func(*conn)) {
+	r.groups[shardOf(group)].each(group, fn)
+}
+
+func (r *registry) eachOfUser(user string, fn func(*conn)) {
+	r.users[shardOf(user)].each(user, fn)
+}
+
+func (s *setShard) add(key string, c *conn) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[string]map[*conn]struct{})
+	}
+	set := s.m[key]
+	if set == nil {
+		set = make(map[*conn]struct{})
+		s.m[key] = set
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *setShard) remove(key string, c *conn) {
+	s.mu.Lock()
+	if set := s.m[key]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(s.m, key)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *setShard) each(key string, fn func(*conn)) {
+	s.mu.RLock()
+	for c := range s.m[key] {
+		fn(c)
+	}
+	s.mu.RUnlock()
+}

@@ -1,0 +1,382 @@
+package signalr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
+)
+
+// Hub serves one hub: it is the http.Handler that clients connect to, and
+// the way the rest of the program reaches them. Create it with New, mount
+// it on the hub path and on everything below it:
+//
+//	mux.Handle("/chat", hub)
+//	mux.Handle("/chat/", hub) // /chat/negotiate
+//
+// A Hub is safe for concurrent use. Stop it with Shutdown.
+type Hub struct {
+	cfg       config
+	protocols []protocol.HubProtocol
+	methods   map[string]*method // lower-case name
+	exact     map[string]*method // declared name
+	hooks     hooks
+	reg       registry
+
+	closed atomic.Bool
+
+	mu       sync.Mutex
+	pending  map[string]*pendingConn // by connection token
+	live     map[string]*conn        // by connection token
+	active   int                     // connections being served
+	drained  chan struct{}           // closed when closed and active == 0
+	tickStop chan struct{}
+	tickDone chan struct{}
+}
+
+type pendingConn struct {
+	id    string
+	timer *time.Timer
+}
+
+// New returns a Hub serving the exported methods of hub. Every exported
+// method (except OnConnected and OnDisconnected, and methods promoted from
+// embedded fields) becomes callable by clients under its name, matched
+// case-insensitively. A method may take a context.Context and/or a
+// *Context first, then any number of parameters that the protocols can
+// decode; it may return nothing, an error, a value, or a value and an error.
+// New reports a *SignatureError for any method that does not fit.
+//
+// The hub value is shared by every connection, and its methods run
+// concurrently for different connections: keep per-connection state in
+// [Context.Items].
+func New(hub any, opts ...Option) (*Hub, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	methods, hk, err := buildMethods(hub)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		cfg:       cfg,
+		protocols: cfg.protocols,
+		methods:   methods,
+		exact:     make(map[string]*method, len(methods)),
+		hooks:     hk,
+		pending:   make(map[string]*pendingConn),
+		live:      make(map[string]*conn),
+		drained:   make(chan struct{}),
+	}
+	for _, m := range methods {
+		h.exact[m.name] = m
+	}
+	return h, nil
+}
+
+// Clients reaches the hub's clients from anywhere in the program.
+func (h *Hub) Clients() Clients { return Clients{targets{h: h}} }
+
+// Groups manages group membership from anywhere in the program.
+func (h *Hub) Groups() Groups { return Groups{h: h} }
+
+func (h *Hub) lookup(name string) *method {
+	if m := h.exact[name]; m != nil {
+		return m
+	}
+	return h.methods[strings.ToLower(name)]
+}
+
+func (h *Hub) protocolByName(name string) (int, protocol.HubProtocol) {
+	for i, p := range h.protocols {
+		if p.Name() == name {
+			return i, p
+		}
+	}
+	return -1, nil
+}
+
+// ServeHTTP answers negotiate requests (a path ending in /negotiate) and
+// transport requests (any other path).
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/negotiate") {
+		h.serveNegotiate(w, r)
+		return
+	}
+	if transport.IsWebSocketUpgrade(r) {
+		h.serveWebSocket(w, r)
+		return
+	}
+	transport.Error(w, http.StatusBadRequest, "This hub accepts WebSocket connections only.")
+}
+
+func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		transport.Error(w, http.StatusMethodNotAllowed, "Negotiate requires POST.")
+		return
+	}
+	version := transport.NegotiateVersion(r)
+	id := newID()
+	token := id
+	if version >= 1 {
+		token = newID()
+	}
+	h.mu.Lock()
+	if h.closed.Load() {
+		h.mu.Unlock()
+		transport.Error(w, http.StatusServiceUnavailable, "The hub is shutting down.")
+		return
+	}
+	if len(h.pending) >= h.cfg.maxPendingNegotiations {
+		h.mu.Unlock()
+		h.cfg.logger.Warn("signalr: too many pending negotiations", "limit", h.cfg.maxPendingNegotiations)
+		transport.Error(w, http.StatusServiceUnavailable, "Too many pending connections; try again later.")
+		return
+	}
+	p := &pendingConn{id: id}
+	h.pending[token] = p
+	p.timer = time.AfterFunc(h.cfg.negotiateTimeout, func() { h.expirePending(token, p) })
+	h.mu.Unlock()
+
+	resp := &transport.NegotiateResponse{
+		ConnectionID:     id,
+		NegotiateVersion: version,
+		AvailableTransports: []transport.AvailableTransport{
+			{Transport: transport.WebSockets, TransferFormats: h.transferFormats()},
+		},
+	}
+	if version >= 1 {
+		resp.ConnectionToken = token
+	}
+	if err := transport.WriteNegotiate(w, resp); err != nil {
+		h.cfg.logger.Debug("signalr: writing negotiate response", "error", err)
+	}
+}
+
+func (h *Hub) transferFormats() []string {
+	var text, binary bool
+	for _, p := range h.protocols {
+		switch p.TransferFormat() {
+		case protocol.Text:
+			text = true
+		case protocol.Binary:
+			binary = true
+		}
+	}
+	var out []string
+	if text {
+		out = append(out, protocol.Text.String())
+	}
+	if binary {
+		out = append(out, protocol.Binary.String())
+	}
+	return out
+}
+
+func (h *Hub) expirePending(token string, p *pendingConn) {
+	h.mu.Lock()
+	if h.pending[token] == p {
+		delete(h.pending, token)
+	}
+	h.mu.Unlock()
+}
+
+// newID returns 128 random bits, base64url without padding (22 characters,
+// safe in a URL without encoding).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// claim turns a connection token from a transport request into a
+// connection id. An empty token (skipNegotiation) makes a new connection.
+// On failure it returns the HTTP status and message to answer with.
+func (h *Hub) claim(token string) (id, tok string, status int, msg string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return "", "", http.StatusServiceUnavailable, "The hub is shutting down."
+	}
+	if token == "" {
+		id, tok = newID(), newID()
+	} else if p := h.pending[token]; p != nil {
+		p.timer.Stop()
+		delete(h.pending, token)
+		id, tok = p.id, token
+	} else if h.live[token] != nil {
+		return "", "", http.StatusConflict, "Connection already has a transport."
+	} else {
+		return "", "", http.StatusNotFound, "No Connection with that ID."
+	}
+	h.live[tok] = nil // reserved until the connection object exists
+	h.active++
+	return id, tok, 0, ""
+}
+
+// release undoes claim once the connection is over.
+func (h *Hub) release(token string) {
+	h.mu.Lock()
+	delete(h.live, token)
+	h.active--
+	if h.active == 0 && h.closed.Load() {
+		select {
+		case <-h.drained:
+		default:
+			close(h.drained)
+		}
+	}
+	h.mu.Unlock()
+}
+
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	id, token, status, msg := h.claim(r.URL.Query().Get("id"))
+	if status != 0 {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	defer h.release(token)
+	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.cfg.checkOrigin})
+	if err != nil {
+		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
+		return
+	}
+	c := newConn(h, t, id, token, r)
+	h.mu.Lock()
+	h.live[token] = c
+	closed := h.closed.Load()
+	h.mu.Unlock()
+	if closed {
+		c.closeWith(nil, ErrHubClosed)
+	}
+	c.serve()
+}
+
+// register makes c addressable and starts the keep-alive ticker.
+func (h *Hub) register(c *conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return ErrHubClosed
+	}
+	h.reg.add(c)
+	if h.tickStop == nil {
+		h.tickStop = make(chan struct{})
+		h.tickDone = make(chan struct{})
+		go h.tickLoop(h.tickStop, h.tickDone)
+	}
+	return nil
+}
+
+func (h *Hub) unregister(c *conn) { h.reg.remove(c) }
+
+// tickInterval is how often keep-alive and client timeouts are checked.
+func (h *Hub) tickInterval() time.Duration {
+	d := time.Second
+	for _, x := range []time.Duration{h.cfg.keepAlive / 2, h.cfg.clientTimeout / 4} {
+		if x > 0 && x < d {
+			d = x
+		}
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+func (h *Hub) tickLoop(stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(h.tickInterval())
+	defer t.Stop()
+	pings := make([][]byte, len(h.protocols))
+	for i, p := range h.protocols {
+		pings[i], _ = p.AppendMessage(nil, &protocol.Ping{})
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			h.tick(now.UnixNano(), pings)
+		}
+	}
+}
+
+func (h *Hub) tick(now int64, pings [][]byte) {
+	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
+	var expired []*conn
+	h.reg.eachConn(func(c *conn) {
+		if timeout > 0 && c.pingSeen.Load() && now-c.lastRead.Load() > timeout {
+			expired = append(expired, c)
+			return
+		}
+		if keepAlive > 0 && now-c.lastWrite.Load() >= keepAlive {
+			c.enqueueIfIdle(pings[c.protoIndex])
+		}
+	})
+	for _, c := range expired {
+		c.logger().Info("signalr: client timed out", "connection", c.id)
+		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, errClientTimeout)
+	}
+}
+
+var errClientTimeout = errors.New("signalr: client timeout")
+
+// enqueueIfIdle queues b unless something is already queued or being
+// written; used for keep-alive pings.
+func (c *conn) enqueueIfIdle(b []byte) {
+	c.qmu.Lock()
+	busy := c.writing || len(c.queue) > 0
+	c.qmu.Unlock()
+	if !busy {
+		c.enqueue(b)
+	}
+}
+
+// Shutdown stops the hub gracefully: new connections and negotiations are
+// refused, every client receives a Close message that allows it to
+// reconnect (elsewhere, behind a load balancer), and Shutdown waits for the
+// connections to end and their hub methods to return, or for ctx to be
+// done, whichever comes first. Sends after Shutdown return ErrHubClosed.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closed.Swap(true) {
+		for tok, p := range h.pending {
+			p.timer.Stop()
+			delete(h.pending, tok)
+		}
+		if h.active == 0 {
+			close(h.drained)
+		}
+	}
+	conns := make([]*conn, 0, len(h.live))
+	for _, c := range h.live {
+		if c != nil {
+			conns = append(conns, c)
+		}
+	}
+	stop, done := h.tickStop, h.tickDone
+	h.tickStop = nil
+	h.mu.Unlock()
+
+	for _, c := range conns {
+		c.closeWith(&protocol.Close{AllowReconnect: true}, ErrHubClosed)
+	}
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	select {
+	case <-h.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,249 @@
+package signalr_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gosignalr/signalr"
+)
+
+// Kitchen exercises every kind of argument the interop suite sends.
+type Kitchen struct {
+	Name   string         `json:"name"`
+	Count  int64          `json:"count"`
+	Ratio  float64        `json:"ratio"`
+	Ok     bool           `json:"ok"`
+	Tags   []string       `json:"tags"`
+	Attrs  map[string]int `json:"attrs"`
+	Inner  *Inner         `json:"inner"`
+	Nested []Inner        `json:"nested"`
+}
+
+// Inner is nested in Kitchen.
+type Inner struct {
+	Label  string `json:"label"`
+	Values []int  `json:"values"`
+}
+
+// interopHub is the hub the official client talks to in the interop suite.
+type interopHub struct{}
+
+func (interopHub) Add(a, b int) int                          { return a + b }
+func (interopHub) Echo(s string) string                      { return s }
+func (interopHub) EchoKitchen(k Kitchen) Kitchen             { return k }
+func (interopHub) IsNil(p *Inner) bool                       { return p == nil }
+func (interopHub) GetConnectionId(c *signalr.Context) string { return c.ConnectionID() }
+func (interopHub) GetUser(c *signalr.Context) string         { return c.UserID() }
+
+func (interopHub) Sum(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+func (interopHub) Describe(kind string, v signalr.RawArgument) (string, error) {
+	switch kind {
+	case "int":
+		var n int
+		err := v.Decode(&n)
+		return fmt.Sprintf("int:%d", n), err
+	case "string":
+		var s string
+		err := v.Decode(&s)
+		return "string:" + s, err
+	case "list":
+		var l []int
+		err := v.Decode(&l)
+		return fmt.Sprintf("list:%v", l), err
+	}
+	return "", signalr.NewHubError("unknown kind %q", kind)
+}
+
+func (interopHub) Notify(c *signalr.Context, msg string) error {
+	return c.Clients().Caller().Send(c, "notified", msg)
+}
+
+func (interopHub) SendToCaller(c *signalr.Context, msg string) error {
+	return c.Clients().Caller().Send(c, "receive", msg)
+}
+
+func (interopHub) SendToAll(c *signalr.Context, msg string) error {
+	return c.Clients().All().Send(c, "receive", msg)
+}
+
+func (interopHub) SendToOthers(c *signalr.Context, msg string) error {
+	return c.Clients().Others().Send(c, "receive", msg)
+}
+
+func (interopHub) SendToClient(c *signalr.Context, id, msg string) error {
+	return c.Clients().Client(id).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToClients(c *signalr.Context, ids []string, msg string) error {
+	return c.Clients().Clients(ids...).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToAllExcept(c *signalr.Context, ids []string, msg string) error {
+	return c.Clients().AllExcept(ids...).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToGroup(c *signalr.Context, group, msg string) error {
+	return c.Clients().Group(group).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToGroups(c *signalr.Context, groups []string, msg string) error {
+	return c.Clients().Groups(groups...).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToGroupExcept(c *signalr.Context, group string, ids []string, msg string) error {
+	return c.Clients().GroupExcept(group, ids...).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToOthersInGroup(c *signalr.Context, group, msg string) error {
+	return c.Clients().OthersInGroup(group).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToUser(c *signalr.Context, user, msg string) error {
+	return c.Clients().User(user).Send(c, "receive", msg)
+}
+
+func (interopHub) SendToUsers(c *signalr.Context, users []string, msg string) error {
+	return c.Clients().Users(users...).Send(c, "receive", msg)
+}
+
+func (interopHub) JoinGroup(c *signalr.Context, group string) error {
+	return c.Groups().Add(c, c.ConnectionID(), group)
+}
+
+func (interopHub) LeaveGroup(c *signalr.Context, group string) error {
+	return c.Groups().Remove(c, c.ConnectionID(), group)
+}
+
+func (interopHub) Fail(msg string) error    { return errors.New(msg) }
+func (interopHub) FailHub(msg string) error { return signalr.NewHubError("%s", msg) }
+func (interopHub) Panic()                   { panic("boom") }
+
+// shutdownHub shuts its own Hub down when asked.
+type shutdownHub struct {
+	hub  *signalr.Hub
+	done chan error
+}
+
+func (s *shutdownHub) ShutdownServer() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.done <- s.hub.Shutdown(ctx)
+	}()
+}
+
+func userFromQuery(r *http.Request) string { return r.URL.Query().Get("user") }
+
+// interopServer serves the hubs the Node scenarios expect.
+func interopServer(t *testing.T, opts ...signalr.Option) string {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base := append([]signalr.Option{signalr.WithLogger(logger), signalr.WithUserIDFunc(userFromQuery)}, opts...)
+	mux := http.NewServeMux()
+	mount := func(path string, h *signalr.Hub) {
+		mux.Handle(path, h)
+		mux.Handle(path+"/", h)
+	}
+	main, err := signalr.New(interopHub{}, append(base, signalr.WithKeepAliveInterval(500*time.Millisecond))...)
+	require.NoError(t, err)
+	mount("/hub", main)
+	quiet, err := signalr.New(interopHub{}, append(base, signalr.WithKeepAliveInterval(time.Hour))...)
+	require.NoError(t, err)
+	mount("/nokeepalive", quiet)
+	sh := &shutdownHub{done: make(chan error, 1)}
+	sh.hub, err = signalr.New(sh, base...)
+	require.NoError(t, err)
+	mount("/shutdown", sh.hub)
+
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, h := range []*signalr.Hub{main, quiet, sh.hub} {
+			require.NoError(t, h.Shutdown(ctx))
+		}
+		srv.Close()
+	})
+	return srv.URL
+}
+
+var nodeDir = filepath.Join("internal", "interop", "node")
+
+// requireNodeClient fails (never skips) when the official client is not
+// installed: the test command installs it with npm ci.
+func requireNodeClient(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is required for the interop suite: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "@microsoft", "signalr")); err != nil {
+		t.Fatalf("the official client is not installed; run: npm ci --prefix %s", nodeDir)
+	}
+}
+
+var tapCount = regexp.MustCompile(`(?m)^# (pass|fail|skipped) (\d+)$`)
+
+// runScenarios runs the Node scenario file against url and returns the
+// number of passed and skipped scenarios; it fails t when any failed.
+func runScenarios(t *testing.T, url, transportName, protocolName string) (passed, skipped int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=tap", "scenarios.test.mjs")
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(),
+		"SIGNALR_URL="+url,
+		"SIGNALR_TRANSPORT="+transportName,
+		"SIGNALR_PROTOCOL="+protocolName,
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	counts := map[string]int{}
+	for _, m := range tapCount.FindAllStringSubmatch(out.String(), -1) {
+		counts[m[1]], _ = strconv.Atoi(m[2])
+	}
+	if err != nil || counts["fail"] > 0 {
+		t.Fatalf("official client scenarios failed (%v):\n%s", err, out.String())
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out.String())
+	}
+	return counts["pass"], counts["skipped"]
+}
+
+func TestOfficialClientInterop(t *testing.T) {
+	requireNodeClient(t)
+	for _, tc := range []struct{ transport, protocol string }{
+		{"WebSockets", "json"},
+	} {
+		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+			url := interopServer(t)
+			passed, skipped := runScenarios(t, url, tc.transport, tc.protocol)
+			t.Logf("%d scenarios passed, %d skipped", passed, skipped)
+			require.GreaterOrEqual(t, passed, 10, "the scenario file ran too few scenarios")
+		})
+	}
+}

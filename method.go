@@ -1,0 +1,272 @@
+package signalr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/gosignalr/signalr/protocol"
+)
+
+var (
+	typeContext     = reflect.TypeFor[context.Context]()
+	typeHubContext  = reflect.TypeFor[*Context]()
+	typeError       = reflect.TypeFor[error]()
+	typeRawArgument = reflect.TypeFor[RawArgument]()
+)
+
+// RawArgument is a hub method parameter left undecoded until the method
+// decides what it holds. It is valid only during the call.
+type RawArgument struct {
+	p   protocol.HubProtocol
+	raw protocol.Raw
+}
+
+// Decode decodes the argument into v, a non-nil pointer.
+func (a RawArgument) Decode(v any) error {
+	if a.p == nil {
+		return errors.New("signalr: empty RawArgument")
+	}
+	return a.p.Unmarshal(a.raw, v)
+}
+
+// method is one callable hub method, checked once at registration and then
+// called through reflection.
+type method struct {
+	name      string
+	fn        reflect.Value // bound to the hub value
+	ctxIndex  int           // position of a context.Context parameter, or -1
+	hubIndex  int           // position of a *Context parameter, or -1
+	params    []reflect.Type
+	hasResult bool
+	hasError  bool
+}
+
+// hooks are the hub value's lifecycle methods.
+type hooks struct {
+	onConnected    func(*Context) error
+	onDisconnected func(*Context, error)
+}
+
+// Lifecycle hooks a hub value may implement. Neither is callable by clients.
+type (
+	// Connecter is implemented by hubs that run code when a client connects.
+	// The connection is already addressable (Caller, groups) during the
+	// call. A non-nil error refuses the connection: the client receives a
+	// Close message and the connection ends.
+	Connecter interface {
+		OnConnected(c *Context) error
+	}
+	// Disconnecter is implemented by hubs that run code when a connection
+	// ends. err is nil when the client closed the connection itself.
+	Disconnecter interface {
+		OnDisconnected(c *Context, err error)
+	}
+)
+
+// buildMethods returns the hub value's callable methods keyed by name and
+// its lifecycle hooks.
+func buildMethods(hub any) (map[string]*method, hooks, error) {
+	v := reflect.ValueOf(hub)
+	if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+		return nil, hooks{}, errors.New("signalr: New needs a non-nil hub value")
+	}
+	var hk hooks
+	if c, ok := hub.(Connecter); ok {
+		hk.onConnected = c.OnConnected
+	}
+	if d, ok := hub.(Disconnecter); ok {
+		hk.onDisconnected = d.OnDisconnected
+	}
+	promoted := promotedMethods(v.Type())
+	methods := make(map[string]*method)
+	lower := make(map[string]string)
+	t := v.Type()
+	for i := 0; i < t.NumMethod(); i++ {
+		m := t.Method(i)
+		if promoted[m.Name] {
+			continue
+		}
+		switch m.Name {
+		case "OnConnected":
+			if hk.onConnected == nil {
+				return nil, hooks{}, &SignatureError{m.Name, "must be func(*signalr.Context) error"}
+			}
+			continue
+		case "OnDisconnected":
+			if hk.onDisconnected == nil {
+				return nil, hooks{}, &SignatureError{m.Name, "must be func(*signalr.Context, error)"}
+			}
+			continue
+		}
+		md, err := newMethod(m.Name, v.Method(i))
+		if err != nil {
+			return nil, hooks{}, err
+		}
+		l := strings.ToLower(m.Name)
+		if other, ok := lower[l]; ok {
+			return nil, hooks{}, &SignatureError{m.Name, fmt.Sprintf("differs from %s only in case; hub methods are matched case-insensitively", other)}
+		}
+		lower[l] = m.Name
+		methods[l] = md
+	}
+	return methods, hk, nil
+}
+
+// promotedMethods names the methods that t gets from embedded fields. They
+// are not hub methods: embedding a sync.Mutex must not expose Lock.
+func promotedMethods(t reflect.Type) map[string]bool {
+	st := t
+	if st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	if st.Kind() != reflect.Struct {
+		return nil
+	}
+	var out map[string]bool
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		if !f.Anonymous {
+			continue
+		}
+		for _, ft := range []reflect.Type{f.Type, reflect.PointerTo(f.Type)} {
+			for j := 0; j < ft.NumMethod(); j++ {
+				if out == nil {
+					out = make(map[string]bool)
+				}
+				out[ft.Method(j).Name] = true
+			}
+		}
+	}
+	return out
+}
+
+func newMethod(name string, fn reflect.Value) (*method, error) {
+	ft := fn.Type()
+	m := &method{name: name, fn: fn, ctxIndex: -1, hubIndex: -1}
+	if ft.IsVariadic() {
+		return nil, &SignatureError{name, "variadic methods are not supported"}
+	}
+	for i := 0; i < ft.NumIn(); i++ {
+		pt := ft.In(i)
+		switch {
+		case pt == typeContext:
+			if i > 1 || m.ctxIndex >= 0 || (i == 1 && m.hubIndex != 0) {
+				return nil, &SignatureError{name, "a context.Context parameter must come first"}
+			}
+			m.ctxIndex = i
+			continue
+		case pt == typeHubContext:
+			if i > 1 || m.hubIndex >= 0 || (i == 1 && m.ctxIndex != 0) {
+				return nil, &SignatureError{name, "a *signalr.Context parameter must come first"}
+			}
+			m.hubIndex = i
+			continue
+		}
+		if err := checkParamType(pt); err != nil {
+			return nil, &SignatureError{name, fmt.Sprintf("parameter %d: %v", i, err)}
+		}
+		m.params = append(m.params, pt)
+	}
+	switch ft.NumOut() {
+	case 0:
+	case 1:
+		if ft.Out(0) == typeError {
+			m.hasError = true
+		} else {
+			m.hasResult = true
+		}
+	case 2:
+		if ft.Out(1) != typeError {
+			return nil, &SignatureError{name, "the second result must be error"}
+		}
+		m.hasResult, m.hasError = true, true
+	default:
+		return nil, &SignatureError{name, "a hub method returns nothing, error, T or (T, error)"}
+	}
+	if m.hasResult {
+		if err := checkParamType(ft.Out(0)); err != nil {
+			return nil, &SignatureError{name, fmt.Sprintf("result: %v", err)}
+		}
+	}
+	return m, nil
+}
+
+func checkParamType(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Uintptr, reflect.Complex64, reflect.Complex128:
+		return fmt.Errorf("type %s cannot be sent over the wire", t)
+	}
+	if t == typeContext || t == typeHubContext || t == typeError {
+		return fmt.Errorf("type %s is not allowed here", t)
+	}
+	return nil
+}
+
+// bindError is an argument binding failure; its text reaches the client.
+type bindError struct{ msg string }
+
+func (e *bindError) Error() string { return e.msg }
+
+// bind decodes raw arguments straight into the method's parameter types.
+func (m *method) bind(p protocol.HubProtocol, args []any, ctx context.Context, hc *Context) ([]reflect.Value, error) {
+	if len(args) != len(m.params) {
+		return nil, &bindError{fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), len(m.params))}
+	}
+	n := len(m.params)
+	if m.ctxIndex >= 0 {
+		n++
+	}
+	if m.hubIndex >= 0 {
+		n++
+	}
+	in := make([]reflect.Value, n)
+	if m.ctxIndex >= 0 {
+		in[m.ctxIndex] = reflect.ValueOf(ctx)
+	}
+	if m.hubIndex >= 0 {
+		in[m.hubIndex] = reflect.ValueOf(hc)
+	}
+	off := n - len(m.params)
+	for i, pt := range m.params {
+		raw, ok := args[i].(protocol.Raw)
+		if !ok {
+			return nil, &bindError{fmt.Sprintf("Error binding arguments. Argument %d is not a raw protocol value.", i+1)}
+		}
+		if pt == typeRawArgument {
+			in[off+i] = reflect.ValueOf(RawArgument{p: p, raw: raw})
+			continue
+		}
+		pv := reflect.New(pt)
+		if err := p.Unmarshal(raw, pv.Interface()); err != nil {
+			return nil, &bindError{fmt.Sprintf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked. Argument %d: %v", i+1, err)}
+		}
+		in[off+i] = pv.Elem()
+	}
+	return in, nil
+}
+
+// call runs the method, turning a panic into an error.
+func (m *method) call(in []reflect.Value) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r}
+		}
+	}()
+	out := m.fn.Call(in)
+	if m.hasError {
+		if e := out[len(out)-1]; !e.IsNil() {
+			return nil, e.Interface().(error)
+		}
+	}
+	if m.hasResult {
+		return out[0].Interface(), nil
+	}
+	return nil, nil
+}
+
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and test of the module. Needs Go, Node and npm; installs
+# the official SignalR client for the interop suite from the lockfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== npm ci (official SignalR client, pinned)"
+npm ci --prefix internal/interop/node --no-audit --no-fund --loglevel=error
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './internal/interop/node/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz (brief)"
+for target in FuzzJSONParse FuzzHandshakeParse FuzzMessagePackParse; do
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-5s}" ./protocol
+done
