@@ -238,6 +238,7 @@ func TestOfficialClientInterop(t *testing.T) {
 	requireNodeClient(t)
 	for _, tc := range []struct{ transport, protocol string }{
 		{"WebSockets", "json"},
+		{"WebSockets", "messagepack"},
 	} {
 		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
 			url := interopServer(t)

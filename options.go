@@ -50,7 +50,7 @@ func defaultConfig() config {
 		maxOutboundBuffer:      DefaultMaxOutboundBuffer,
 		negotiateTimeout:       DefaultNegotiateTimeout,
 		maxPendingNegotiations: DefaultMaxPendingNegotiations,
-		protocols:              []protocol.HubProtocol{protocol.JSON{}},
+		protocols:              []protocol.HubProtocol{protocol.JSON{}, protocol.MessagePack{}},
 	}
 }
 
@@ -161,7 +161,7 @@ func WithCheckOrigin(f func(r *http.Request) bool) Option {
 }
 
 // WithProtocols sets the hub protocols clients may choose at handshake
-// (default: JSON).
+// (default: JSON and MessagePack).
 func WithProtocols(ps ...protocol.HubProtocol) Option {
 	return func(c *config) {
 		if len(ps) > 0 {
