@@ -66,6 +66,9 @@ type conn struct {
 	readBuf    []byte
 	readLimit  int
 	handshaken bool // reader-owned copy of state >= stateConnected
+	// typedFrames: the transport tells text frames from binary ones
+	// (WebSockets), so a frame of the wrong type is an error.
+	typedFrames bool
 
 	// Outbound queue.
 	qmu             sync.Mutex
@@ -103,6 +106,7 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request) *conn 
 		created:         time.Now(),
 		readLimit:       h.cfg.maxReceiveMessageSize,
 		transportClosed: make(chan struct{}),
+		typedFrames:     t.Name() == transport.WebSockets,
 	}
 	if h.cfg.userID != nil {
 		c.userID = h.cfg.userID(r)
@@ -142,7 +146,7 @@ func (c *conn) readLoop() error {
 // soon as it is complete, so memory stays bounded by the message size limit
 // however long the frame is.
 func (c *conn) readFrame(binary bool, r io.Reader) error {
-	if c.handshaken && binary != c.binary {
+	if c.handshaken && c.typedFrames && binary != c.binary {
 		return &protocolError{fmt.Sprintf("a %s frame was received on a connection using the %s protocol", frameName(binary), c.proto.Name())}
 	}
 	buf := c.readBuf[:0]
@@ -256,6 +260,11 @@ func (c *conn) handshake(data []byte) (int, error) {
 	}
 	if req.Version < 1 || req.Version > p.Version() {
 		msg := fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+		c.handshakeFail(msg)
+		return 0, errors.New(msg)
+	}
+	if p.TransferFormat() == protocol.Binary && c.t.Name() == transport.ServerSentEvents {
+		msg := fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", p.Name())
 		c.handshakeFail(msg)
 		return 0, errors.New(msg)
 	}
@@ -488,9 +497,9 @@ func (c *conn) enqueue(b []byte) bool {
 	if len(c.queue) > 0 && c.queued+len(b) > c.hub.cfg.maxOutboundBuffer {
 		c.qmu.Unlock()
 		c.logger().Warn("signalr: closing a connection that fell behind", "connection", c.id, "limit", c.hub.cfg.maxOutboundBuffer)
-		c.closeWith(&protocol.Close{Error: fmt.Sprintf(
+		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
 			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
-			c.hub.cfg.maxOutboundBuffer)}, errOverflow)
+			c.hub.cfg.maxOutboundBuffer)}, errOverflow, true)
 		return false
 	}
 	c.queue = append(c.queue, b)
@@ -506,10 +515,16 @@ func (c *conn) enqueue(b []byte) bool {
 
 var errOverflow = errors.New("signalr: outbound queue overflow")
 
-// closeWith starts closing the connection: msg (if any) replaces whatever
-// is still queued, the writer flushes it and then closes the transport.
-// Only the first call has an effect.
+// closeWith starts closing the connection: msg (if any) is queued after
+// what is already waiting, the writer flushes it all and then closes the
+// transport. Only the first call has an effect.
 func (c *conn) closeWith(msg *protocol.Close, reason error) {
+	c.closeQueued(msg, reason, false)
+}
+
+// closeQueued is closeWith; with drop, whatever is still queued is thrown
+// away first (for a client too slow to ever read it).
+func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	var b []byte
 	if msg != nil && c.state.Load() == stateConnected && c.proto != nil {
 		b, _ = c.proto.AppendMessage(nil, msg)
@@ -522,10 +537,13 @@ func (c *conn) closeWith(msg *protocol.Close, reason error) {
 	c.closing = true
 	c.closeAfterFlush = true
 	c.closeReason = reason
-	if b != nil {
+	if drop {
 		clear(c.queue)
-		c.queue = append(c.queue[:0], b)
-		c.queued = len(b)
+		c.queue, c.queued = c.queue[:0], 0
+	}
+	if b != nil {
+		c.queue = append(c.queue, b)
+		c.queued += len(b)
 	}
 	start := !c.writing
 	c.writing = true

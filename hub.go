@@ -106,17 +106,33 @@ func (h *Hub) protocolByName(name string) (int, protocol.HubProtocol) {
 }
 
 // ServeHTTP answers negotiate requests (a path ending in /negotiate) and
-// transport requests (any other path).
+// transport requests (any other path): WebSocket upgrades, Server-Sent
+// Events streams (GET with Accept: text/event-stream), long polls (other
+// GETs), sends (POST) and long-polling stops (DELETE). Every transport
+// request names its connection with the id query parameter.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.handleCORS(w, r) {
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/negotiate") {
 		h.serveNegotiate(w, r)
 		return
 	}
-	if transport.IsWebSocketUpgrade(r) {
+	switch {
+	case transport.IsWebSocketUpgrade(r):
 		h.serveWebSocket(w, r)
-		return
+	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+		h.serveSSE(w, r)
+	case r.Method == http.MethodGet:
+		h.servePoll(w, r)
+	case r.Method == http.MethodPost:
+		h.servePost(w, r)
+	case r.Method == http.MethodDelete:
+		h.serveDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		transport.Error(w, http.StatusMethodNotAllowed, "Method not allowed.")
 	}
-	transport.Error(w, http.StatusBadRequest, "This hub accepts WebSocket connections only.")
 }
 
 func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
@@ -151,9 +167,7 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	resp := &transport.NegotiateResponse{
 		ConnectionID:     id,
 		NegotiateVersion: version,
-		AvailableTransports: []transport.AvailableTransport{
-			{Transport: transport.WebSockets, TransferFormats: h.transferFormats()},
-		},
+		AvailableTransports: h.availableTransports(),
 	}
 	if version >= 1 {
 		resp.ConnectionToken = token
@@ -163,24 +177,39 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) transferFormats() []string {
-	var text, binary bool
-	for _, p := range h.protocols {
-		switch p.TransferFormat() {
-		case protocol.Text:
-			text = true
-		case protocol.Binary:
-			binary = true
+// availableTransports lists the configured transports with the transfer
+// formats of the configured protocols (SSE carries text only).
+func (h *Hub) availableTransports() []transport.AvailableTransport {
+	var formats []string
+	for _, f := range []protocol.TransferFormat{protocol.Text, protocol.Binary} {
+		for _, p := range h.protocols {
+			if p.TransferFormat() == f {
+				formats = append(formats, f.String())
+				break
+			}
 		}
 	}
-	var out []string
-	if text {
-		out = append(out, protocol.Text.String())
-	}
-	if binary {
-		out = append(out, protocol.Binary.String())
+	var out []transport.AvailableTransport
+	for _, name := range h.cfg.transports {
+		fs := formats
+		if name == transport.ServerSentEvents {
+			if len(formats) == 0 || formats[0] != protocol.Text.String() {
+				continue
+			}
+			fs = formats[:1]
+		}
+		out = append(out, transport.AvailableTransport{Transport: name, TransferFormats: fs})
 	}
 	return out
+}
+
+func (h *Hub) allowsTransport(name string) bool {
+	for _, t := range h.cfg.transports {
+		if t == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Hub) expirePending(token string, p *pendingConn) {
@@ -202,11 +231,14 @@ func newID() string {
 // claim turns a connection token from a transport request into a
 // connection id. An empty token (skipNegotiation) makes a new connection.
 // On failure it returns the HTTP status and message to answer with.
-func (h *Hub) claim(token string) (id, tok string, status int, msg string) {
+func (h *Hub) claim(token string, allowNew bool) (id, tok string, status int, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed.Load() {
 		return "", "", http.StatusServiceUnavailable, "The hub is shutting down."
+	}
+	if token == "" && !allowNew {
+		return "", "", http.StatusBadRequest, "Connection ID required."
 	}
 	if token == "" {
 		id, tok = newID(), newID()
@@ -214,7 +246,7 @@ func (h *Hub) claim(token string) (id, tok string, status int, msg string) {
 		p.timer.Stop()
 		delete(h.pending, token)
 		id, tok = p.id, token
-	} else if h.live[token] != nil {
+	} else if _, ok := h.live[token]; ok {
 		return "", "", http.StatusConflict, "Connection already has a transport."
 	} else {
 		return "", "", http.StatusNotFound, "No Connection with that ID."
@@ -240,26 +272,134 @@ func (h *Hub) release(token string) {
 }
 
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	id, token, status, msg := h.claim(r.URL.Query().Get("id"))
+	if !h.allowsTransport(transport.WebSockets) {
+		transport.Error(w, http.StatusBadRequest, "The WebSockets transport is not enabled on this hub.")
+		return
+	}
+	id, token, status, msg := h.claim(r.URL.Query().Get("id"), true)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
 	}
 	defer h.release(token)
-	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.cfg.checkOrigin})
+	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout})
 	if err != nil {
 		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
 		return
 	}
-	c := newConn(h, t, id, token, r)
+	h.start(newConn(h, t, id, token, r)).serve()
+}
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if !h.allowsTransport(transport.ServerSentEvents) {
+		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
+		return
+	}
+	id, token, status, msg := h.claim(r.URL.Query().Get("id"), false)
+	if status != 0 {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	defer h.release(token)
+	t, err := transport.NewSSE(w, r, h.cfg.writeTimeout)
+	if err != nil {
+		h.cfg.logger.Debug("signalr: starting an event stream failed", "error", err)
+		return
+	}
+	h.start(newConn(h, t, id, token, r)).serve()
+}
+
+// servePoll answers a long poll: the first one of a negotiated connection
+// starts it, later ones collect what the server has queued.
+func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("id")
+	if c, status, msg := h.liveConn(token); c != nil {
+		lp, ok := c.t.(*transport.LongPoll)
+		if !ok {
+			transport.Error(w, http.StatusBadRequest, "This connection uses the %s transport.", c.t.Name())
+			return
+		}
+		lp.Poll(w, r)
+		return
+	} else if status != http.StatusNotFound {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	if !h.allowsTransport(transport.LongPolling) {
+		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
+		return
+	}
+	id, token, status, msg := h.claim(token, false)
+	if status != 0 {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
+	c := h.start(newConn(h, t, id, token, r))
+	go func() {
+		defer h.release(token)
+		c.serve()
+	}()
+	t.FirstPoll(w)
+}
+
+func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
+	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
+	if c == nil {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	p, ok := c.t.(transport.Poster)
+	if !ok {
+		w.Header().Set("Allow", "GET")
+		transport.Error(w, http.StatusMethodNotAllowed, "POST requests are not allowed on %s connections.", c.t.Name())
+		return
+	}
+	p.HandlePost(w, r, h.cfg.maxRequestBody)
+}
+
+func (h *Hub) serveDelete(w http.ResponseWriter, r *http.Request) {
+	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
+	if c == nil {
+		transport.Error(w, status, "%s", msg)
+		return
+	}
+	lp, ok := c.t.(*transport.LongPoll)
+	if !ok {
+		transport.Error(w, http.StatusBadRequest, "DELETE is only for long-polling connections.")
+		return
+	}
+	lp.Stop(w)
+}
+
+// liveConn finds the connection a transport request names.
+func (h *Hub) liveConn(token string) (*conn, int, string) {
+	if token == "" {
+		return nil, http.StatusBadRequest, "Connection ID required."
+	}
 	h.mu.Lock()
-	h.live[token] = c
+	c, ok := h.live[token]
+	h.mu.Unlock()
+	switch {
+	case c != nil:
+		return c, 0, ""
+	case ok:
+		return nil, http.StatusConflict, "The connection is starting."
+	}
+	return nil, http.StatusNotFound, "No Connection with that ID."
+}
+
+// start makes c findable by its token; when the hub is already shutting
+// down, c starts closed.
+func (h *Hub) start(c *conn) *conn {
+	h.mu.Lock()
+	h.live[c.token] = c
 	closed := h.closed.Load()
 	h.mu.Unlock()
 	if closed {
 		c.closeWith(nil, ErrHubClosed)
 	}
-	c.serve()
+	return c
 }
 
 // register makes c addressable and starts the keep-alive ticker.
@@ -313,6 +453,9 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
+		if c.t.Name() == transport.LongPolling {
+			return // long polling has its own liveness rule and no pings
+		}
 		if timeout > 0 && c.pingSeen.Load() && now-c.lastRead.Load() > timeout {
 			expired = append(expired, c)
 			return

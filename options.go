@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
 )
 
 // Option configures a Hub. Options are applied in order by New.
@@ -21,6 +22,10 @@ const (
 	DefaultMaxOutboundBuffer      = 1 << 20
 	DefaultNegotiateTimeout       = 15 * time.Second
 	DefaultMaxPendingNegotiations = 10000
+	DefaultLongPollTimeout        = 90 * time.Second
+	DefaultDisconnectTimeout      = 15 * time.Second
+	DefaultMaxRequestBodySize     = 1 << 20
+	DefaultWriteTimeout           = 10 * time.Second
 )
 
 type config struct {
@@ -37,6 +42,12 @@ type config struct {
 	userID                 func(*http.Request) string
 	checkOrigin            func(*http.Request) bool
 	protocols              []protocol.HubProtocol
+	transports             []string
+	pollTimeout            time.Duration
+	disconnectTimeout      time.Duration
+	maxRequestBody         int64
+	writeTimeout           time.Duration
+	allowedOrigins         []string
 }
 
 func defaultConfig() config {
@@ -51,6 +62,11 @@ func defaultConfig() config {
 		negotiateTimeout:       DefaultNegotiateTimeout,
 		maxPendingNegotiations: DefaultMaxPendingNegotiations,
 		protocols:              []protocol.HubProtocol{protocol.JSON{}, protocol.MessagePack{}},
+		transports:             []string{transport.WebSockets, transport.ServerSentEvents, transport.LongPolling},
+		pollTimeout:            DefaultLongPollTimeout,
+		disconnectTimeout:      DefaultDisconnectTimeout,
+		maxRequestBody:         DefaultMaxRequestBodySize,
+		writeTimeout:           DefaultWriteTimeout,
 	}
 }
 
@@ -168,4 +184,62 @@ func WithProtocols(ps ...protocol.HubProtocol) Option {
 			c.protocols = append([]protocol.HubProtocol(nil), ps...)
 		}
 	}
+}
+
+// WithTransports sets the transports clients may use, by name:
+// "WebSockets", "ServerSentEvents", "LongPolling" (default: all three, in
+// that order of preference). Negotiate lists them in the order given.
+func WithTransports(names ...string) Option {
+	return func(c *config) {
+		if len(names) > 0 {
+			c.transports = append([]string(nil), names...)
+		}
+	}
+}
+
+// WithLongPollTimeouts sets how long a long poll is held without data
+// before it is answered empty (default 90 s), and how long a long-polling
+// connection may go without a poll before it is closed (default 15 s).
+// Zero keeps a default.
+func WithLongPollTimeouts(poll, disconnect time.Duration) Option {
+	return func(c *config) {
+		if poll > 0 {
+			c.pollTimeout = poll
+		}
+		if disconnect > 0 {
+			c.disconnectTimeout = disconnect
+		}
+	}
+}
+
+// WithMaxRequestBodySize caps the body of one send (POST) of the
+// Server-Sent Events and long-polling transports (default 1 MiB). A larger
+// body is answered 413 and closes the connection.
+func WithMaxRequestBodySize(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxRequestBody = n
+		}
+	}
+}
+
+// WithWriteTimeout bounds one write to a client (default 10 s). A client
+// that does not take a frame in that time is disconnected.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.writeTimeout = d
+		}
+	}
+}
+
+// WithAllowedOrigins lets browser pages from the given origins (such as
+// "https://app.example.com") connect: their WebSocket upgrades pass the
+// Origin check, and negotiate and the HTTP transports answer CORS
+// preflights and echo the origin with Access-Control-Allow-Credentials, as
+// the official browser client (which sends credentials) requires. "*"
+// allows every origin; use it only for hubs that do not rely on cookies.
+// Off by default: only same-origin pages may connect.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(c *config) { c.allowedOrigins = append([]string(nil), origins...) }
 }

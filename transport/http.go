@@ -1,0 +1,354 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Poster is implemented by the transports whose client sends by HTTP POST
+// (Server-Sent Events and long polling).
+type Poster interface {
+	// HandlePost feeds the request body to the reader as one frame and
+	// answers when the reader is done with it: 200, 409 while another POST
+	// of the same connection is in progress, 404 once the connection is
+	// closed, 413 past maxBody bytes.
+	HandlePost(w http.ResponseWriter, r *http.Request, maxBody int64)
+}
+
+// httpInbound is the client-to-server half shared by SSE and long polling:
+// each POST body becomes one frame for NextReader.
+type httpInbound struct {
+	posts   chan *postFrame
+	cur     *postFrame
+	posting atomic.Bool
+	closed  chan struct{}
+	once    sync.Once
+}
+
+type postFrame struct {
+	r    io.Reader
+	done chan struct{}
+}
+
+func newHTTPInbound() httpInbound {
+	return httpInbound{posts: make(chan *postFrame), closed: make(chan struct{})}
+}
+
+// next returns the next POST body; done is an extra channel that ends the
+// wait (the SSE request's context), or nil.
+func (in *httpInbound) next(done <-chan struct{}) (io.Reader, error) {
+	if in.cur != nil {
+		close(in.cur.done)
+		in.cur = nil
+	}
+	select {
+	case pf := <-in.posts:
+		in.cur = pf
+		return pf.r, nil
+	case <-in.closed:
+		return nil, io.EOF
+	case <-done:
+		return nil, io.EOF
+	}
+}
+
+func (in *httpInbound) close() bool {
+	first := false
+	in.once.Do(func() { close(in.closed); first = true })
+	return first
+}
+
+func (in *httpInbound) isClosed() bool {
+	select {
+	case <-in.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// HandlePost implements Poster.
+func (in *httpInbound) HandlePost(w http.ResponseWriter, r *http.Request, maxBody int64) {
+	if in.isClosed() {
+		Error(w, http.StatusNotFound, "No Connection with that ID.")
+		return
+	}
+	if !in.posting.CompareAndSwap(false, true) {
+		Error(w, http.StatusConflict, "Another send request is in progress for this connection.")
+		return
+	}
+	defer in.posting.Store(false)
+	body := io.Reader(r.Body)
+	var tooLarge atomic.Bool
+	if maxBody > 0 {
+		body = &limitedBody{r: r.Body, n: maxBody, exceeded: &tooLarge}
+	}
+	pf := &postFrame{r: body, done: make(chan struct{})}
+	select {
+	case in.posts <- pf:
+	case <-in.closed:
+		Error(w, http.StatusNotFound, "No Connection with that ID.")
+		return
+	case <-r.Context().Done():
+		return
+	}
+	select {
+	case <-pf.done:
+	case <-in.closed:
+	}
+	if tooLarge.Load() {
+		Error(w, http.StatusRequestEntityTooLarge, "The request body exceeds %d bytes.", maxBody)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// ErrBodyTooLarge is the read error of a POST body past its limit.
+var ErrBodyTooLarge = errors.New("transport: request body too large")
+
+type limitedBody struct {
+	r        io.Reader
+	n        int64
+	exceeded *atomic.Bool
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		// Look one byte further to tell "exactly at the limit" from "over".
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			l.exceeded.Store(true)
+			return 0, ErrBodyTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// SSE is the Server-Sent Events transport: the response of one GET is the
+// server-to-client stream, and the client sends by POST.
+type SSE struct {
+	httpInbound
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	reqDone      <-chan struct{}
+	writeTimeout time.Duration
+	buf          []byte
+}
+
+// NewSSE starts an event stream on w: it writes the headers
+// and a comment line and flushes them at once, as the official client
+// sends nothing before the stream opens. The stream lasts until the
+// handler that called it returns.
+func NewSSE(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) (*SSE, error) {
+	if writeTimeout <= 0 {
+		writeTimeout = 10 * time.Second
+	}
+	t := &SSE{
+		httpInbound:  newHTTPInbound(),
+		w:            w,
+		rc:           http.NewResponseController(w),
+		reqDone:      r.Context().Done(),
+		writeTimeout: writeTimeout,
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, ":\r\n"); err != nil {
+		return nil, err
+	}
+	if err := t.rc.Flush(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Name implements Conn.
+func (t *SSE) Name() string { return ServerSentEvents }
+
+// NextReader implements Conn; frames are POST bodies.
+func (t *SSE) NextReader() (bool, io.Reader, error) {
+	r, err := t.next(t.reqDone)
+	return false, r, err
+}
+
+// WriteFrame writes parts as one event: a "data:" line per line of
+// payload, then a blank line.
+func (t *SSE) WriteFrame(_ bool, parts ...[]byte) error {
+	if t.isClosed() {
+		return ErrClosed
+	}
+	b := append(t.buf[:0], "data: "...)
+	for _, p := range parts {
+		for _, c := range p {
+			switch c {
+			case '\n', '\r':
+				b = append(b, "\r\ndata: "...)
+			default:
+				b = append(b, c)
+			}
+		}
+	}
+	b = append(b, "\r\n\r\n"...)
+	_ = t.rc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+	_, err := t.w.Write(b)
+	if err == nil {
+		err = t.rc.Flush()
+	}
+	if cap(b) <= 16<<10 {
+		t.buf = b[:0]
+	} else {
+		t.buf = nil
+	}
+	return err
+}
+
+// Close ends the stream; the handler serving it returns.
+func (t *SSE) Close() error {
+	t.close()
+	return nil
+}
+
+// LongPoll is the long-polling transport: the client polls with GETs
+// and sends by POST.
+type LongPoll struct {
+	httpInbound
+	polls             chan *poll
+	polling           atomic.Bool
+	pollTimeout       time.Duration
+	disconnectTimeout time.Duration
+	idle              *time.Timer
+	firstPollDone     atomic.Bool
+}
+
+type poll struct {
+	w    http.ResponseWriter
+	done chan error
+}
+
+// LongPollingOptions configures long polling. The zero value is usable.
+type LongPollingOptions struct {
+	// PollTimeout is how long a poll is held without data before it is
+	// answered 200 with an empty body (default 90 s).
+	PollTimeout time.Duration
+	// DisconnectTimeout is how long a connection may go without a poll
+	// before it is closed (default 15 s).
+	DisconnectTimeout time.Duration
+}
+
+// NewLongPoll returns the transport of a new long-polling connection.
+// Answer the client's first poll with FirstPoll.
+func NewLongPoll(opts LongPollingOptions) *LongPoll {
+	if opts.PollTimeout <= 0 {
+		opts.PollTimeout = 90 * time.Second
+	}
+	if opts.DisconnectTimeout <= 0 {
+		opts.DisconnectTimeout = 15 * time.Second
+	}
+	t := &LongPoll{
+		httpInbound:       newHTTPInbound(),
+		polls:             make(chan *poll),
+		pollTimeout:       opts.PollTimeout,
+		disconnectTimeout: opts.DisconnectTimeout,
+	}
+	t.idle = time.AfterFunc(opts.DisconnectTimeout, func() { t.Close() })
+	return t
+}
+
+// Name implements Conn.
+func (t *LongPoll) Name() string { return LongPolling }
+
+// NextReader implements Conn; frames are POST bodies.
+func (t *LongPoll) NextReader() (bool, io.Reader, error) {
+	r, err := t.next(nil)
+	return false, r, err
+}
+
+// FirstPoll answers the poll that opens the connection: at once, 200 with
+// an empty body, as the official client expects.
+func (t *LongPoll) FirstPoll(w http.ResponseWriter) {
+	t.firstPollDone.Store(true)
+	t.idle.Reset(t.disconnectTimeout)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+}
+
+// Poll holds a poll until there is data (200 with every queued byte), the
+// poll timeout passes (200, empty), or the connection ends (204). A second
+// concurrent poll gets 409.
+func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
+	if t.isClosed() {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if !t.polling.CompareAndSwap(false, true) {
+		Error(w, http.StatusConflict, "A poll is already in progress for this connection.")
+		return
+	}
+	defer t.polling.Store(false)
+	t.idle.Stop()
+	defer t.idle.Reset(t.disconnectTimeout)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	p := &poll{w: w, done: make(chan error, 1)}
+	timer := time.NewTimer(t.pollTimeout)
+	defer timer.Stop()
+	select {
+	case t.polls <- p:
+		<-p.done
+	case <-timer.C:
+		w.WriteHeader(http.StatusOK)
+	case <-t.closed:
+		w.WriteHeader(http.StatusNoContent)
+	case <-r.Context().Done():
+	}
+}
+
+// WriteFrame waits for a poll and answers it with parts. It fails when no
+// poll comes within the disconnect timeout.
+func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
+	timer := time.NewTimer(t.disconnectTimeout)
+	defer timer.Stop()
+	select {
+	case p := <-t.polls:
+		p.w.WriteHeader(http.StatusOK)
+		var err error
+		for _, b := range parts {
+			if _, err = p.w.Write(b); err != nil {
+				break
+			}
+		}
+		p.done <- err
+		return err
+	case <-t.closed:
+		return ErrClosed
+	case <-timer.C:
+		t.Close()
+		return errors.New("transport: no poll within the disconnect timeout")
+	}
+}
+
+// Stop answers the client's DELETE: 202, and the connection ends (an open
+// poll is answered 204).
+func (t *LongPoll) Stop(w http.ResponseWriter) {
+	t.Close()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// Close ends the connection.
+func (t *LongPoll) Close() error {
+	if t.close() {
+		t.idle.Stop()
+	}
+	return nil
+}
