@@ -44,7 +44,8 @@ var (
 // exists only while there is something to write.
 type conn struct {
 	hub        *Hub
-	t          transport.Conn
+	t          transport.Conn // current transport; replaced by a stateful resume
+	t0         transport.Conn // the transport the connection started with
 	id         string
 	token      string
 	userID     string
@@ -70,9 +71,9 @@ type conn struct {
 	// (WebSockets), so a frame of the wrong type is an error.
 	typedFrames bool
 
-	// Outbound queue.
+	// Outbound queue (writer.go), guarded by qmu.
 	qmu             sync.Mutex
-	queue, spare    [][]byte
+	queue, spare    []outMsg
 	queued          int
 	writing         bool
 	closing         bool
@@ -81,6 +82,24 @@ type conn struct {
 	closeReason     error
 	transportClosed chan struct{}
 	writeFn         func()
+	parts           [][]byte // writer-owned
+
+	// Stateful reconnect (stateful.go); the fields below are used only when
+	// stateful is set at handshake.
+	stateful      bool
+	gated         bool     // hold output until the client's first message
+	suspended     bool     // transport lost, waiting for a resume
+	resumePending bool     // a resume transport is on resumeCh
+	replay        [][]byte // sent, not yet acknowledged
+	replayBytes   int
+	replayFirst   uint64 // sequence id of replay[0]
+	resumeCh      chan transport.Conn
+	closingCh     chan struct{} // closed when closing starts
+	inSeq         atomic.Uint64 // last incoming sequence id processed
+	inExpect      uint64        // reader-owned: id of the next incoming trackable message
+	awaitSeq      bool          // reader-owned: drop input until the client's Sequence
+	lastAckSent   uint64        // ticker-owned
+	wantStateful  bool          // negotiated; takes effect with handshake version 2
 
 	// Invocations.
 	imu      sync.Mutex
@@ -100,6 +119,7 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request) *conn 
 	c := &conn{
 		hub:             h,
 		t:               t,
+		t0:              t,
 		id:              id,
 		token:           token,
 		req:             r,
@@ -126,8 +146,14 @@ func (c *conn) logger() *slog.Logger { return c.hub.cfg.logger }
 // request goroutine, which becomes the reader.
 func (c *conn) serve() {
 	c.hsTimer = time.AfterFunc(c.hub.cfg.handshakeTimeout, c.handshakeExpired)
-	err := c.readLoop()
-	c.teardown(err)
+	for {
+		err := c.readLoop()
+		if c.suspendable(err) && c.awaitResume() {
+			continue
+		}
+		c.teardown(err)
+		return
+	}
 }
 
 func (c *conn) readLoop() error {
@@ -225,7 +251,7 @@ func (c *conn) consume(data []byte) (int, error) {
 			break
 		}
 		used += n
-		if msg != nil {
+		if msg != nil && (!c.stateful || c.trackIncoming(msg)) {
 			if err := c.handle(msg); err != nil {
 				return used, err
 			}
@@ -274,6 +300,9 @@ func (c *conn) handshake(data []byte) (int, error) {
 	c.hsTimer.Stop()
 	c.proto, c.protoIndex = p, idx
 	c.binary = p.TransferFormat() == protocol.Binary
+	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {
+		c.enableStateful()
+	}
 	if err := c.t.WriteFrame(c.binary, protocol.AppendHandshakeResponse(nil, "")); err != nil {
 		return 0, err
 	}
@@ -336,6 +365,10 @@ func (c *conn) handle(msg protocol.Message) error {
 		c.pingSeen.Store(true)
 	case *protocol.Close:
 		return errClientClosed
+	case *protocol.Ack:
+		if c.stateful {
+			c.ack(m.SequenceID)
+		}
 	default:
 		// Completions, stream items, cancellations, acks and sequences for
 		// features this connection does not use are ignored.
@@ -484,115 +517,6 @@ func (c *conn) sendCompletion(m *protocol.Completion) {
 		}
 	}
 	c.enqueue(b)
-}
-
-// enqueue queues one encoded message for the writer. It never blocks on the
-// network: a connection whose queue would pass the outbound limit is closed.
-func (c *conn) enqueue(b []byte) bool {
-	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
-		return false
-	}
-	if len(c.queue) > 0 && c.queued+len(b) > c.hub.cfg.maxOutboundBuffer {
-		c.qmu.Unlock()
-		c.logger().Warn("signalr: closing a connection that fell behind", "connection", c.id, "limit", c.hub.cfg.maxOutboundBuffer)
-		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
-			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
-			c.hub.cfg.maxOutboundBuffer)}, errOverflow, true)
-		return false
-	}
-	c.queue = append(c.queue, b)
-	c.queued += len(b)
-	start := !c.writing
-	c.writing = true
-	c.qmu.Unlock()
-	if start {
-		go c.writeFn()
-	}
-	return true
-}
-
-var errOverflow = errors.New("signalr: outbound queue overflow")
-
-// closeWith starts closing the connection: msg (if any) is queued after
-// what is already waiting, the writer flushes it all and then closes the
-// transport. Only the first call has an effect.
-func (c *conn) closeWith(msg *protocol.Close, reason error) {
-	c.closeQueued(msg, reason, false)
-}
-
-// closeQueued is closeWith; with drop, whatever is still queued is thrown
-// away first (for a client too slow to ever read it).
-func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
-	var b []byte
-	if msg != nil && c.state.Load() == stateConnected && c.proto != nil {
-		b, _ = c.proto.AppendMessage(nil, msg)
-	}
-	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
-		return
-	}
-	c.closing = true
-	c.closeAfterFlush = true
-	c.closeReason = reason
-	if drop {
-		clear(c.queue)
-		c.queue, c.queued = c.queue[:0], 0
-	}
-	if b != nil {
-		c.queue = append(c.queue, b)
-		c.queued += len(b)
-	}
-	start := !c.writing
-	c.writing = true
-	c.qmu.Unlock()
-	if start {
-		go c.writeFn()
-	}
-}
-
-// writeLoop drains the queue, packing everything queued into one frame per
-// write, and exits when the queue is empty. When the connection is closing
-// it closes the transport after the last write.
-func (c *conn) writeLoop() {
-	for {
-		c.qmu.Lock()
-		batch := c.queue
-		if len(batch) == 0 || c.writeFailed {
-			if c.closeAfterFlush {
-				c.qmu.Unlock() // writing stays true: no writer starts again
-				c.t.Close()
-				close(c.transportClosed)
-				return
-			}
-			c.writing = false
-			c.qmu.Unlock()
-			return
-		}
-		c.queue, c.spare = c.spare[:0], nil
-		c.queued = 0
-		c.qmu.Unlock()
-
-		err := c.t.WriteFrame(c.binary, batch...)
-		c.lastWrite.Store(time.Now().UnixNano())
-		clear(batch)
-
-		c.qmu.Lock()
-		if cap(batch) <= 64 {
-			c.spare = batch[:0]
-		}
-		if err != nil {
-			c.writeFailed = true
-			clear(c.queue)
-			c.queue = c.queue[:0]
-			if !c.closing {
-				c.closing, c.closeAfterFlush, c.closeReason = true, true, err
-			}
-		}
-		c.qmu.Unlock()
-	}
 }
 
 // teardown ends the connection after the reader stops: it flushes and

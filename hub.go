@@ -43,8 +43,9 @@ type Hub struct {
 }
 
 type pendingConn struct {
-	id    string
-	timer *time.Timer
+	id       string
+	timer    *time.Timer
+	stateful bool
 }
 
 // New returns a Hub serving the exported methods of hub. Every exported
@@ -159,7 +160,8 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusServiceUnavailable, "Too many pending connections; try again later.")
 		return
 	}
-	p := &pendingConn{id: id}
+	stateful := h.cfg.statefulReconnect && r.URL.Query().Get("useStatefulReconnect") == "true"
+	p := &pendingConn{id: id, stateful: stateful}
 	h.pending[token] = p
 	p.timer = time.AfterFunc(h.cfg.negotiateTimeout, func() { h.expirePending(token, p) })
 	h.mu.Unlock()
@@ -167,7 +169,8 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	resp := &transport.NegotiateResponse{
 		ConnectionID:        id,
 		NegotiateVersion:    version,
-		AvailableTransports: h.availableTransports(),
+		AvailableTransports:  h.availableTransports(),
+		UseStatefulReconnect: stateful,
 	}
 	if version >= 1 {
 		resp.ConnectionToken = token
@@ -231,29 +234,29 @@ func newID() string {
 // claim turns a connection token from a transport request into a
 // connection id. An empty token (skipNegotiation) makes a new connection.
 // On failure it returns the HTTP status and message to answer with.
-func (h *Hub) claim(token string, allowNew bool) (id, tok string, status int, msg string) {
+func (h *Hub) claim(token string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed.Load() {
-		return "", "", http.StatusServiceUnavailable, "The hub is shutting down."
+		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
 	}
 	if token == "" && !allowNew {
-		return "", "", http.StatusBadRequest, "Connection ID required."
+		return "", "", false, http.StatusBadRequest, "Connection ID required."
 	}
 	if token == "" {
 		id, tok = newID(), newID()
 	} else if p := h.pending[token]; p != nil {
 		p.timer.Stop()
 		delete(h.pending, token)
-		id, tok = p.id, token
+		id, tok, stateful = p.id, token, p.stateful
 	} else if _, ok := h.live[token]; ok {
-		return "", "", http.StatusConflict, "Connection already has a transport."
+		return "", "", false, http.StatusConflict, "Connection already has a transport."
 	} else {
-		return "", "", http.StatusNotFound, "No Connection with that ID."
+		return "", "", false, http.StatusNotFound, "No Connection with that ID."
 	}
 	h.live[tok] = nil // reserved until the connection object exists
 	h.active++
-	return id, tok, 0, ""
+	return id, tok, stateful, 0, ""
 }
 
 // release undoes claim once the connection is over.
@@ -276,18 +279,55 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The WebSockets transport is not enabled on this hub.")
 		return
 	}
-	id, token, status, msg := h.claim(r.URL.Query().Get("id"), true)
+	if c, _, _ := h.liveConn(r.URL.Query().Get("id")); c != nil {
+		h.resumeWebSocket(w, r, c)
+		return
+	}
+	id, token, stateful, status, msg := h.claim(r.URL.Query().Get("id"), true)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
 	}
 	defer h.release(token)
+	t, err := h.upgrade(w, r)
+	if err != nil {
+		return
+	}
+	c := newConn(h, t, id, token, r)
+	c.wantStateful = stateful
+	h.start(c).serve()
+}
+
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
 	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout})
 	if err != nil {
 		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
+	}
+	return t, err
+}
+
+// resumeWebSocket answers a WebSocket request for a live connection: a
+// stateful connection takes it as its new transport (no handshake), any
+// other gets 409, and a closing one 404.
+func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
+	c.qmu.Lock()
+	closing, stateful := c.closing, c.stateful
+	c.qmu.Unlock()
+	switch {
+	case closing:
+		transport.Error(w, http.StatusNotFound, "No Connection with that ID.")
+		return
+	case !stateful:
+		transport.Error(w, http.StatusConflict, "Connection already has a transport.")
 		return
 	}
-	h.start(newConn(h, t, id, token, r)).serve()
+	t, err := h.upgrade(w, r)
+	if err != nil {
+		return
+	}
+	if !c.offerResume(t) {
+		t.Close()
+	}
 }
 
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +335,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
 		return
 	}
-	id, token, status, msg := h.claim(r.URL.Query().Get("id"), false)
+	id, token, _, status, msg := h.claim(r.URL.Query().Get("id"), false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -314,9 +354,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("id")
 	if c, status, msg := h.liveConn(token); c != nil {
-		lp, ok := c.t.(*transport.LongPoll)
+		lp, ok := c.t0.(*transport.LongPoll)
 		if !ok {
-			transport.Error(w, http.StatusBadRequest, "This connection uses the %s transport.", c.t.Name())
+			transport.Error(w, http.StatusBadRequest, "This connection uses the %s transport.", c.t0.Name())
 			return
 		}
 		lp.Poll(w, r)
@@ -329,7 +369,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
 		return
 	}
-	id, token, status, msg := h.claim(token, false)
+	id, token, _, status, msg := h.claim(token, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -349,10 +389,10 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, status, "%s", msg)
 		return
 	}
-	p, ok := c.t.(transport.Poster)
+	p, ok := c.t0.(transport.Poster)
 	if !ok {
 		w.Header().Set("Allow", "GET")
-		transport.Error(w, http.StatusMethodNotAllowed, "POST requests are not allowed on %s connections.", c.t.Name())
+		transport.Error(w, http.StatusMethodNotAllowed, "POST requests are not allowed on %s connections.", c.t0.Name())
 		return
 	}
 	p.HandlePost(w, r, h.cfg.maxRequestBody)
@@ -364,7 +404,7 @@ func (h *Hub) serveDelete(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, status, "%s", msg)
 		return
 	}
-	lp, ok := c.t.(*transport.LongPoll)
+	lp, ok := c.t0.(*transport.LongPoll)
 	if !ok {
 		transport.Error(w, http.StatusBadRequest, "DELETE is only for long-polling connections.")
 		return
@@ -453,12 +493,19 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
-		if c.t.Name() == transport.LongPolling {
+		if c.t0.Name() == transport.LongPolling {
 			return // long polling has its own liveness rule and no pings
 		}
 		if timeout > 0 && c.pingSeen.Load() && now-c.lastRead.Load() > timeout {
 			expired = append(expired, c)
 			return
+		}
+		if c.stateful {
+			if in := c.inSeq.Load(); in > c.lastAckSent {
+				c.lastAckSent = in
+				b, _ := c.proto.AppendMessage(nil, &protocol.Ack{SequenceID: in})
+				c.enqueueMsg(outMsg{b: b, untracked: true})
+			}
 		}
 		if keepAlive > 0 && now-c.lastWrite.Load() >= keepAlive {
 			c.enqueueIfIdle(pings[c.protoIndex])
@@ -471,17 +518,6 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 }
 
 var errClientTimeout = errors.New("signalr: client timeout")
-
-// enqueueIfIdle queues b unless something is already queued or being
-// written; used for keep-alive pings.
-func (c *conn) enqueueIfIdle(b []byte) {
-	c.qmu.Lock()
-	busy := c.writing || len(c.queue) > 0
-	c.qmu.Unlock()
-	if !busy {
-		c.enqueue(b)
-	}
-}
 
 // Shutdown stops the hub gracefully: new connections and negotiations are
 // refused, every client receives a Close message that allows it to

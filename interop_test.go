@@ -205,13 +205,19 @@ func requireNodeClient(t *testing.T) {
 
 var tapCount = regexp.MustCompile(`(?m)^# (tests|pass|fail|skipped) (\d+)$`)
 
-// runScenarios runs the Node scenario file against url and returns the
-// number of passed and skipped scenarios; it fails t when any failed.
+// runScenarios runs the main Node scenario file against url and returns
+// the number of passed and skipped scenarios; it fails t when any failed.
 func runScenarios(t *testing.T, url, transportName, protocolName string) (passed, skipped int) {
+	t.Helper()
+	return runNodeFile(t, "scenarios.test.mjs", url, transportName, protocolName)
+}
+
+// runNodeFile runs one node:test file of internal/interop/node against url.
+func runNodeFile(t *testing.T, file, url, transportName, protocolName string) (passed, skipped int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=tap", "scenarios.test.mjs")
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=tap", file)
 	cmd.Dir = nodeDir
 	cmd.Env = append(os.Environ(),
 		"SIGNALR_URL="+url,

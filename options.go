@@ -26,6 +26,8 @@ const (
 	DefaultDisconnectTimeout      = 15 * time.Second
 	DefaultMaxRequestBodySize     = 1 << 20
 	DefaultWriteTimeout           = 10 * time.Second
+
+	DefaultStatefulReconnectBufferSize = 100_000
 )
 
 type config struct {
@@ -48,6 +50,8 @@ type config struct {
 	maxRequestBody         int64
 	writeTimeout           time.Duration
 	allowedOrigins         []string
+	statefulReconnect      bool
+	statefulBufferSize     int
 }
 
 func defaultConfig() config {
@@ -67,6 +71,7 @@ func defaultConfig() config {
 		disconnectTimeout:      DefaultDisconnectTimeout,
 		maxRequestBody:         DefaultMaxRequestBodySize,
 		writeTimeout:           DefaultWriteTimeout,
+		statefulBufferSize:     DefaultStatefulReconnectBufferSize,
 	}
 }
 
@@ -242,4 +247,23 @@ func WithWriteTimeout(d time.Duration) Option {
 // Off by default: only same-origin pages may connect.
 func WithAllowedOrigins(origins ...string) Option {
 	return func(c *config) { c.allowedOrigins = append([]string(nil), origins...) }
+}
+
+// WithStatefulReconnect lets clients that ask for it
+// (withStatefulReconnect() in the official clients) keep their connection
+// across a brief network loss on WebSockets: the server numbers what it
+// sends, keeps up to bufferSize bytes (default 100,000; zero keeps the
+// default) of unacknowledged messages, and when the client reopens its
+// socket within the disconnect timeout (see WithLongPollTimeouts, default
+// 15 s) both sides replay what the other missed. The connection keeps its
+// id, groups and user, and nothing is lost or duplicated. When the buffer
+// is full the connection's writer waits for acknowledgements; senders
+// still never block, and the outbound limit applies behind it.
+func WithStatefulReconnect(bufferSize int) Option {
+	return func(c *config) {
+		c.statefulReconnect = true
+		if bufferSize > 0 {
+			c.statefulBufferSize = bufferSize
+		}
+	}
 }

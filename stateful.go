@@ -1,0 +1,186 @@
+package signalr
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
+)
+
+// Stateful reconnect (PROTOCOL.md section 6). Each side numbers the
+// trackable messages (types 1 to 5) it sends, 1, 2, 3, ... for the whole
+// life of the connection; the numbers are implicit, the receiver counts.
+// Acks free the sender's replay buffer. When the WebSocket is lost, the
+// reader waits for the client to reopen it with the same token; the server
+// then sends a Sequence with the id of its oldest unacknowledged message
+// and replays from there, and skips what it had already processed of the
+// client's replay.
+
+var errResumeTimeout = errors.New("signalr: the client did not resume the connection in time")
+
+// enableStateful turns stateful reconnect on at handshake.
+func (c *conn) enableStateful() {
+	c.stateful = true
+	c.gated = true
+	c.replayFirst = 1
+	c.inExpect = 1
+	c.resumeCh = make(chan transport.Conn, 1)
+	c.closingCh = make(chan struct{})
+}
+
+// keepForReplay moves the trackable messages of batch to the replay
+// buffer. qmu must be held.
+func (c *conn) keepForReplay(batch []outMsg) {
+	for _, m := range batch {
+		if !m.untracked {
+			c.replay = append(c.replay, m.b)
+			c.replayBytes += len(m.b)
+		}
+	}
+}
+
+// ack frees the replay buffer up to and including id.
+func (c *conn) ack(id uint64) {
+	c.qmu.Lock()
+	if id >= c.replayFirst {
+		n := min(id-c.replayFirst+1, uint64(len(c.replay)))
+		for _, b := range c.replay[:n] {
+			c.replayBytes -= len(b)
+		}
+		clear(c.replay[:n])
+		c.replay = c.replay[n:]
+		c.replayFirst += n
+		if len(c.replay) == 0 {
+			c.replay = nil
+		}
+	}
+	start := len(c.queue) > 0 && c.startWriterLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// ungate lets the writer go once the client has sent its first message
+// after the handshake: anything sent before would reach the client before
+// it starts counting.
+func (c *conn) ungate() {
+	c.qmu.Lock()
+	c.gated = false
+	start := len(c.queue) > 0 && c.startWriterLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// trackIncoming numbers an incoming message and reports whether to process
+// it: messages before the client's Sequence after a resume, and replayed
+// messages already processed, are dropped.
+func (c *conn) trackIncoming(msg protocol.Message) bool {
+	if c.gated {
+		c.ungate()
+	}
+	if c.awaitSeq {
+		if s, ok := msg.(*protocol.Sequence); ok {
+			c.inExpect = s.SequenceID
+			c.awaitSeq = false
+		}
+		return false
+	}
+	switch msg.Type() {
+	case protocol.TypeInvocation, protocol.TypeStreamItem, protocol.TypeCompletion,
+		protocol.TypeStreamInvocation, protocol.TypeCancelInvocation:
+		id := c.inExpect
+		c.inExpect++
+		if id <= c.inSeq.Load() {
+			return false
+		}
+		c.inSeq.Store(id)
+	}
+	return true
+}
+
+// suspendable reports whether a read error is a lost transport that the
+// client may resume, rather than the end of the connection.
+func (c *conn) suspendable(err error) bool {
+	var pe *protocolError
+	return c.stateful && !errors.Is(err, errClientClosed) && !errors.Is(err, io.EOF) && !errors.As(err, &pe)
+}
+
+// awaitResume waits, in the reader, for the client to reopen its
+// transport. It reports whether the connection goes on.
+func (c *conn) awaitResume() bool {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return false
+	}
+	c.suspended = true
+	old := c.t
+	c.qmu.Unlock()
+	old.Close()
+	c.logger().Debug("signalr: transport lost, waiting for the client to resume", "connection", c.id)
+
+	timer := time.NewTimer(c.hub.cfg.disconnectTimeout)
+	defer timer.Stop()
+	select {
+	case t := <-c.resumeCh:
+		c.resumeWith(t)
+		return true
+	case <-timer.C:
+		c.closeWith(nil, errResumeTimeout)
+		return false
+	case <-c.closingCh:
+		return false
+	}
+}
+
+// offerResume hands a reopened transport to the connection. The old
+// transport, if still open, is closed so that the reader moves on to the
+// new one. It reports false when the connection cannot be resumed.
+func (c *conn) offerResume(t transport.Conn) bool {
+	c.qmu.Lock()
+	if c.closing || c.resumePending {
+		c.qmu.Unlock()
+		return false
+	}
+	c.resumePending = true
+	old := c.t
+	c.qmu.Unlock()
+	c.resumeCh <- t
+	old.Close()
+	return true
+}
+
+// resumeWith switches to t: it sends the server's Sequence and replays
+// every unacknowledged message, then lets queued messages follow.
+func (c *conn) resumeWith(t transport.Conn) {
+	seq, _ := c.proto.AppendMessage(nil, &protocol.Sequence{})
+	c.qmu.Lock()
+	c.t = t
+	c.suspended = false
+	c.resumePending = false
+	c.writing = true // the reader writes the resume frame itself
+	seq, _ = c.proto.AppendMessage(seq[:0], &protocol.Sequence{SequenceID: c.replayFirst})
+	parts := append([][]byte{seq}, c.replay...)
+	c.qmu.Unlock()
+
+	c.awaitSeq = true
+	err := t.WriteFrame(c.binary, parts...)
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.logger().Debug("signalr: connection resumed", "connection", c.id, "replayed", len(parts)-1)
+
+	c.qmu.Lock()
+	c.writing = false
+	if err != nil {
+		c.suspended = true // the reader's next read fails and waits again
+	}
+	start := len(c.queue) > 0 && c.startWriterLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}

@@ -1,0 +1,183 @@
+package signalr
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gosignalr/signalr/protocol"
+)
+
+// outMsg is one encoded message waiting for the writer.
+type outMsg struct {
+	b []byte
+	// untracked messages (Ping, Ack, Sequence, Close) are not numbered or
+	// kept for replay by stateful reconnect.
+	untracked bool
+}
+
+var errOverflow = errors.New("signalr: outbound queue overflow")
+
+// enqueue queues one encoded hub message for the writer. It never blocks on
+// the network: a connection whose queue would pass the outbound limit is
+// closed.
+func (c *conn) enqueue(b []byte) bool { return c.enqueueMsg(outMsg{b: b}) }
+
+func (c *conn) enqueueMsg(m outMsg) bool {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return false
+	}
+	if len(c.queue) > 0 && c.queued+len(m.b) > c.hub.cfg.maxOutboundBuffer {
+		c.qmu.Unlock()
+		c.logger().Warn("signalr: closing a connection that fell behind", "connection", c.id, "limit", c.hub.cfg.maxOutboundBuffer)
+		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
+			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
+			c.hub.cfg.maxOutboundBuffer)}, errOverflow, true)
+		return false
+	}
+	c.queue = append(c.queue, m)
+	c.queued += len(m.b)
+	start := c.startWriterLocked()
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return true
+}
+
+// startWriterLocked reports whether the caller must start a writer, and
+// marks one as running. qmu must be held.
+func (c *conn) startWriterLocked() bool {
+	if c.writing || c.suspended || (c.gated && !c.closing) {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// enqueueIfIdle queues a keep-alive ping unless something is already queued
+// or being written.
+func (c *conn) enqueueIfIdle(b []byte) {
+	c.qmu.Lock()
+	busy := c.writing || len(c.queue) > 0 || c.suspended
+	c.qmu.Unlock()
+	if !busy {
+		c.enqueueMsg(outMsg{b: b, untracked: true})
+	}
+}
+
+// closeWith starts closing the connection: msg (if any) is queued after
+// what is already waiting, the writer flushes it all and then closes the
+// transport. Only the first call has an effect.
+func (c *conn) closeWith(msg *protocol.Close, reason error) {
+	c.closeQueued(msg, reason, false)
+}
+
+// closeQueued is closeWith; with drop, whatever is still queued is thrown
+// away first (for a client too slow to ever read it).
+func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
+	var b []byte
+	if msg != nil && c.state.Load() == stateConnected && c.proto != nil {
+		b, _ = c.proto.AppendMessage(nil, msg)
+	}
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeAfterFlush = true
+	c.closeReason = reason
+	if c.closingCh != nil {
+		close(c.closingCh)
+	}
+	if drop {
+		clear(c.queue)
+		c.queue, c.queued = c.queue[:0], 0
+	}
+	if b != nil {
+		c.queue = append(c.queue, outMsg{b: b, untracked: true})
+		c.queued += len(b)
+	}
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// writeLoop drains the queue, packing everything queued into one frame per
+// write, and exits when the queue is empty. When the connection is closing
+// it closes the transport after the last write.
+func (c *conn) writeLoop() {
+	for {
+		c.qmu.Lock()
+		if c.writeFailed || c.suspended || len(c.queue) == 0 {
+			if c.closeAfterFlush {
+				c.qmu.Unlock() // writing stays true: no writer starts again
+				c.t.Close()
+				close(c.transportClosed)
+				return
+			}
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		if !c.closing && c.stateful && (c.gated || c.replayBytes >= c.hub.cfg.statefulBufferSize) {
+			c.writing = false // gate lifts or acks arrive: they restart the writer
+			c.qmu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.queued = 0
+		if c.stateful {
+			c.keepForReplay(batch)
+		}
+		c.qmu.Unlock()
+
+		parts := c.parts[:0]
+		for _, m := range batch {
+			parts = append(parts, m.b)
+		}
+		err := c.t.WriteFrame(c.binary, parts...)
+		c.lastWrite.Store(time.Now().UnixNano())
+		clear(parts)
+		clear(batch)
+		if cap(parts) <= 64 {
+			c.parts = parts[:0]
+		} else {
+			c.parts = nil
+		}
+
+		c.qmu.Lock()
+		if cap(batch) <= 64 {
+			c.spare = batch[:0]
+		}
+		if err != nil {
+			if c.stateful && !c.closing {
+				// The reader sees the same loss and waits for a resume;
+				// what was written is in the replay buffer.
+				c.suspended = true
+				c.writing = false
+				t := c.t
+				c.qmu.Unlock()
+				t.Close()
+				return
+			}
+			c.writeFailed = true
+			clear(c.queue)
+			c.queue = c.queue[:0]
+			if !c.closing {
+				c.closing, c.closeAfterFlush, c.closeReason = true, true, err
+				if c.closingCh != nil {
+					close(c.closingCh)
+				}
+			}
+		}
+		c.qmu.Unlock()
+	}
+}
