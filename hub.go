@@ -167,8 +167,8 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 
 	resp := &transport.NegotiateResponse{
-		ConnectionID:        id,
-		NegotiateVersion:    version,
+		ConnectionID:         id,
+		NegotiateVersion:     version,
 		AvailableTransports:  h.availableTransports(),
 		UseStatefulReconnect: stateful,
 	}

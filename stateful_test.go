@@ -168,4 +168,3 @@ func TestNegotiateStatefulReconnect(t *testing.T) {
 		})
 	}
 }
-
