@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,6 +242,38 @@ func runNodeFile(t *testing.T, file, url, transportName, protocolName string) (p
 		t.Logf("%s", out.String())
 	}
 	return counts["pass"], counts["skipped"]
+}
+
+// TestOfficialClientFallback blocks WebSocket upgrades in front of the hub,
+// as some proxies do: the client's default transport list must fall back
+// (to Server-Sent Events) and every scenario must still pass.
+func TestOfficialClientFallback(t *testing.T) {
+	requireNodeClient(t)
+	url := interopServer(t)
+	var refused, streams atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			refused.Add(1)
+			http.Error(w, "WebSockets are blocked here", http.StatusForbidden)
+			return
+		}
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			streams.Add(1)
+		}
+		httputil.NewSingleHostReverseProxy(mustParseURL(t, url)).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	passed, _ := runScenarios(t, proxy.URL, "Default", "json")
+	require.GreaterOrEqual(t, passed, 9)
+	require.Positive(t, refused.Load(), "the client tried WebSockets first")
+	require.Positive(t, streams.Load(), "the client fell back to Server-Sent Events")
+}
+
+func mustParseURL(t *testing.T, s string) *neturl.URL {
+	t.Helper()
+	u, err := neturl.Parse(s)
+	require.NoError(t, err)
+	return u
 }
 
 func TestOfficialClientInterop(t *testing.T) {

@@ -9,7 +9,7 @@
 //
 // Environment:
 //   SIGNALR_URL        required; server base URL, hub paths (/hub, /nokeepalive, /shutdown) are appended
-//   SIGNALR_TRANSPORT  WebSockets (default) | ServerSentEvents | LongPolling
+//   SIGNALR_TRANSPORT  WebSockets (default) | ServerSentEvents | LongPolling | Default (the client's own fallback order)
 //   SIGNALR_PROTOCOL   json (default) | messagepack   (ServerSentEvents supports json only)
 //   SIGNALR_LOG_LEVEL  optional client log level for debugging (Trace, Debug, Information, ...); default None
 //
@@ -56,11 +56,14 @@ function readConfig(env) {
     websockets: "WebSockets",
     serversentevents: "ServerSentEvents",
     longpolling: "LongPolling",
+    // The client's default: every transport, in the server's order, falling
+    // back to the next one when a transport fails to start.
+    default: "Default",
   };
   const rawTransport = (env.SIGNALR_TRANSPORT ?? "").trim() || "WebSockets";
   const transportName = transports[rawTransport.toLowerCase()];
   if (!transportName) {
-    throw configError(`SIGNALR_TRANSPORT=${JSON.stringify(rawTransport)} is not one of WebSockets, ServerSentEvents, LongPolling`);
+    throw configError(`SIGNALR_TRANSPORT=${JSON.stringify(rawTransport)} is not one of WebSockets, ServerSentEvents, LongPolling, Default`);
   }
 
   const protocols = { json: "json", messagepack: "messagepack" };
@@ -82,7 +85,7 @@ function readConfig(env) {
   return {
     base: rawUrl.replace(/\/+$/, ""),
     transportName,
-    transport: HttpTransportType[transportName],
+    transport: transportName === "Default" ? undefined : HttpTransportType[transportName],
     protocolName,
     logLevel: LogLevel[logKey],
   };
