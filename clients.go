@@ -58,8 +58,8 @@ func (c targets) AllExcept(connectionIDs ...string) ClientProxy {
 }
 
 // Client is one connection.
-func (c targets) Client(connectionID string) ClientProxy {
-	return ClientProxy{h: c.h, kind: targetClient, names: []string{connectionID}}
+func (c targets) Client(connectionID string) SingleClientProxy {
+	return SingleClientProxy{ClientProxy{h: c.h, kind: targetClient, names: []string{connectionID}}}
 }
 
 // Clients is the given connections.
@@ -94,8 +94,8 @@ func (c targets) Users(userIDs ...string) ClientProxy {
 }
 
 // Caller is the calling connection.
-func (c CallerClients) Caller() ClientProxy {
-	return ClientProxy{h: c.h, kind: targetCaller, caller: c.caller}
+func (c CallerClients) Caller() SingleClientProxy {
+	return SingleClientProxy{ClientProxy{h: c.h, kind: targetCaller, caller: c.caller}}
 }
 
 // Others is every connection but the caller.

@@ -83,6 +83,10 @@ type conn struct {
 	transportClosed chan struct{}
 	writeFn         func()
 	parts           [][]byte // writer-owned
+	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
+
+	streams streamSet
+	results resultSet
 
 	// Stateful reconnect (stateful.go); the fields below are used only when
 	// stateful is set at handshake.
@@ -355,12 +359,22 @@ func (c *conn) handshakeExpired() {
 func (c *conn) handle(msg protocol.Message) error {
 	switch m := msg.(type) {
 	case *protocol.Invocation:
+		if errText := c.prepareUploads(c.hub.lookup(m.Target), m.StreamIDs); errText != "" {
+			c.completeError(m.InvocationID, errText)
+			return nil
+		}
 		return c.enqueueInvocation(m)
 	case *protocol.StreamInvocation:
-		c.sendCompletion(&protocol.Completion{
-			InvocationID: m.InvocationID,
-			Error:        fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", m.Target),
-		})
+		detachArgs(m.Arguments)
+		c.startStream(m)
+	case *protocol.StreamItem:
+		c.pushUpload(m)
+	case *protocol.Completion:
+		if !c.completeUpload(m) && !c.completeResult(m) {
+			c.logger().Debug("signalr: completion for an unknown invocation", "connection", c.id, "invocation", m.InvocationID)
+		}
+	case *protocol.CancelInvocation:
+		c.cancelStream(m.InvocationID)
 	case *protocol.Ping:
 		c.pingSeen.Store(true)
 	case *protocol.Close:
@@ -449,39 +463,63 @@ func (c *conn) invokeLoop() {
 
 // invoke runs one hub method and sends its completion.
 func (c *conn) invoke(inv *protocol.Invocation) {
-	h := c.hub
-	m := h.lookup(inv.Target)
+	m := c.hub.lookup(inv.Target)
 	if m == nil {
 		c.logger().Debug("signalr: unknown hub method", "connection", c.id, "method", inv.Target)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
+		c.releaseStreamIDs(inv.StreamIDs)
+		return
+	}
+	if m.stream != streamNone {
+		c.completeError(inv.InvocationID, fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", inv.Target))
+		c.releaseStreamIDs(inv.StreamIDs)
 		return
 	}
 	hc := &Context{Context: c.ctx, c: c}
-	in, err := m.bind(c.proto, inv.Arguments, c.ctx, hc)
+	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
 		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", inv.Target, err))
+		c.releaseStreamIDs(inv.StreamIDs)
 		return
 	}
 	result, err := m.call(in)
+	c.releaseUploads(ups)
 	if err != nil {
-		level := slog.LevelDebug
-		var he *HubError
-		if !errors.As(err, &he) {
-			level = slog.LevelError
-		}
-		c.logger().Log(c.ctx, level, "signalr: hub method failed", "connection", c.id, "method", m.name, "error", err)
-		msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", inv.Target)
-		if errors.As(err, &he) || h.cfg.detailedErrors {
-			msg += " " + errorText(err)
-		}
-		c.completeError(inv.InvocationID, msg)
+		c.completeError(inv.InvocationID, c.methodErrorText(m, inv.Target, err))
 		return
 	}
 	if inv.InvocationID == "" {
 		return
 	}
 	c.sendCompletion(&protocol.Completion{InvocationID: inv.InvocationID, HasResult: m.hasResult, Result: result})
+}
+
+// releaseStreamIDs drops uploads prepared for an invocation that will not
+// run.
+func (c *conn) releaseStreamIDs(ids []string) {
+	c.streams.mu.Lock()
+	for _, id := range ids {
+		delete(c.streams.uploads, id)
+	}
+	c.streams.mu.Unlock()
+}
+
+// methodErrorText logs a hub method's error and returns the text the
+// client receives for it.
+func (c *conn) methodErrorText(m *method, target string, err error) string {
+	level := slog.LevelDebug
+	var he *HubError
+	isHub := errors.As(err, &he)
+	if !isHub {
+		level = slog.LevelError
+	}
+	c.logger().Log(c.ctx, level, "signalr: hub method failed", "connection", c.id, "method", m.name, "error", err)
+	msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", target)
+	if isHub || c.hub.cfg.detailedErrors {
+		msg += " " + errorText(err)
+	}
+	return msg
 }
 
 // errorText is the detail added to a client-facing error message.

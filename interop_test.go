@@ -276,15 +276,19 @@ func mustParseURL(t *testing.T, s string) *neturl.URL {
 	return u
 }
 
+// interopMatrix is every transport and protocol pair the official client
+// supports (Server-Sent Events carry text only).
+var interopMatrix = []struct{ transport, protocol string }{
+	{"WebSockets", "json"},
+	{"WebSockets", "messagepack"},
+	{"ServerSentEvents", "json"},
+	{"LongPolling", "json"},
+	{"LongPolling", "messagepack"},
+}
+
 func TestOfficialClientInterop(t *testing.T) {
 	requireNodeClient(t)
-	for _, tc := range []struct{ transport, protocol string }{
-		{"WebSockets", "json"},
-		{"WebSockets", "messagepack"},
-		{"ServerSentEvents", "json"},
-		{"LongPolling", "json"},
-		{"LongPolling", "messagepack"},
-	} {
+	for _, tc := range interopMatrix {
 		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
 			url := interopServer(t)
 			passed, skipped := runScenarios(t, url, tc.transport, tc.protocol)

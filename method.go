@@ -39,9 +39,57 @@ type method struct {
 	fn        reflect.Value // bound to the hub value
 	ctxIndex  int           // position of a context.Context parameter, or -1
 	hubIndex  int           // position of a *Context parameter, or -1
-	params    []reflect.Type
+	params    []param       // the parameters after the contexts
+	nArgs     int           // params that are ordinary arguments
+	nStreams  int           // params that receive client uploads
 	hasResult bool
 	hasError  bool
+	stream    streamShape // how the result streams, if it does
+}
+
+// param is one parameter: an ordinary argument, or an upload stream when
+// shape is not streamNone.
+type param struct {
+	t     reflect.Type
+	shape streamShape
+	elem  reflect.Type // item type of a stream
+}
+
+// streamShape is the Go shape of a stream of items.
+type streamShape uint8
+
+const (
+	streamNone streamShape = iota
+	streamChan             // chan T or <-chan T
+	streamSeq              // iter.Seq[T]: func(yield func(T) bool)
+	streamSeq2             // iter.Seq2[T, error]: func(yield func(T, error) bool)
+)
+
+// streamShapeOf classifies t as a stream type and returns its item type.
+func streamShapeOf(t reflect.Type) (streamShape, reflect.Type) {
+	switch t.Kind() {
+	case reflect.Chan:
+		if t.ChanDir()&reflect.RecvDir != 0 {
+			return streamChan, t.Elem()
+		}
+	case reflect.Func:
+		if t.NumIn() != 1 || t.NumOut() != 0 || t.IsVariadic() {
+			return streamNone, nil
+		}
+		y := t.In(0)
+		if y.Kind() != reflect.Func || y.NumOut() != 1 || y.Out(0).Kind() != reflect.Bool || y.IsVariadic() {
+			return streamNone, nil
+		}
+		switch y.NumIn() {
+		case 1:
+			return streamSeq, y.In(0)
+		case 2:
+			if y.In(1) == typeError {
+				return streamSeq2, y.In(0)
+			}
+		}
+	}
+	return streamNone, nil
 }
 
 // hooks are the hub value's lifecycle methods.
@@ -165,10 +213,19 @@ func newMethod(name string, fn reflect.Value) (*method, error) {
 			m.hubIndex = i
 			continue
 		}
+		if shape, elem := streamShapeOf(pt); shape != streamNone {
+			if err := checkParamType(elem); err != nil {
+				return nil, &SignatureError{name, fmt.Sprintf("parameter %d: stream items: %v", i, err)}
+			}
+			m.params = append(m.params, param{t: pt, shape: shape, elem: elem})
+			m.nStreams++
+			continue
+		}
 		if err := checkParamType(pt); err != nil {
 			return nil, &SignatureError{name, fmt.Sprintf("parameter %d: %v", i, err)}
 		}
-		m.params = append(m.params, pt)
+		m.params = append(m.params, param{t: pt})
+		m.nArgs++
 	}
 	switch ft.NumOut() {
 	case 0:
@@ -187,7 +244,13 @@ func newMethod(name string, fn reflect.Value) (*method, error) {
 		return nil, &SignatureError{name, "a hub method returns nothing, error, T or (T, error)"}
 	}
 	if m.hasResult {
-		if err := checkParamType(ft.Out(0)); err != nil {
+		rt := ft.Out(0)
+		if shape, elem := streamShapeOf(rt); shape != streamNone {
+			if err := checkParamType(elem); err != nil {
+				return nil, &SignatureError{name, fmt.Sprintf("stream items: %v", err)}
+			}
+			m.stream = shape
+		} else if err := checkParamType(rt); err != nil {
 			return nil, &SignatureError{name, fmt.Sprintf("result: %v", err)}
 		}
 	}
@@ -210,10 +273,14 @@ type bindError struct{ msg string }
 
 func (e *bindError) Error() string { return e.msg }
 
-// bind decodes raw arguments straight into the method's parameter types.
-func (m *method) bind(p protocol.HubProtocol, args []any, ctx context.Context, hc *Context) ([]reflect.Value, error) {
-	if len(args) != len(m.params) {
-		return nil, &bindError{fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), len(m.params))}
+// bind decodes raw arguments straight into the method's parameter types,
+// and connects upload stream parameters to the client's stream ids.
+func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Context, hc *Context) ([]reflect.Value, []*upload, error) {
+	if len(args) != m.nArgs {
+		return nil, nil, &bindError{fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), m.nArgs)}
+	}
+	if len(streamIDs) != m.nStreams {
+		return nil, nil, &bindError{fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.nStreams)}
 	}
 	n := len(m.params)
 	if m.ctxIndex >= 0 {
@@ -230,22 +297,32 @@ func (m *method) bind(p protocol.HubProtocol, args []any, ctx context.Context, h
 		in[m.hubIndex] = reflect.ValueOf(hc)
 	}
 	off := n - len(m.params)
-	for i, pt := range m.params {
-		raw, ok := args[i].(protocol.Raw)
-		if !ok {
-			return nil, &bindError{fmt.Sprintf("Error binding arguments. Argument %d is not a raw protocol value.", i+1)}
-		}
-		if pt == typeRawArgument {
-			in[off+i] = reflect.ValueOf(RawArgument{p: p, raw: raw})
+	var ups []*upload
+	ai, si := 0, 0
+	for i, pm := range m.params {
+		if pm.shape != streamNone {
+			up := newUpload(c, streamIDs[si], pm)
+			si++
+			ups = append(ups, up)
+			in[off+i] = up.param()
 			continue
 		}
-		pv := reflect.New(pt)
-		if err := p.Unmarshal(raw, pv.Interface()); err != nil {
-			return nil, &bindError{fmt.Sprintf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked. Argument %d: %v", i+1, err)}
+		raw, ok := args[ai].(protocol.Raw)
+		ai++
+		if !ok {
+			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Argument %d is not a raw protocol value.", ai)}
+		}
+		if pm.t == typeRawArgument {
+			in[off+i] = reflect.ValueOf(RawArgument{p: c.proto, raw: raw})
+			continue
+		}
+		pv := reflect.New(pm.t)
+		if err := c.proto.Unmarshal(raw, pv.Interface()); err != nil {
+			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked. Argument %d: %v", ai, err)}
 		}
 		in[off+i] = pv.Elem()
 	}
-	return in, nil
+	return in, ups, nil
 }
 
 // call runs the method, turning a panic into an error.

@@ -28,6 +28,8 @@ const (
 	DefaultWriteTimeout           = 10 * time.Second
 
 	DefaultStatefulReconnectBufferSize = 100_000
+	DefaultMaxStreams                  = 32
+	DefaultStreamBufferCapacity        = 10
 )
 
 type config struct {
@@ -52,6 +54,8 @@ type config struct {
 	allowedOrigins         []string
 	statefulReconnect      bool
 	statefulBufferSize     int
+	maxStreams             int
+	streamBufferCapacity   int
 }
 
 func defaultConfig() config {
@@ -72,6 +76,8 @@ func defaultConfig() config {
 		maxRequestBody:         DefaultMaxRequestBodySize,
 		writeTimeout:           DefaultWriteTimeout,
 		statefulBufferSize:     DefaultStatefulReconnectBufferSize,
+		maxStreams:             DefaultMaxStreams,
+		streamBufferCapacity:   DefaultStreamBufferCapacity,
 	}
 }
 
@@ -264,6 +270,28 @@ func WithStatefulReconnect(bufferSize int) Option {
 		c.statefulReconnect = true
 		if bufferSize > 0 {
 			c.statefulBufferSize = bufferSize
+		}
+	}
+}
+
+// WithMaxStreams caps the streams one connection may have open at once,
+// both server-to-client streams and client uploads (default 32). An
+// invocation that would open more fails with an error completion.
+func WithMaxStreams(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxStreams = n
+		}
+	}
+}
+
+// WithStreamBufferCapacity sets how many uploaded items may wait for a hub
+// method to take them, per upload stream (default 10). When the buffer is
+// full the connection stops reading until the method catches up.
+func WithStreamBufferCapacity(n int) Option {
+	return func(c *config) {
+		if n >= 0 {
+			c.streamBufferCapacity = n
 		}
 	}
 }

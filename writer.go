@@ -90,6 +90,7 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	c.closing = true
 	c.closeAfterFlush = true
 	c.closeReason = reason
+	c.wakeDrainedLocked()
 	if c.closingCh != nil {
 		close(c.closingCh)
 	}
@@ -134,6 +135,7 @@ func (c *conn) writeLoop() {
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued = 0
+		c.wakeDrainedLocked()
 		if c.stateful {
 			c.keepForReplay(batch)
 		}
@@ -179,5 +181,14 @@ func (c *conn) writeLoop() {
 			}
 		}
 		c.qmu.Unlock()
+	}
+}
+
+// wakeDrainedLocked wakes producers waiting in waitQueueRoom. qmu must be
+// held.
+func (c *conn) wakeDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
 	}
 }
