@@ -82,7 +82,7 @@ type conn struct {
 	closeReason     error
 	transportClosed chan struct{}
 	writeFn         func()
-	parts           [][]byte // writer-owned
+	parts           [][]byte      // writer-owned
 	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
 
 	streams streamSet
