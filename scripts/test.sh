@@ -23,6 +23,6 @@ echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
 echo "== fuzz (brief)"
-for target in FuzzJSONParse FuzzHandshakeParse FuzzMessagePackParse; do
+for target in FuzzJSONParse FuzzJSONParseDifferential FuzzHandshakeParse FuzzMessagePackParse; do
 	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-5s}" ./protocol
 done
