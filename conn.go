@@ -84,6 +84,7 @@ type conn struct {
 	writeFn         func()
 	parts           [][]byte      // writer-owned
 	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
+	writerIdle      chan struct{} // closed when the writer goroutine exits
 
 	streams streamSet
 	results resultSet

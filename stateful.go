@@ -128,8 +128,7 @@ func (c *conn) awaitResume() bool {
 	defer timer.Stop()
 	select {
 	case t := <-c.resumeCh:
-		c.resumeWith(t)
-		return true
+		return c.resumeWith(t)
 	case <-timer.C:
 		c.closeWith(nil, errResumeTimeout)
 		return false
@@ -156,10 +155,27 @@ func (c *conn) offerResume(t transport.Conn) bool {
 }
 
 // resumeWith switches to t: it sends the server's Sequence and replays
-// every unacknowledged message, then lets queued messages follow.
-func (c *conn) resumeWith(t transport.Conn) {
+// every unacknowledged message, then lets queued messages follow. It
+// reports false when the connection closed meanwhile.
+func (c *conn) resumeWith(t transport.Conn) bool {
 	seq, _ := c.proto.AppendMessage(nil, &protocol.Sequence{})
 	c.qmu.Lock()
+	// A writer still running on the old transport stops at its next step
+	// (the connection is suspended); wait for it before taking over.
+	for c.writing {
+		if c.closing {
+			c.qmu.Unlock()
+			t.Close()
+			return false
+		}
+		if c.writerIdle == nil {
+			c.writerIdle = make(chan struct{})
+		}
+		idle := c.writerIdle
+		c.qmu.Unlock()
+		<-idle
+		c.qmu.Lock()
+	}
 	c.t = t
 	c.suspended = false
 	c.resumePending = false
@@ -174,7 +190,7 @@ func (c *conn) resumeWith(t transport.Conn) {
 	c.logger().Debug("signalr: connection resumed", "connection", c.id, "replayed", len(parts)-1)
 
 	c.qmu.Lock()
-	c.writing = false
+	c.writerDoneLocked()
 	if err != nil {
 		c.suspended = true // the reader's next read fails and waits again
 	}
@@ -183,4 +199,5 @@ func (c *conn) resumeWith(t transport.Conn) {
 	if start {
 		go c.writeFn()
 	}
+	return true
 }

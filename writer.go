@@ -123,12 +123,12 @@ func (c *conn) writeLoop() {
 				close(c.transportClosed)
 				return
 			}
-			c.writing = false
+			c.writerDoneLocked()
 			c.qmu.Unlock()
 			return
 		}
 		if !c.closing && c.stateful && (c.gated || c.replayBytes >= c.hub.cfg.statefulBufferSize) {
-			c.writing = false // gate lifts or acks arrive: they restart the writer
+			c.writerDoneLocked() // gate lifts or acks arrive: they restart the writer
 			c.qmu.Unlock()
 			return
 		}
@@ -164,7 +164,7 @@ func (c *conn) writeLoop() {
 				// The reader sees the same loss and waits for a resume;
 				// what was written is in the replay buffer.
 				c.suspended = true
-				c.writing = false
+				c.writerDoneLocked()
 				t := c.t
 				c.qmu.Unlock()
 				t.Close()
@@ -190,5 +190,16 @@ func (c *conn) wakeDrainedLocked() {
 	if c.drained != nil {
 		close(c.drained)
 		c.drained = nil
+	}
+}
+
+// writerDoneLocked records that the writer goroutine is exiting and wakes a
+// reader waiting to take over the transport (stateful resume). qmu must be
+// held.
+func (c *conn) writerDoneLocked() {
+	c.writing = false
+	if c.writerIdle != nil {
+		close(c.writerIdle)
+		c.writerIdle = nil
 	}
 }
