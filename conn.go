@@ -111,6 +111,8 @@ type conn struct {
 	iq       []*protocol.Invocation
 	irunning int
 	ispace   chan struct{}
+	draining bool          // Shutdown: no new invocations
+	idle     chan struct{} // closed when the last running invocation ends
 	iwg      sync.WaitGroup
 	invokeFn func()
 
@@ -397,6 +399,11 @@ func (c *conn) handle(msg protocol.Message) error {
 func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 	detachArgs(inv.Arguments)
 	c.imu.Lock()
+	if c.draining {
+		c.imu.Unlock()
+		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s': the server is shutting down.", inv.Target))
+		return nil
+	}
 	for len(c.iq) >= maxQueuedInvocations {
 		if c.ispace == nil {
 			c.ispace = make(chan struct{})
@@ -445,6 +452,10 @@ func (c *conn) invokeLoop() {
 		if len(c.iq) == 0 {
 			c.iq = nil
 			c.irunning--
+			if c.irunning == 0 && c.idle != nil {
+				close(c.idle)
+				c.idle = nil
+			}
 			c.imu.Unlock()
 			return
 		}
@@ -600,4 +611,21 @@ func (c *conn) callOnDisconnected(hook func(*Context, error), reason error) {
 		}
 	}()
 	hook(&Context{Context: c.ctx, c: c}, reason)
+}
+
+// drain refuses new invocations and returns a channel that is closed once
+// the running ones have finished and queued their completions.
+func (c *conn) drain() <-chan struct{} {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.draining = true
+	if c.irunning == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	return c.idle
 }

@@ -341,12 +341,13 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.release(token)
-	t, err := transport.NewSSE(w, r, h.cfg.writeTimeout)
-	if err != nil {
+	t := transport.NewSSE(w, r, h.cfg.writeTimeout)
+	c := h.start(newConn(h, t, id, token, r))
+	if err := t.Open(); err != nil {
 		h.cfg.logger.Debug("signalr: starting an event stream failed", "error", err)
-		return
+		c.closeWith(nil, err)
 	}
-	h.start(newConn(h, t, id, token, r)).serve()
+	c.serve()
 }
 
 // servePoll answers a long poll: the first one of a negotiated connection
@@ -519,11 +520,13 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 
 var errClientTimeout = errors.New("signalr: client timeout")
 
-// Shutdown stops the hub gracefully: new connections and negotiations are
-// refused, every client receives a Close message that allows it to
-// reconnect (elsewhere, behind a load balancer), and Shutdown waits for the
-// connections to end and their hub methods to return, or for ctx to be
-// done, whichever comes first. Sends after Shutdown return ErrHubClosed.
+// Shutdown stops the hub gracefully: new connections, negotiations and
+// invocations are refused, hub methods already running finish and their
+// results are sent, then every client receives a Close message that allows
+// it to reconnect (elsewhere, behind a load balancer), and Shutdown waits
+// for the connections to end, or for ctx to be done, whichever comes
+// first. Streams end when their connection does. Sends after Shutdown
+// return ErrHubClosed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed.Swap(true) {
@@ -545,7 +548,17 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.tickStop = nil
 	h.mu.Unlock()
 
-	for _, c := range conns {
+	// Let running hub methods finish and queue their completions first, so
+	// that clients get their answers before the Close message.
+	idle := make([]<-chan struct{}, len(conns))
+	for i, c := range conns {
+		idle[i] = c.drain()
+	}
+	for i, c := range conns {
+		select {
+		case <-idle[i]:
+		case <-ctx.Done():
+		}
 		c.closeWith(&protocol.Close{AllowReconnect: true}, ErrHubClosed)
 	}
 	if stop != nil {

@@ -145,33 +145,35 @@ type SSE struct {
 	buf          []byte
 }
 
-// NewSSE starts an event stream on w: it writes the headers
-// and a comment line and flushes them at once, as the official client
-// sends nothing before the stream opens. The stream lasts until the
-// handler that called it returns.
-func NewSSE(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) (*SSE, error) {
+// NewSSE returns the event-stream transport of the GET request r. Call
+// Open to start the stream.
+func NewSSE(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) *SSE {
 	if writeTimeout <= 0 {
 		writeTimeout = 10 * time.Second
 	}
-	t := &SSE{
+	return &SSE{
 		httpInbound:  newHTTPInbound(),
 		w:            w,
 		rc:           http.NewResponseController(w),
 		reqDone:      r.Context().Done(),
 		writeTimeout: writeTimeout,
 	}
-	h := w.Header()
+}
+
+// Open writes the headers and a comment line and flushes them at once: the
+// official client sends nothing, not even its handshake, until the stream
+// is open, so the connection must be ready for its POSTs before Open. The
+// stream lasts until the handler that called it returns.
+func (t *SSE) Open() error {
+	h := t.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(w, ":\r\n"); err != nil {
-		return nil, err
+	t.w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(t.w, ":\r\n"); err != nil {
+		return err
 	}
-	if err := t.rc.Flush(); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t.rc.Flush()
 }
 
 // Name implements Conn.
