@@ -112,7 +112,9 @@ func (c CallerClients) OthersInGroup(name string) ClientProxy {
 // waiting for any client: the message is encoded once per protocol in use
 // and queued to each recipient. A recipient whose queue is full is
 // disconnected rather than slowing the sender. Send fails only when ctx is
-// done, the hub is shut down, or args cannot be encoded.
+// done, the hub is shut down, or args cannot be encoded (encoding happens
+// for the protocols of actual recipients, so a send that reaches nobody
+// reports no encoding error).
 //
 // Messages sent by one goroutine reach each connection in the order sent.
 // args are encoded before Send returns; the caller may reuse them.

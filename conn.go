@@ -18,6 +18,7 @@ import (
 // Connection states.
 const (
 	stateHandshake int32 = iota
+	stateReplying        // handshake accepted, reply being written
 	stateConnected
 	stateClosed
 )
@@ -60,6 +61,7 @@ type conn struct {
 	created    time.Time
 	hsTimer    *time.Timer
 	registered bool // set by the reader before it starts dispatching
+	connected  bool // OnConnected accepted the connection
 
 	lastRead   atomic.Int64 // unix nanoseconds
 	lastWrite  atomic.Int64
@@ -205,6 +207,9 @@ func (c *conn) readFrame(binary bool, r io.Reader) error {
 		}
 	}
 	if len(buf) > 0 {
+		if !c.handshaken {
+			c.handshakeFail("The handshake request must end with the record separator (0x1E).")
+		}
 		return &protocolError{"the frame ended inside a message; messages must not span frames"}
 	}
 	if cap(buf) <= 2*readChunk {
@@ -276,7 +281,7 @@ func (e *protocolError) Error() string { return e.msg }
 // handshake parses the handshake request at the start of data, answers it
 // and registers the connection. It returns 0 while the request is
 // incomplete.
-func (c *conn) handshake(data []byte) (int, error) {
+func (c *conn) handshake(data []byte) (_ int, err error) {
 	req, n, err := protocol.ParseHandshakeRequest(data, handshakeMaxSize)
 	if err != nil {
 		c.handshakeFail(err.Error())
@@ -301,7 +306,7 @@ func (c *conn) handshake(data []byte) (int, error) {
 		c.handshakeFail(msg)
 		return 0, errors.New(msg)
 	}
-	if !c.state.CompareAndSwap(stateHandshake, stateConnected) {
+	if !c.state.CompareAndSwap(stateHandshake, stateReplying) {
 		return 0, errors.New("signalr: handshake timed out")
 	}
 	c.hsTimer.Stop()
@@ -310,7 +315,9 @@ func (c *conn) handshake(data []byte) (int, error) {
 	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {
 		c.enableStateful()
 	}
-	if err := c.t.WriteFrame(c.binary, protocol.AppendHandshakeResponse(nil, "")); err != nil {
+	err = c.t.WriteFrame(c.binary, protocol.AppendHandshakeResponse(nil, ""))
+	c.state.Store(stateConnected) // from now on a Close message may follow
+	if err != nil {
 		return 0, err
 	}
 	c.lastWrite.Store(time.Now().UnixNano())
@@ -320,6 +327,7 @@ func (c *conn) handshake(data []byte) (int, error) {
 		return 0, err
 	}
 	c.registered = true
+	defer func() { c.connected = err == nil }()
 	if hook := c.hub.hooks.onConnected; hook != nil {
 		if err := c.callOnConnected(hook); err != nil {
 			c.logger().Info("signalr: OnConnected refused the connection", "connection", c.id, "error", err)
@@ -414,6 +422,8 @@ func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 		case <-ch:
 		case <-c.ctx.Done():
 			return context.Cause(c.ctx)
+		case <-c.transportClosed:
+			return ErrConnectionClosed
 		}
 		c.imu.Lock()
 	}
@@ -595,7 +605,7 @@ func (c *conn) teardown(readErr error) {
 		c.hub.unregister(c)
 	}
 	c.cancel(ErrConnectionClosed)
-	if c.registered {
+	if c.connected {
 		if hook := c.hub.hooks.onDisconnected; hook != nil {
 			c.callOnDisconnected(hook, reason)
 		}

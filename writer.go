@@ -91,6 +91,8 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	c.closeAfterFlush = true
 	c.closeReason = reason
 	c.wakeDrainedLocked()
+	// Nothing more reaches the client: running methods and streams stop.
+	defer c.cancel(ErrConnectionClosed)
 	if c.closingCh != nil {
 		close(c.closingCh)
 	}

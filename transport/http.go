@@ -142,6 +142,7 @@ type SSE struct {
 	rc           *http.ResponseController
 	reqDone      <-chan struct{}
 	writeTimeout time.Duration
+	wmu          sync.Mutex // guards buf and writes to w
 	buf          []byte
 }
 
@@ -191,6 +192,8 @@ func (t *SSE) WriteFrame(_ bool, parts ...[]byte) error {
 	if t.isClosed() {
 		return ErrClosed
 	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	b := append(t.buf[:0], "data: "...)
 	for _, p := range parts {
 		for _, c := range p {

@@ -15,9 +15,8 @@ import (
 // message (and, for the HTTP transports, a POST body or one event or poll
 // response) holding one or more whole protocol messages.
 //
-// One goroutine may call NextReader and one other goroutine may call
-// WriteFrame at a time; Close may be called from any goroutine, more than
-// once.
+// One goroutine may call NextReader at a time. WriteFrame and Close are
+// safe for concurrent use; Close may be called more than once.
 type Conn interface {
 	// NextReader returns the next inbound frame. The reader is valid until
 	// the next call. binary reports the frame type. A clean close by the peer

@@ -50,6 +50,7 @@ type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+	wmu          sync.Mutex // gorilla allows one writer at a time
 }
 
 func (c *wsConn) Name() string { return WebSockets }
@@ -77,6 +78,8 @@ func (c *wsConn) WriteFrame(binary bool, parts ...[]byte) error {
 	if binary {
 		typ = websocket.BinaryMessage
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return err
 	}
