@@ -27,7 +27,7 @@ const (
 
 func corsHeader(origin string) http.Header { return http.Header{"Origin": {origin}} }
 
-func preflight(origin, method, headers string) http.Header {
+func corsPreflight(origin, method, headers string) http.Header {
 	h := http.Header{"Origin": {origin}, "Access-Control-Request-Method": {method}}
 	if headers != "" {
 		h.Set("Access-Control-Request-Headers", headers)
@@ -48,11 +48,11 @@ func assertCORS(t *testing.T, h http.Header, origin, what string) {
 	t.Helper()
 	assert.Equal(t, []string{origin}, h.Values("Access-Control-Allow-Origin"), "%s: the exact origin, never *", what)
 	assert.Equal(t, "true", h.Get("Access-Control-Allow-Credentials"), what)
-	assert.Contains(t, headerList(h, "Vary"), "origin", "%s: Vary: Origin", what)
+	assert.Contains(t, corsHeaderList(h, "Vary"), "origin", "%s: Vary: Origin", what)
 }
 
-// headerList splits the comma-separated values of a header, lower-cased.
-func headerList(h http.Header, name string) []string {
+// corsHeaderList splits the comma-separated values of a header, lower-cased.
+func corsHeaderList(h http.Header, name string) []string {
 	var out []string
 	for _, v := range h.Values(name) {
 		for _, p := range strings.Split(v, ",") {
@@ -72,10 +72,10 @@ func TestCORSOffByDefault(t *testing.T) {
 	assertNoCORS(t, r.header, "negotiate")
 
 	for _, target := range []string{"/hub/negotiate?negotiateVersion=1", "/hub?id=x"} {
-		r = s.do(http.MethodOptions, target, preflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
-		assert.NotEqual(t, http.StatusNoContent, r.status, "preflight %s answered", target)
-		assert.NotEqual(t, http.StatusOK, r.status, "preflight %s answered", target)
-		assertNoCORS(t, r.header, "preflight "+target)
+		r = s.do(http.MethodOptions, target, corsPreflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
+		assert.NotEqual(t, http.StatusNoContent, r.status, "corsPreflight %s answered", target)
+		assert.NotEqual(t, http.StatusOK, r.status, "corsPreflight %s answered", target)
+		assertNoCORS(t, r.header, "corsPreflight "+target)
 	}
 
 	token, _ := s.negotiate()
@@ -93,7 +93,7 @@ func TestCORSAllowedOrigin(t *testing.T) {
 		assertCORS(t, r.header, corsApp, "negotiate")
 	})
 
-	t.Run("preflight", func(t *testing.T) {
+	t.Run("corsPreflight", func(t *testing.T) {
 		s := s.withT(t)
 		for _, tc := range []struct{ target, method string }{
 			{"/hub/negotiate?negotiateVersion=1", http.MethodPost},
@@ -101,11 +101,11 @@ func TestCORSAllowedOrigin(t *testing.T) {
 			{"/hub?id=x", http.MethodGet},
 			{"/hub?id=x", http.MethodDelete},
 		} {
-			r := s.do(http.MethodOptions, tc.target, preflight(corsApp, tc.method, corsRequestHeaders), nil)
-			what := "preflight " + tc.method + " " + tc.target
+			r := s.do(http.MethodOptions, tc.target, corsPreflight(corsApp, tc.method, corsRequestHeaders), nil)
+			what := "corsPreflight " + tc.method + " " + tc.target
 			assert.Equal(t, http.StatusNoContent, r.status, "%s: %s", what, r.body)
 			assertCORS(t, r.header, corsApp, what)
-			methods := headerList(r.header, "Access-Control-Allow-Methods")
+			methods := corsHeaderList(r.header, "Access-Control-Allow-Methods")
 			for _, m := range []string{"get", "post", "delete"} {
 				assert.Contains(t, methods, m, what)
 			}
@@ -113,11 +113,11 @@ func TestCORSAllowedOrigin(t *testing.T) {
 		}
 	})
 
-	t.Run("preflight without requested headers", func(t *testing.T) {
+	t.Run("corsPreflight without requested headers", func(t *testing.T) {
 		s := s.withT(t)
-		r := s.do(http.MethodOptions, "/hub/negotiate?negotiateVersion=1", preflight(corsApp, http.MethodPost, ""), nil)
+		r := s.do(http.MethodOptions, "/hub/negotiate?negotiateVersion=1", corsPreflight(corsApp, http.MethodPost, ""), nil)
 		assert.Equal(t, http.StatusNoContent, r.status)
-		allowed := headerList(r.header, "Access-Control-Allow-Headers")
+		allowed := corsHeaderList(r.header, "Access-Control-Allow-Headers")
 		for _, h := range []string{"x-requested-with", "x-signalr-user-agent", "authorization", "content-type"} {
 			assert.Contains(t, allowed, h)
 		}
@@ -129,7 +129,7 @@ func TestCORSAllowedOrigin(t *testing.T) {
 		assert.Equal(t, http.StatusOK, r.status)
 		assert.Empty(t, r.header.Values("Access-Control-Allow-Origin"))
 		assert.Empty(t, r.header.Values("Access-Control-Allow-Credentials"))
-		r = s.do(http.MethodOptions, "/hub/negotiate?negotiateVersion=1", preflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
+		r = s.do(http.MethodOptions, "/hub/negotiate?negotiateVersion=1", corsPreflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
 		assert.NotEqual(t, http.StatusNoContent, r.status)
 		assert.Empty(t, r.header.Values("Access-Control-Allow-Origin"))
 		assert.Empty(t, r.header.Values("Access-Control-Allow-Methods"))
@@ -171,15 +171,15 @@ func TestCORSWildcardEchoesTheOrigin(t *testing.T) {
 	r := s.do(http.MethodPost, "/hub/negotiate?negotiateVersion=1", corsHeader(corsOther), nil)
 	assert.Equal(t, http.StatusOK, r.status)
 	assertCORS(t, r.header, corsOther, "negotiate")
-	r = s.do(http.MethodOptions, "/hub/negotiate", preflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
+	r = s.do(http.MethodOptions, "/hub/negotiate", corsPreflight(corsOther, http.MethodPost, corsRequestHeaders), nil)
 	assert.Equal(t, http.StatusNoContent, r.status)
-	assertCORS(t, r.header, corsOther, "preflight")
+	assertCORS(t, r.header, corsOther, "corsPreflight")
 }
 
-// dialOrigin opens a WebSocket (no negotiation) with the given Origin
+// corsDialOrigin opens a WebSocket (no negotiation) with the given Origin
 // header, none if empty, and returns the HTTP status of the upgrade. An
 // accepted socket completes a handshake and is closed.
-func dialOrigin(t *testing.T, baseURL, origin string) int {
+func corsDialOrigin(t *testing.T, baseURL, origin string) int {
 	t.Helper()
 	var hdr http.Header
 	if origin != "" {
@@ -214,24 +214,24 @@ func dialOrigin(t *testing.T, baseURL, origin string) int {
 func TestWebSocketOriginCheck(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		s := startHTTPHub(t, newHTHub())
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, s.url), "same origin")
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, ""), "no Origin (Node, Go clients)")
-		assert.Equal(t, http.StatusForbidden, dialOrigin(t, s.url, corsOther), "foreign origin")
-		assert.Equal(t, http.StatusForbidden, dialOrigin(t, s.url, "null"), "opaque origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, s.url), "same origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, ""), "no Origin (Node, Go clients)")
+		assert.Equal(t, http.StatusForbidden, corsDialOrigin(t, s.url, corsOther), "foreign origin")
+		assert.Equal(t, http.StatusForbidden, corsDialOrigin(t, s.url, "null"), "opaque origin")
 	})
 	t.Run("allowed origins", func(t *testing.T) {
 		s := startHTTPHub(t, newHTHub(), signalr.WithAllowedOrigins(corsApp))
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, corsApp), "listed origin")
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, s.url), "same origin")
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, ""), "no Origin")
-		assert.Equal(t, http.StatusForbidden, dialOrigin(t, s.url, corsOther), "unlisted origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, corsApp), "listed origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, s.url), "same origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, ""), "no Origin")
+		assert.Equal(t, http.StatusForbidden, corsDialOrigin(t, s.url, corsOther), "unlisted origin")
 	})
 	t.Run("WithCheckOrigin", func(t *testing.T) {
 		s := startHTTPHub(t, newHTHub(),
 			signalr.WithAllowedOrigins(corsApp),
 			signalr.WithCheckOrigin(func(r *http.Request) bool { return r.Header.Get("Origin") == corsOther }))
-		assert.Equal(t, http.StatusSwitchingProtocols, dialOrigin(t, s.url, corsOther), "the function decides")
-		assert.Equal(t, http.StatusForbidden, dialOrigin(t, s.url, corsApp), "the function decides, not the list")
-		assert.Equal(t, http.StatusForbidden, dialOrigin(t, s.url, s.url), "not even same origin")
+		assert.Equal(t, http.StatusSwitchingProtocols, corsDialOrigin(t, s.url, corsOther), "the function decides")
+		assert.Equal(t, http.StatusForbidden, corsDialOrigin(t, s.url, corsApp), "the function decides, not the list")
+		assert.Equal(t, http.StatusForbidden, corsDialOrigin(t, s.url, s.url), "not even same origin")
 	})
 }

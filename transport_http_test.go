@@ -122,7 +122,7 @@ func startHTTPHubWith(t *testing.T, cfg htConfig, hub any, opts ...signalr.Optio
 	mux.Handle("/hub/", h)
 	srv := httptest.NewUnstartedServer(mux)
 	if cfg.smallBuffers {
-		srv.Listener = smallSendBufferListener{srv.Listener}
+		srv.Listener = htSmallBufListener{srv.Listener}
 	}
 	srv.Start()
 
@@ -150,9 +150,9 @@ func startHTTPHubWith(t *testing.T, cfg htConfig, hub any, opts ...signalr.Optio
 	return &htServer{t: t, hub: h, url: srv.URL, client: &http.Client{Timeout: 10 * time.Second, Transport: tr}}
 }
 
-type smallSendBufferListener struct{ net.Listener }
+type htSmallBufListener struct{ net.Listener }
 
-func (l smallSendBufferListener) Accept() (net.Conn, error) {
+func (l htSmallBufListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(32 << 10)
@@ -234,7 +234,7 @@ func (s *htServer) pollAsync(token string) <-chan htResp {
 	return ch
 }
 
-func recvResp(t *testing.T, ch <-chan htResp, what string) htResp {
+func htRecv(t *testing.T, ch <-chan htResp, what string) htResp {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -316,7 +316,7 @@ func (s *htServer) lpConnect(handshake string) (token, id string) {
 		}
 		require.True(s.t, time.Now().Before(deadline), "no handshake reply")
 	}
-	r := recvResp(s.t, hs, "the handshake POST")
+	r := htRecv(s.t, hs, "the handshake POST")
 	require.Equal(s.t, http.StatusOK, r.status, r.body)
 	return token, id
 }
@@ -577,20 +577,20 @@ func (s *htServer) settleLP(token string) {
 	s.t.Helper()
 	next := s.pollAsync(token)
 	require.Equal(s.t, http.StatusOK, s.post(token, htInvoke("settle", "Add", 1, 1)).status)
-	r := recvResp(s.t, next, "the settling poll")
+	r := htRecv(s.t, next, "the settling poll")
 	require.Equal(s.t, `{"type":3,"invocationId":"settle","result":2}`+"\x1e", r.body)
 }
 
-// settleWS is settleSSE for a raw WebSocket client.
-func settleWS(t *testing.T, c *rawClient) {
+// htSettleWS is settleSSE for a raw WebSocket client.
+func htSettleWS(t *testing.T, c *rawClient) {
 	t.Helper()
 	c.sendText(htInvoke("settle", "Add", 1, 1))
 	m := c.readMessage()
 	require.Equal(t, "settle", m["invocationId"], "%v", m)
 }
 
-// eventually calls f until it reports true or htWait passes.
-func eventually(t *testing.T, what string, f func() bool) {
+// htEventually calls f until it reports true or htWait passes.
+func htEventually(t *testing.T, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(htWait)
 	for !f() {
@@ -739,7 +739,7 @@ func TestSSEMessagePackIsRefused(t *testing.T) {
 	require.Len(t, msgs, 1)
 	assert.Equal(t, map[string]any{"error": "Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."}, msgs[0])
 	assert.Empty(t, st.expectEnd(), "the stream ends after the handshake error")
-	eventually(t, "the connection is gone", func() bool { return s.post(token, htPing).status == http.StatusNotFound })
+	htEventually(t, "the connection is gone", func() bool { return s.post(token, htPing).status == http.StatusNotFound })
 }
 
 func TestSSERequestErrors(t *testing.T) {
@@ -764,7 +764,7 @@ func TestSSEClientAbortEndsConnection(t *testing.T) {
 	s := startHTTPHub(t, newHTHub())
 	st, token := s.sseConnect()
 	st.close() // cancels the request, as closing an EventSource does
-	eventually(t, "a POST after the stream was aborted gets 404", func() bool {
+	htEventually(t, "a POST after the stream was aborted gets 404", func() bool {
 		r := s.post(token, htPing)
 		require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, r.status, r.body)
 		return r.status == http.StatusNotFound
@@ -805,13 +805,13 @@ func TestLongPollConnectAndInvoke(t *testing.T) {
 	next := s.pollAsync(token)
 	hs := s.post(token, htJSONHandshake)
 	require.Equal(t, http.StatusOK, hs.status, hs.body)
-	r := recvResp(t, next, "the poll after the handshake")
+	r := htRecv(t, next, "the poll after the handshake")
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, "{}\x1e", r.body)
 
 	next = s.pollAsync(token)
 	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 40, 2)).status)
-	r = recvResp(t, next, "the poll after the invocation")
+	r = htRecv(t, next, "the poll after the invocation")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":42}`+"\x1e", r.body)
 
@@ -833,7 +833,7 @@ func TestLongPollTimeoutIsAnEmpty200(t *testing.T) {
 	// Still alive.
 	next := s.pollAsync(token)
 	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Echo", "alive")).status)
-	r := recvResp(t, next, "the poll")
+	r := htRecv(t, next, "the poll")
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":"alive"}`+"\x1e", r.body)
 }
 
@@ -890,7 +890,7 @@ func TestLongPollConcurrentPollIsRefused(t *testing.T) {
 
 	// The held poll still gets the data.
 	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 1, 1)).status)
-	r := recvResp(t, held, "the held poll")
+	r := htRecv(t, held, "the held poll")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":2}`+"\x1e", r.body)
 }
@@ -933,11 +933,11 @@ func TestLongPollConcurrentPostIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, r.status, "a POST while another is in progress: %s", r.body)
 
 	release()
-	assert.Equal(t, http.StatusOK, recvResp(t, first, "the POST in progress").status)
+	assert.Equal(t, http.StatusOK, htRecv(t, first, "the POST in progress").status)
 	// Sends work again.
 	next := s.pollAsync(token)
 	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 2, 2)).status)
-	assert.Equal(t, `{"type":3,"invocationId":"1","result":4}`+"\x1e", recvResp(t, next, "the poll").body)
+	assert.Equal(t, `{"type":3,"invocationId":"1","result":4}`+"\x1e", htRecv(t, next, "the poll").body)
 }
 
 func TestLongPollDelete(t *testing.T) {
@@ -947,7 +947,7 @@ func TestLongPollDelete(t *testing.T) {
 	open := s.heldPoll(token)
 	d := s.del(token)
 	assert.Equal(t, http.StatusAccepted, d.status, d.body)
-	r := recvResp(t, open, "the poll open at DELETE")
+	r := htRecv(t, open, "the poll open at DELETE")
 	assert.Equal(t, http.StatusNoContent, r.status, "the open poll ends the connection cleanly")
 	assert.Empty(t, r.body)
 
@@ -955,7 +955,7 @@ func TestLongPollDelete(t *testing.T) {
 	r = s.post(token, htPing)
 	assert.Equal(t, http.StatusNotFound, r.status, r.body)
 	// A poll racing the teardown may still get 204; then 404.
-	eventually(t, "a poll after DELETE gets 404", func() bool {
+	htEventually(t, "a poll after DELETE gets 404", func() bool {
 		r := s.poll(token)
 		require.Contains(t, []int{http.StatusNoContent, http.StatusNotFound}, r.status, r.body)
 		return r.status == http.StatusNotFound
@@ -972,7 +972,7 @@ func TestLongPollDisconnectTimeout(t *testing.T) {
 	start := time.Now()
 	// No more polls: the connection must be closed after the disconnect
 	// timeout.
-	eventually(t, "the connection without polls is closed", func() bool {
+	htEventually(t, "the connection without polls is closed", func() bool {
 		r := s.post(token, htPing)
 		require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, r.status, r.body)
 		return r.status == http.StatusNotFound
@@ -1004,7 +1004,7 @@ func TestLongPollMessagePack(t *testing.T) {
 	next := s.pollAsync(token)
 	r := s.postBinary(token, req)
 	require.Equal(t, http.StatusOK, r.status, r.body)
-	r = recvResp(t, next, "the poll")
+	r = htRecv(t, next, "the poll")
 	require.Equal(t, http.StatusOK, r.status)
 
 	msg, n, err := mp.ParseMessage([]byte(r.body), 1<<20)
@@ -1029,11 +1029,11 @@ func TestLongPollShutdownSendsClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), htWait)
 	defer cancel()
 	require.NoError(t, s.hub.Shutdown(ctx))
-	r := recvResp(t, open, "the open poll")
+	r := htRecv(t, open, "the open poll")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, `{"type":7,"allowReconnect":true}`+"\x1e", r.body)
 
-	eventually(t, "a POST after the Close gets 404", func() bool {
+	htEventually(t, "a POST after the Close gets 404", func() bool {
 		r := s.post(token, htPing)
 		require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, r.status, r.body)
 		return r.status == http.StatusNotFound
@@ -1050,7 +1050,7 @@ func TestLongPollPollAfterShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), htWait)
 	defer cancel()
 	require.NoError(t, s.hub.Shutdown(ctx))
-	r := recvResp(t, open, "the open poll")
+	r := htRecv(t, open, "the open poll")
 	require.Equal(t, `{"type":7,"allowReconnect":true}`+"\x1e", r.body)
 
 	// The official client polls once more before it acts on the Close.
@@ -1104,7 +1104,7 @@ func TestHTTPTransportMismatch(t *testing.T) {
 		ws := dialRaw(t, s.url, "?id="+token)
 		ws.sendText(htJSONHandshake)
 		require.Equal(t, "{}\x1e", ws.readText())
-		settleWS(t, ws)
+		htSettleWS(t, ws)
 		r := s.post(token, htPing)
 		assert.Equal(t, http.StatusMethodNotAllowed, r.status, r.body)
 		assert.NotEmpty(t, r.header.Get("Allow"))
@@ -1169,17 +1169,17 @@ func TestOtherTransportForALiveConnectionIs400(t *testing.T) {
 	lpToken, _ := s.lpConnect(htJSONHandshake)
 	r := s.do(http.MethodGet, "/hub?id="+lpToken, sse, nil)
 	assert.Equal(t, http.StatusBadRequest, r.status, "SSE on a long-polling connection: %s", r.body)
-	status, body := wsDialStatus(t, s.url, "?id="+lpToken)
+	status, body := htWSDialStatus(t, s.url, "?id="+lpToken)
 	assert.Equal(t, http.StatusBadRequest, status, "WebSocket on a long-polling connection: %s", body)
 
 	_, sseToken := s.sseConnect()
-	status, body = wsDialStatus(t, s.url, "?id="+sseToken)
+	status, body = htWSDialStatus(t, s.url, "?id="+sseToken)
 	assert.Equal(t, http.StatusBadRequest, status, "WebSocket on an SSE connection: %s", body)
 }
 
-// wsDialStatus tries a WebSocket that must be refused and returns the
+// htWSDialStatus tries a WebSocket that must be refused and returns the
 // status and body of the refusal.
-func wsDialStatus(t *testing.T, baseURL, query string) (int, string) {
+func htWSDialStatus(t *testing.T, baseURL, query string) (int, string) {
 	t.Helper()
 	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(baseURL, "http")+"/hub"+query, nil)
 	if err == nil {
@@ -1196,7 +1196,7 @@ func TestTransportsCanBeSwitchedOff(t *testing.T) {
 	s := startHTTPHub(t, newHTHub(), signalr.WithTransports("WebSockets"))
 	r := s.do(http.MethodPost, "/hub/negotiate?negotiateVersion=1", nil, nil)
 	require.Equal(t, http.StatusOK, r.status)
-	assert.JSONEq(t, `[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]`, availableTransportsJSON(t, r.body))
+	assert.JSONEq(t, `[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]`, htTransportsJSON(t, r.body))
 
 	token, _ := s.negotiate()
 	r = s.do(http.MethodGet, "/hub?id="+token, http.Header{"Accept": {"text/event-stream"}}, nil)
@@ -1207,10 +1207,10 @@ func TestTransportsCanBeSwitchedOff(t *testing.T) {
 	ws := dialRaw(t, s.url, "?id="+token)
 	ws.sendText(htJSONHandshake)
 	assert.Equal(t, "{}\x1e", ws.readText())
-	settleWS(t, ws)
+	htSettleWS(t, ws)
 }
 
-func availableTransportsJSON(t *testing.T, body string) string {
+func htTransportsJSON(t *testing.T, body string) string {
 	t.Helper()
 	var n struct {
 		AvailableTransports json.RawMessage `json:"availableTransports"`
@@ -1245,7 +1245,7 @@ func TestNegotiateListsTransportsInOrder(t *testing.T) {
 			r := s.do(http.MethodPost, "/hub/negotiate?negotiateVersion=1", nil, nil)
 			require.Equal(t, http.StatusOK, r.status)
 			// Arrays compare in order: the list order is the preference.
-			assert.JSONEq(t, tc.want, availableTransportsJSON(t, r.body))
+			assert.JSONEq(t, tc.want, htTransportsJSON(t, r.body))
 		})
 	}
 }
