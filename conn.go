@@ -85,6 +85,7 @@ type conn struct {
 	transportClosed chan struct{}
 	writeFn         func()
 	parts           [][]byte      // writer-owned
+	waited          bool          // writer-owned: a Waiter transport has a poll ready
 	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
 	writerIdle      chan struct{} // closed when the writer goroutine exits
 
@@ -315,7 +316,15 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {
 		c.enableStateful()
 	}
-	err = c.t.WriteFrame(c.binary, protocol.AppendHandshakeResponse(nil, ""))
+	reply := protocol.AppendHandshakeResponse(nil, "")
+	if c.typedFrames {
+		// WebSockets: write at once, before a stateful connection's gate.
+		err = c.t.WriteFrame(c.binary, reply)
+	} else {
+		// HTTP transports: a long poll may not be open yet, and the
+		// reader must go on to answer the handshake POST.
+		c.enqueueMsg(outMsg{b: reply, untracked: true})
+	}
 	c.state.Store(stateConnected) // from now on a Close message may follow
 	if err != nil {
 		return 0, err

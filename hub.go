@@ -234,25 +234,32 @@ func newID() string {
 // claim turns a connection token from a transport request into a
 // connection id. An empty token (skipNegotiation) makes a new connection.
 // On failure it returns the HTTP status and message to answer with.
-func (h *Hub) claim(token string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
+func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed.Load() {
-		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
-	}
 	if token == "" && !allowNew {
 		return "", "", false, http.StatusBadRequest, "Connection ID required."
 	}
+	if token != "" && h.pending[token] == nil {
+		c, ok := h.live[token]
+		switch {
+		case !ok:
+			return "", "", false, http.StatusNotFound, "No Connection with that ID."
+		case c != nil && c.t0.Name() != transportName:
+			return "", "", false, http.StatusBadRequest, "Cannot change transports mid-connection."
+		}
+		return "", "", false, http.StatusConflict, "Connection already has a transport."
+	}
+	if h.closed.Load() {
+		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
+	}
 	if token == "" {
 		id, tok = newID(), newID()
-	} else if p := h.pending[token]; p != nil {
+	} else {
+		p := h.pending[token]
 		p.timer.Stop()
 		delete(h.pending, token)
 		id, tok, stateful = p.id, token, p.stateful
-	} else if _, ok := h.live[token]; ok {
-		return "", "", false, http.StatusConflict, "Connection already has a transport."
-	} else {
-		return "", "", false, http.StatusNotFound, "No Connection with that ID."
 	}
 	h.live[tok] = nil // reserved until the connection object exists
 	h.active++
@@ -283,7 +290,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		h.resumeWebSocket(w, r, c)
 		return
 	}
-	id, token, stateful, status, msg := h.claim(r.URL.Query().Get("id"), true)
+	id, token, stateful, status, msg := h.claim(r.URL.Query().Get("id"), transport.WebSockets, true)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -317,6 +324,9 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 	case closing:
 		transport.Error(w, http.StatusNotFound, "No Connection with that ID.")
 		return
+	case c.t0.Name() != transport.WebSockets:
+		transport.Error(w, http.StatusBadRequest, "Cannot change transports mid-connection.")
+		return
 	case !stateful:
 		transport.Error(w, http.StatusConflict, "Connection already has a transport.")
 		return
@@ -335,7 +345,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
 		return
 	}
-	id, token, _, status, msg := h.claim(r.URL.Query().Get("id"), false)
+	id, token, _, status, msg := h.claim(r.URL.Query().Get("id"), transport.ServerSentEvents, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -370,7 +380,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
 		return
 	}
-	id, token, _, status, msg := h.claim(token, false)
+	id, token, _, status, msg := h.claim(token, transport.LongPolling, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -530,9 +540,8 @@ var errClientTimeout = errors.New("signalr: client timeout")
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed.Swap(true) {
-		for tok, p := range h.pending {
-			p.timer.Stop()
-			delete(h.pending, tok)
+		for _, p := range h.pending {
+			p.timer.Stop() // kept, so that using one answers 503, not 404
 		}
 		if h.active == 0 {
 			close(h.drained)

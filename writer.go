@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
 )
 
 // outMsg is one encoded message waiting for the writer.
@@ -134,6 +135,27 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
+		if w, ok := c.t.(transport.Waiter); ok && !c.waited {
+			// Wait for the client to ask before gathering the batch, so
+			// that everything queued meanwhile goes out together.
+			c.qmu.Unlock()
+			err := w.WaitWritable()
+			c.qmu.Lock()
+			c.waited = err == nil
+			if err != nil {
+				c.writeFailed = true
+				if !c.closing {
+					c.closing, c.closeAfterFlush, c.closeReason = true, true, err
+					c.wakeDrainedLocked()
+					if c.closingCh != nil {
+						close(c.closingCh)
+					}
+				}
+			}
+			c.qmu.Unlock()
+			continue
+		}
+		c.waited = false
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued = 0

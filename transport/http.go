@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// Waiter is implemented by transports that can only write when the client
+// asks (long polling): the writer calls WaitWritable before it gathers what
+// is queued, so that one response carries all of it.
+type Waiter interface {
+	WaitWritable() error
+}
+
 // Poster is implemented by the transports whose client sends by HTTP POST
 // (Server-Sent Events and long polling).
 type Poster interface {
@@ -229,12 +236,13 @@ func (t *SSE) Close() error {
 // and sends by POST.
 type LongPoll struct {
 	httpInbound
-	polls             chan *poll
+	mu                sync.Mutex
+	cur               *poll         // the poll waiting for data, if any
+	ready             chan struct{} // signalled when a poll starts waiting
 	polling           atomic.Bool
 	pollTimeout       time.Duration
 	disconnectTimeout time.Duration
 	idle              *time.Timer
-	firstPollDone     atomic.Bool
 }
 
 type poll struct {
@@ -263,7 +271,7 @@ func NewLongPoll(opts LongPollingOptions) *LongPoll {
 	}
 	t := &LongPoll{
 		httpInbound:       newHTTPInbound(),
-		polls:             make(chan *poll),
+		ready:             make(chan struct{}, 1),
 		pollTimeout:       opts.PollTimeout,
 		disconnectTimeout: opts.DisconnectTimeout,
 	}
@@ -283,7 +291,6 @@ func (t *LongPoll) NextReader() (bool, io.Reader, error) {
 // FirstPoll answers the poll that opens the connection: at once, 200 with
 // an empty body, as the official client expects.
 func (t *LongPoll) FirstPoll(w http.ResponseWriter) {
-	t.firstPollDone.Store(true)
 	t.idle.Reset(t.disconnectTimeout)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
@@ -306,41 +313,101 @@ func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
 	defer t.idle.Reset(t.disconnectTimeout)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	p := &poll{w: w, done: make(chan error, 1)}
+	t.mu.Lock()
+	t.cur = p
+	t.mu.Unlock()
+	select {
+	case t.ready <- struct{}{}:
+	default:
+	}
 	timer := time.NewTimer(t.pollTimeout)
 	defer timer.Stop()
+	status := 0
 	select {
-	case t.polls <- p:
-		<-p.done
+	case <-p.done:
+		return
 	case <-timer.C:
-		w.WriteHeader(http.StatusOK)
+		status = http.StatusOK
 	case <-t.closed:
-		w.WriteHeader(http.StatusNoContent)
+		status = http.StatusNoContent
 	case <-r.Context().Done():
+	}
+	// Take the poll back unless a writer already has it.
+	t.mu.Lock()
+	mine := t.cur == p
+	if mine {
+		t.cur = nil
+	}
+	t.mu.Unlock()
+	if !mine {
+		<-p.done
+		return
+	}
+	if status != 0 {
+		w.WriteHeader(status)
 	}
 }
 
-// WriteFrame waits for a poll and answers it with parts. It fails when no
-// poll comes within the disconnect timeout.
-func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
+// takePoll waits for a poll to answer. Waiting before the writer takes its
+// batch means that everything queued by the time a poll arrives goes into
+// that poll's response. It fails when no poll comes within the disconnect
+// timeout.
+func (t *LongPoll) takePoll() (*poll, error) {
 	timer := time.NewTimer(t.disconnectTimeout)
 	defer timer.Stop()
-	select {
-	case p := <-t.polls:
-		p.w.WriteHeader(http.StatusOK)
-		var err error
-		for _, b := range parts {
-			if _, err = p.w.Write(b); err != nil {
-				break
-			}
+	for {
+		t.mu.Lock()
+		p := t.cur
+		t.cur = nil
+		t.mu.Unlock()
+		if p != nil {
+			return p, nil
 		}
-		p.done <- err
-		return err
-	case <-t.closed:
-		return ErrClosed
-	case <-timer.C:
-		t.Close()
-		return errors.New("transport: no poll within the disconnect timeout")
+		select {
+		case <-t.ready:
+		case <-t.closed:
+			return nil, ErrClosed
+		case <-timer.C:
+			t.Close()
+			return nil, errors.New("transport: no poll within the disconnect timeout")
+		}
 	}
+}
+
+// WaitWritable blocks until a poll is waiting, so that the caller can
+// gather everything queued into one response. It implements Waiter.
+func (t *LongPoll) WaitWritable() error {
+	p, err := t.takePoll()
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.cur == nil {
+		t.cur = p // put it back for WriteFrame
+	} else {
+		t.mu.Unlock()
+		p.w.WriteHeader(http.StatusOK) // a newer poll replaced it; answer empty
+		p.done <- nil
+		return nil
+	}
+	t.mu.Unlock()
+	return nil
+}
+
+// WriteFrame answers a poll with parts, waiting for one if none is open.
+func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
+	p, err := t.takePoll()
+	if err != nil {
+		return err
+	}
+	p.w.WriteHeader(http.StatusOK)
+	for _, b := range parts {
+		if _, err = p.w.Write(b); err != nil {
+			break
+		}
+	}
+	p.done <- err
+	return err
 }
 
 // Stop answers the client's DELETE: 202, and the connection ends (an open
