@@ -112,9 +112,10 @@ func (c CallerClients) OthersInGroup(name string) ClientProxy {
 // waiting for any client: the message is encoded once per protocol in use
 // and queued to each recipient. A recipient whose queue is full is
 // disconnected rather than slowing the sender. Send fails only when ctx is
-// done, the hub is shut down, or args cannot be encoded (encoding happens
-// for the protocols of actual recipients, so a send that reaches nobody
-// reports no encoding error).
+// done, the hub is shut down, args cannot be encoded (encoding happens for
+// the protocols of actual recipients, so a send that reaches nobody
+// reports no encoding error), or the backplane cannot take the message;
+// local recipients have been served by then.
 //
 // Messages sent by one goroutine reach each connection in the order sent.
 // args are encoded before Send returns; the caller may reuse them.
@@ -130,7 +131,13 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	}
 	o := p.h.newOutbound(&protocol.Invocation{Target: method, Arguments: args})
 	p.h.deliver(p, o)
-	return o.err
+	if o.err != nil {
+		return o.err
+	}
+	if p.h.cluster != nil {
+		return p.h.publish(ctx, p, o)
+	}
+	return nil
 }
 
 // deliver hands o to every local recipient of p.

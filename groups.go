@@ -14,31 +14,32 @@ type Groups struct {
 }
 
 // Add puts a connection in a group. Adding it twice is the same as once.
-// It returns ErrConnectionNotFound when the hub does not hold the
-// connection.
+// It returns ErrConnectionNotFound when no node holds the connection. With
+// a backplane, a connection held by another node is changed there and Add
+// returns once it is done.
 func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	c := g.h.reg.conn(connectionID)
 	if c == nil {
-		return ErrConnectionNotFound
+		return g.h.remoteGroupChange(ctx, opGroupAdd, connectionID, group)
 	}
-	return g.h.reg.addToGroup(c, group)
+	return g.h.joinGroup(c, group)
 }
 
 // Remove takes a connection out of a group. Removing a connection that is
-// not in the group does nothing. It returns ErrConnectionNotFound when the
-// hub does not hold the connection.
+// not in the group does nothing. It returns ErrConnectionNotFound when no
+// node holds the connection.
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	c := g.h.reg.conn(connectionID)
 	if c == nil {
-		return ErrConnectionNotFound
+		return g.h.remoteGroupChange(ctx, opGroupRemove, connectionID, group)
 	}
-	g.h.reg.removeFromGroup(c, group)
+	g.h.leaveGroup(c, group)
 	return nil
 }
 
@@ -89,15 +90,17 @@ func (r *registry) add(c *conn) {
 	}
 }
 
-// remove drops c from every index. Later group joins of c fail.
-func (r *registry) remove(c *conn) {
+// remove drops c from every index and returns the groups it was in.
+// Later group joins of c fail.
+func (r *registry) remove(c *conn) []string {
 	c.gmu.Lock()
 	c.removed = true
-	groups := c.groups
-	c.groups = nil
-	for g := range groups {
+	groups := make([]string, 0, len(c.groups))
+	for g := range c.groups {
 		r.groups[shardOf(g)].remove(g, c)
+		groups = append(groups, g)
 	}
+	c.groups = nil
 	c.gmu.Unlock()
 	if c.userID != "" {
 		r.users[shardOf(c.userID)].remove(c.userID, c)
@@ -109,6 +112,7 @@ func (r *registry) remove(c *conn) {
 		r.count.Add(-1)
 	}
 	s.mu.Unlock()
+	return groups
 }
 
 func (r *registry) conn(id string) *conn {
@@ -119,31 +123,34 @@ func (r *registry) conn(id string) *conn {
 	return c
 }
 
-func (r *registry) addToGroup(c *conn, group string) error {
+// addToGroup reports whether c joined (false: it was already a member).
+func (r *registry) addToGroup(c *conn, group string) (bool, error) {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if c.removed {
-		return ErrConnectionNotFound
+		return false, ErrConnectionNotFound
 	}
 	if _, ok := c.groups[group]; ok {
-		return nil
+		return false, nil
 	}
 	if c.groups == nil {
 		c.groups = make(map[string]struct{})
 	}
 	c.groups[group] = struct{}{}
 	r.groups[shardOf(group)].add(group, c)
-	return nil
+	return true, nil
 }
 
-func (r *registry) removeFromGroup(c *conn, group string) {
+// removeFromGroup reports whether c left (false: it was not a member).
+func (r *registry) removeFromGroup(c *conn, group string) bool {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if _, ok := c.groups[group]; !ok {
-		return
+		return false
 	}
 	delete(c.groups, group)
 	r.groups[shardOf(group)].remove(group, c)
+	return true
 }
 
 // eachConn calls fn for every connection. fn must not block or change the

@@ -30,6 +30,7 @@ type Hub struct {
 	exact     map[string]*method // declared name
 	hooks     hooks
 	reg       registry
+	cluster   *cluster // nil without a backplane
 
 	closed atomic.Bool
 
@@ -81,7 +82,21 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, m := range methods {
 		h.exact[m.name] = m
 	}
+	if cfg.backplane != nil {
+		if h.cluster, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
+}
+
+// newToken returns a connection token. With a backplane it starts with
+// this node's id, so that another node can claim it (no sticky sessions).
+func (h *Hub) newToken() string {
+	if h.cluster != nil {
+		return h.cluster.nodeID + "." + newID()
+	}
+	return newID()
 }
 
 // Clients reaches the hub's clients from anywhere in the program.
@@ -146,7 +161,7 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	id := newID()
 	token := id
 	if version >= 1 {
-		token = newID()
+		token = h.newToken()
 	}
 	h.mu.Lock()
 	if h.closed.Load() {
@@ -254,7 +269,7 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
 	}
 	if token == "" {
-		id, tok = newID(), newID()
+		id, tok = newID(), h.newToken()
 	} else {
 		p := h.pending[token]
 		p.timer.Stop()
@@ -264,6 +279,31 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 	h.live[tok] = nil // reserved until the connection object exists
 	h.active++
 	return id, tok, stateful, 0, ""
+}
+
+// claimAny is claim, extended to tokens negotiated by another node of the
+// cluster: that node hands the connection id over.
+func (h *Hub) claimAny(r *http.Request, transportName string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
+	token := r.URL.Query().Get("id")
+	id, tok, stateful, status, msg = h.claim(token, transportName, allowNew)
+	if status != http.StatusNotFound {
+		return
+	}
+	rid, rstateful, ok := h.remoteClaim(r.Context(), token)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
+	}
+	if _, taken := h.live[token]; taken {
+		return "", "", false, http.StatusConflict, "Connection already has a transport."
+	}
+	h.live[token] = nil
+	h.active++
+	return rid, token, rstateful, 0, ""
 }
 
 // release undoes claim once the connection is over.
@@ -290,7 +330,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		h.resumeWebSocket(w, r, c)
 		return
 	}
-	id, token, stateful, status, msg := h.claim(r.URL.Query().Get("id"), transport.WebSockets, true)
+	id, token, stateful, status, msg := h.claimAny(r, transport.WebSockets, true)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -345,7 +385,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
 		return
 	}
-	id, token, _, status, msg := h.claim(r.URL.Query().Get("id"), transport.ServerSentEvents, false)
+	id, token, _, status, msg := h.claimAny(r, transport.ServerSentEvents, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -380,7 +420,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
 		return
 	}
-	id, token, _, status, msg := h.claim(token, transport.LongPolling, false)
+	id, token, _, status, msg := h.claimAny(r, transport.LongPolling, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -461,6 +501,7 @@ func (h *Hub) register(c *conn) error {
 		return ErrHubClosed
 	}
 	h.reg.add(c)
+	h.clusterRegister(c)
 	if h.tickStop == nil {
 		h.tickStop = make(chan struct{})
 		h.tickDone = make(chan struct{})
@@ -469,7 +510,10 @@ func (h *Hub) register(c *conn) error {
 	return nil
 }
 
-func (h *Hub) unregister(c *conn) { h.reg.remove(c) }
+func (h *Hub) unregister(c *conn) {
+	groups := h.reg.remove(c)
+	h.clusterUnregister(c, groups)
+}
 
 // tickInterval is how often keep-alive and client timeouts are checked.
 func (h *Hub) tickInterval() time.Duration {
@@ -573,6 +617,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if stop != nil {
 		close(stop)
 		<-done
+	}
+	if h.cluster != nil {
+		defer h.cluster.close()
 	}
 	select {
 	case <-h.drained:

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/backplane"
 )
 
 // Kitchen exercises every kind of argument the interop suite sends.
@@ -144,9 +145,9 @@ func (interopHub) Fail(msg string) error    { return errors.New(msg) }
 func (interopHub) FailHub(msg string) error { return signalr.NewHubError("%s", msg) }
 func (interopHub) Panic()                   { panic("boom") }
 
-// shutdownHub shuts its own Hub down when asked.
+// shutdownHub shuts its hubs (one per node) down when asked.
 type shutdownHub struct {
-	hub  *signalr.Hub
+	hubs []*signalr.Hub
 	done chan error
 }
 
@@ -154,7 +155,11 @@ func (s *shutdownHub) ShutdownServer() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.done <- s.hub.Shutdown(ctx)
+		var err error
+		for _, h := range s.hubs {
+			err = errors.Join(err, h.Shutdown(ctx))
+		}
+		s.done <- err
 	}()
 }
 
@@ -162,34 +167,75 @@ func userFromQuery(r *http.Request) string { return r.URL.Query().Get("user") }
 
 // interopServer serves the hubs the Node scenarios expect.
 func interopServer(t *testing.T, opts ...signalr.Option) string {
+	return interopCluster(t, 1, nil, opts...)
+}
+
+// interopCluster serves the hubs the Node scenarios expect on n nodes.
+// With n > 1 the nodes share the backplane that bp returns for each hub
+// name, and the returned URL is a proxy that sends each request to the
+// next node in turn (no sticky sessions).
+func interopCluster(t *testing.T, n int, bp func(name string) backplane.Backplane, opts ...signalr.Option) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := append([]signalr.Option{signalr.WithLogger(logger), signalr.WithUserIDFunc(userFromQuery)}, opts...)
-	mux := http.NewServeMux()
-	mount := func(path string, h *signalr.Hub) {
-		mux.Handle(path, h)
-		mux.Handle(path+"/", h)
+	withBP := func(name string, o ...signalr.Option) []signalr.Option {
+		o = append(append([]signalr.Option(nil), base...), o...)
+		if bp != nil {
+			o = append(o, signalr.WithBackplane(bp(name), name))
+		}
+		return o
 	}
-	main, err := signalr.New(interopHub{}, append(base, signalr.WithKeepAliveInterval(500*time.Millisecond))...)
-	require.NoError(t, err)
-	mount("/hub", main)
-	quiet, err := signalr.New(interopHub{}, append(base, signalr.WithKeepAliveInterval(time.Hour))...)
-	require.NoError(t, err)
-	mount("/nokeepalive", quiet)
 	sh := &shutdownHub{done: make(chan error, 1)}
-	sh.hub, err = signalr.New(sh, base...)
-	require.NoError(t, err)
-	mount("/shutdown", sh.hub)
-
-	srv := httptest.NewServer(mux)
+	var hubs []*signalr.Hub
+	var urls []string
+	for range n {
+		mux := http.NewServeMux()
+		mount := func(path string, h *signalr.Hub) {
+			mux.Handle(path, h)
+			mux.Handle(path+"/", h)
+			hubs = append(hubs, h)
+		}
+		main, err := signalr.New(interopHub{}, withBP("main", signalr.WithKeepAliveInterval(500*time.Millisecond))...)
+		require.NoError(t, err)
+		mount("/hub", main)
+		quiet, err := signalr.New(interopHub{}, withBP("quiet", signalr.WithKeepAliveInterval(time.Hour))...)
+		require.NoError(t, err)
+		mount("/nokeepalive", quiet)
+		down, err := signalr.New(sh, withBP("shutdown")...)
+		require.NoError(t, err)
+		sh.hubs = append(sh.hubs, down)
+		mount("/shutdown", down)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, h := range []*signalr.Hub{main, quiet, sh.hub} {
+		for _, h := range hubs {
 			require.NoError(t, h.Shutdown(ctx))
 		}
-		srv.Close()
 	})
+	if n == 1 {
+		return urls[0]
+	}
+	return roundRobin(t, urls)
+}
+
+// roundRobin serves a reverse proxy that sends each request (WebSocket
+// upgrades included) to the next of urls.
+func roundRobin(t *testing.T, urls []string) string {
+	t.Helper()
+	var next atomic.Uint32
+	proxies := make([]*httputil.ReverseProxy, len(urls))
+	for i, u := range urls {
+		proxies[i] = httputil.NewSingleHostReverseProxy(mustParseURL(t, u))
+		proxies[i].FlushInterval = -1
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxies[int(next.Add(1))%len(proxies)].ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
 	return srv.URL
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/protocol"
 	"github.com/gosignalr/signalr/transport"
 )
@@ -56,6 +57,8 @@ type config struct {
 	statefulBufferSize     int
 	maxStreams             int
 	streamBufferCapacity   int
+	backplane              backplane.Backplane
+	backplaneName          string
 }
 
 func defaultConfig() config {

@@ -38,9 +38,9 @@ type SingleClientProxy struct {
 // Invoke calls method on the client and waits for its answer, which is
 // decoded into result (a pointer, or nil to ignore the value). It returns
 // a *ClientError when the client's handler failed or returned nothing,
-// ctx's error when ctx ends first, ErrConnectionNotFound when the hub does
-// not hold the connection, and ErrConnectionClosed when the connection
-// ends before the answer. The client never times out by itself: give ctx a
+// ctx's error when ctx ends first, ErrConnectionNotFound when no node holds
+// the connection, and ErrConnectionClosed when the connection ends before
+// the answer. With a backplane the connection may be on another node. The client never times out by itself: give ctx a
 // deadline.
 //
 // Invoke may be called from a hub method of the same connection: a
@@ -58,7 +58,7 @@ func (p SingleClientProxy) Invoke(ctx context.Context, result any, method string
 		c = p.h.reg.conn(p.names[0])
 	}
 	if c == nil {
-		return ErrConnectionNotFound
+		return p.h.remoteInvoke(ctx, p.names[0], result, method, args)
 	}
 	return c.invokeClient(ctx, result, method, args)
 }
@@ -98,6 +98,10 @@ func (c *conn) invokeClient(ctx context.Context, result any, method string, args
 			return nil
 		}
 		raw, _ := m.Result.(protocol.Raw)
+		if r, ok := result.(*protocol.Raw); ok {
+			*r = raw // already copied out of the read buffer
+			return nil
+		}
 		return c.proto.Unmarshal(raw, result)
 	case <-ctx.Done():
 		return ctx.Err()

@@ -1,0 +1,65 @@
+// Package backplane connects the hubs of several processes so that a
+// message sent on one node reaches connections held by any node. A
+// Backplane is a small subject-based publish/subscribe and request/reply
+// bus; the signalr package builds its routing (broadcasts, groups, users,
+// connections, group changes and client results across nodes) on top of
+// it. Memory is the in-process implementation; backplane/nats carries it
+// over NATS.
+//
+// Users pass a Backplane to signalr.WithBackplane and never call it
+// directly.
+package backplane
+
+import (
+	"context"
+	"errors"
+)
+
+// Backplane is a message bus between hub nodes. Implementations must be
+// safe for concurrent use.
+//
+// Subjects are dot-separated tokens made of letters, digits, '-' and '_'
+// (the signalr package encodes group and user names before using them).
+type Backplane interface {
+	// Publish delivers data to every subscription of subject, on every
+	// node, at most once each. Messages published by one goroutine to one
+	// subject arrive in the order published. It returns an error when the
+	// message could not be handed to the bus (for example while the bus is
+	// unreachable). Publish does not keep data after it returns.
+	Publish(ctx context.Context, subject string, data []byte) error
+	// Subscribe calls h for every message published or requested on
+	// subject until the subscription is ended. Calls for one subscription
+	// are sequential and in order; h must not block for long. h must not
+	// keep msg.Data after it returns.
+	Subscribe(subject string, h Handler) (Subscription, error)
+	// Request sends data to one subscription of subject and waits for its
+	// reply. It returns ErrNoResponders when nobody subscribes to subject,
+	// and ctx's error when ctx ends first.
+	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
+	// Close ends every subscription and releases the bus. Further calls
+	// return ErrClosed.
+	Close() error
+}
+
+// Handler receives one message.
+type Handler func(msg *Message)
+
+// Message is a message delivered to a subscription.
+type Message struct {
+	Subject string
+	Data    []byte
+	// Reply answers a Request; it is nil for published messages.
+	Reply func(data []byte) error
+}
+
+// Subscription is an active subscription.
+type Subscription interface {
+	// Unsubscribe stops delivery. A call in progress may still finish.
+	Unsubscribe() error
+}
+
+// Errors returned by backplanes.
+var (
+	ErrNoResponders = errors.New("backplane: no responders")
+	ErrClosed       = errors.New("backplane: closed")
+)
