@@ -62,6 +62,7 @@ type envelope struct {
 	Result    []byte `msgpack:"r,omitempty"`
 	HasResult bool   `msgpack:"hr,omitempty"`
 	Stateful  bool   `msgpack:"s,omitempty"`
+	Status    uint16 `msgpack:"st,omitempty"` // forwarded HTTP responses
 }
 
 // cluster is the hub's side of a backplane.

@@ -45,18 +45,19 @@ func memoryBackplanes(t *testing.T) (func(string) backplane.Backplane, map[strin
 }
 
 // TestOfficialClientCluster runs the whole scenario suite against three
-// nodes behind a round-robin proxy: negotiate, connect and every call may
-// land on a different node, so every target, group change and client
-// result crosses the backplane.
+// nodes behind a round-robin proxy, over every transport and protocol:
+// negotiate, connect, every send (POST) and every poll may land on a
+// different node, so every target, group change and client result
+// crosses the backplane, and so do the HTTP transports' requests.
 func TestOfficialClientCluster(t *testing.T) {
 	requireNodeClient(t)
-	for _, proto := range []string{"json", "messagepack"} {
-		t.Run("WebSockets/"+proto, func(t *testing.T) {
+	for _, tc := range interopMatrix {
+		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
 			bps, buses := memoryBackplanes(t)
 			url := interopCluster(t, 3, bps)
-			passed, _ := runScenarios(t, url, "WebSockets", proto)
+			passed, _ := runScenarios(t, url, tc.transport, tc.protocol)
 			require.GreaterOrEqual(t, passed, 9)
-			passed, _ = runNodeFile(t, "streaming.test.mjs", url, "WebSockets", proto)
+			passed, _ = runNodeFile(t, "streaming.test.mjs", url, tc.transport, tc.protocol)
 			require.Positive(t, passed)
 			main := buses["main"]
 			t.Logf("backplane traffic of the main hub: %d publishes, %d requests", main.publishes.Load(), main.requests.Load())

@@ -393,6 +393,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	defer h.release(token)
 	t := transport.NewSSE(w, r, h.cfg.writeTimeout)
 	c := h.start(newConn(h, t, id, token, r))
+	defer h.clusterServeToken(c)()
 	if err := t.Open(); err != nil {
 		h.cfg.logger.Debug("signalr: starting an event stream failed", "error", err)
 		c.closeWith(nil, err)
@@ -415,6 +416,8 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	} else if status != http.StatusNotFound {
 		transport.Error(w, status, "%s", msg)
 		return
+	} else if h.forwardHTTP(w, r, token) {
+		return
 	}
 	if !h.allowsTransport(transport.LongPolling) {
 		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
@@ -427,8 +430,10 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
 	c := h.start(newConn(h, t, id, token, r))
+	stopServing := h.clusterServeToken(c)
 	go func() {
 		defer h.release(token)
+		defer stopServing()
 		c.serve()
 	}()
 	t.FirstPoll(w)
@@ -437,6 +442,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
 	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
 	if c == nil {
+		if status == http.StatusNotFound && h.forwardHTTP(w, r, r.URL.Query().Get("id")) {
+			return
+		}
 		transport.Error(w, status, "%s", msg)
 		return
 	}
@@ -452,6 +460,9 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) serveDelete(w http.ResponseWriter, r *http.Request) {
 	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
 	if c == nil {
+		if status == http.StatusNotFound && h.forwardHTTP(w, r, r.URL.Query().Get("id")) {
+			return
+		}
 		transport.Error(w, status, "%s", msg)
 		return
 	}

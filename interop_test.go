@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -231,6 +232,7 @@ func roundRobin(t *testing.T, urls []string) string {
 	for i, u := range urls {
 		proxies[i] = httputil.NewSingleHostReverseProxy(mustParseURL(t, u))
 		proxies[i].FlushInterval = -1
+		proxies[i].ErrorLog = log.New(io.Discard, "", 0) // aborted polls are normal
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		proxies[int(next.Add(1))%len(proxies)].ServeHTTP(w, r)

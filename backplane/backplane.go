@@ -28,7 +28,9 @@ type Backplane interface {
 	// unreachable). Publish does not keep data after it returns.
 	Publish(ctx context.Context, subject string, data []byte) error
 	// Subscribe calls h for every message published or requested on
-	// subject until the subscription is ended. Calls for one subscription
+	// subject until the subscription is ended. When Subscribe returns, the
+	// subscription receives every message published after that, on any
+	// node. Calls for one subscription
 	// are sequential and in order; h must not block for long. h must not
 	// keep msg.Data after it returns.
 	Subscribe(subject string, h Handler) (Subscription, error)
