@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-
 	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/transport"
 )
@@ -120,4 +119,3 @@ func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
 	return r.body.Write(b)
 }
-
