@@ -71,9 +71,12 @@ type cluster struct {
 	name   string
 	nodeID string
 
-	mu   sync.Mutex
-	subs map[string]*refSub
-	base []backplane.Subscription
+	mu    sync.Mutex
+	subs  map[string]*refSub
+	base  []backplane.Subscription
+	nodes map[string]time.Time // other nodes, last heard from
+
+	hbStop, hbDone chan struct{}
 }
 
 type refSub struct {
@@ -95,7 +98,8 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	if name == "" {
 		name = "hub"
 	}
-	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub)}
+	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	h.cluster = cl // handlers may run as soon as they are subscribed
 	for _, s := range []struct {
 		subject string
 		h       backplane.Handler
@@ -103,6 +107,8 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 		{cl.subject("all"), func(m *backplane.Message) { h.onBroadcast(m, targetAllExcept) }},
 		{cl.subject("groups"), func(m *backplane.Message) { h.onBroadcast(m, targetGroups) }},
 		{cl.subject("n", cl.nodeID), h.onNodeRequest},
+		{cl.subject("presence"), h.onPresenceQuery},
+		{cl.subject("hb"), h.onHeartbeat},
 	} {
 		sub, err := bp.Subscribe(s.subject, s.h)
 		if err != nil {
@@ -111,6 +117,8 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 		}
 		cl.base = append(cl.base, sub)
 	}
+	cl.hbStop, cl.hbDone = make(chan struct{}), make(chan struct{})
+	go h.heartbeat(cl.hbStop, cl.hbDone)
 	return cl, nil
 }
 
@@ -161,6 +169,11 @@ func (cl *cluster) unref(subject string) {
 }
 
 func (cl *cluster) close() {
+	if cl.hbStop != nil {
+		close(cl.hbStop)
+		<-cl.hbDone
+		cl.hbStop = nil
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	for _, s := range cl.base {

@@ -83,7 +83,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 		h.exact[m.name] = m
 	}
 	if cfg.backplane != nil {
-		if h.cluster, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
+		if _, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
 			return nil, err
 		}
 	}

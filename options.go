@@ -31,6 +31,7 @@ const (
 	DefaultStatefulReconnectBufferSize = 100_000
 	DefaultMaxStreams                  = 32
 	DefaultStreamBufferCapacity        = 10
+	DefaultPresenceInterval            = 2 * time.Second
 )
 
 type config struct {
@@ -59,6 +60,7 @@ type config struct {
 	streamBufferCapacity   int
 	backplane              backplane.Backplane
 	backplaneName          string
+	presenceInterval       time.Duration
 }
 
 func defaultConfig() config {
@@ -81,6 +83,7 @@ func defaultConfig() config {
 		statefulBufferSize:     DefaultStatefulReconnectBufferSize,
 		maxStreams:             DefaultMaxStreams,
 		streamBufferCapacity:   DefaultStreamBufferCapacity,
+		presenceInterval:       DefaultPresenceInterval,
 	}
 }
 
@@ -295,6 +298,18 @@ func WithStreamBufferCapacity(n int) Option {
 	return func(c *config) {
 		if n >= 0 {
 			c.streamBufferCapacity = n
+		}
+	}
+}
+
+// WithPresenceInterval sets how often a node announces itself on the
+// backplane (default 2 s). A node not heard from for three intervals is
+// left out of presence answers, and a presence query waits at most one
+// interval for the other nodes.
+func WithPresenceInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.presenceInterval = d
 		}
 	}
 }

@@ -1,0 +1,278 @@
+package signalr
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/gosignalr/signalr/backplane"
+)
+
+// Presence: who is online, across the cluster. Every node announces itself
+// on the backplane every presence interval; a node not heard from for
+// three intervals is considered gone, so the connections of a crashed node
+// drop out of every answer within three intervals. A query asks every live
+// node for its share and merges the answers; a node that does not answer
+// within the query's time (see WithPresenceInterval) is left out.
+
+// Member is one connection in a group.
+type Member struct {
+	ConnectionID string `msgpack:"c" json:"connectionId"`
+	UserID       string `msgpack:"u" json:"userId,omitempty"`
+}
+
+const (
+	presenceCount = "count"
+	presenceUsers = "users"
+	presenceUser  = "user"
+	presenceGroup = "group"
+	opPresence    = 17
+	opHeartbeat   = 18
+)
+
+type presenceAnswer struct {
+	Conns   int      `msgpack:"n,omitempty"`
+	Users   []string `msgpack:"u,omitempty"`
+	Members []Member `msgpack:"m,omitempty"`
+}
+
+// ConnectionCount is the number of connections of the hub, on every node.
+func (h *Hub) ConnectionCount(ctx context.Context) (int, error) {
+	answers, err := h.presence(ctx, presenceCount, "")
+	n := 0
+	for _, a := range answers {
+		n += a.Conns
+	}
+	return n, err
+}
+
+// OnlineUsers lists the users with at least one connection, sorted.
+func (h *Hub) OnlineUsers(ctx context.Context) ([]string, error) {
+	answers, err := h.presence(ctx, presenceUsers, "")
+	var users []string
+	for _, a := range answers {
+		users = append(users, a.Users...)
+	}
+	slices.Sort(users)
+	return slices.Compact(users), err
+}
+
+// IsUserOnline reports whether userID has at least one connection.
+func (h *Hub) IsUserOnline(ctx context.Context, userID string) (bool, error) {
+	answers, err := h.presence(ctx, presenceUser, userID)
+	for _, a := range answers {
+		if a.Conns > 0 {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+// GroupMembers lists the connections in a group, sorted by connection id.
+func (h *Hub) GroupMembers(ctx context.Context, group string) ([]Member, error) {
+	answers, err := h.presence(ctx, presenceGroup, group)
+	var out []Member
+	for _, a := range answers {
+		out = append(out, a.Members...)
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		switch {
+		case a.ConnectionID < b.ConnectionID:
+			return -1
+		case a.ConnectionID > b.ConnectionID:
+			return 1
+		}
+		return 0
+	})
+	return out, err
+}
+
+// localPresence answers a query for this node's connections.
+func (h *Hub) localPresence(kind, name string) presenceAnswer {
+	var a presenceAnswer
+	switch kind {
+	case presenceCount:
+		a.Conns = int(h.reg.count.Load())
+	case presenceUsers:
+		seen := map[string]bool{}
+		h.reg.eachConn(func(c *conn) {
+			if c.userID != "" && !seen[c.userID] {
+				seen[c.userID] = true
+				a.Users = append(a.Users, c.userID)
+			}
+		})
+	case presenceUser:
+		h.reg.eachOfUser(name, func(*conn) { a.Conns++ })
+	case presenceGroup:
+		h.reg.eachInGroup(name, func(c *conn) {
+			a.Members = append(a.Members, Member{ConnectionID: c.id, UserID: c.userID})
+		})
+	}
+	return a
+}
+
+// presence gathers the answers of every live node.
+func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cl := h.cluster
+	if cl == nil {
+		return []presenceAnswer{h.localPresence(kind, name)}, nil
+	}
+	expect := cl.liveNodes()
+	inbox := cl.subject("r", newID())
+	var mu sync.Mutex
+	answers := map[string]presenceAnswer{cl.nodeID: h.localPresence(kind, name)}
+	done := make(chan struct{})
+	closed := false
+	sub, err := cl.bp.Subscribe(inbox, func(m *backplane.Message) {
+		env, ok := h.decodeEnvelope(m)
+		if !ok {
+			return
+		}
+		var a presenceAnswer
+		if msgpack.Unmarshal(env.Result, &a) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := answers[env.Origin]; dup {
+			return
+		}
+		answers[env.Origin] = a
+		if !closed && all(expect, answers) {
+			closed = true
+			close(done)
+		}
+	})
+	if err != nil {
+		return []presenceAnswer{answers[cl.nodeID]}, err
+	}
+	defer sub.Unsubscribe()
+	data, _ := msgpack.Marshal(&envelope{Op: opPresence, Origin: cl.nodeID, Method: kind, Group: name, Token: inbox})
+	if err := cl.bp.Publish(ctx, cl.subject("presence"), data); err != nil {
+		return []presenceAnswer{answers[cl.nodeID]}, err
+	}
+	mu.Lock()
+	complete := all(expect, answers)
+	mu.Unlock()
+	if !complete {
+		timer := time.NewTimer(h.cfg.presenceInterval)
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]presenceAnswer, 0, len(answers))
+	for _, a := range answers {
+		out = append(out, a)
+	}
+	return out, ctx.Err()
+}
+
+func all(expect []string, answers map[string]presenceAnswer) bool {
+	for _, n := range expect {
+		if _, ok := answers[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// onPresenceQuery answers another node's query.
+func (h *Hub) onPresenceQuery(m *backplane.Message) {
+	env, ok := h.decodeEnvelope(m)
+	if !ok || env.Op != opPresence || env.Origin == h.cluster.nodeID {
+		return
+	}
+	a := h.localPresence(env.Method, env.Group)
+	result, _ := msgpack.Marshal(&a)
+	data, _ := msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, Result: result})
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
+	defer cancel()
+	if err := h.cluster.bp.Publish(ctx, env.Token, data); err != nil {
+		h.cfg.logger.Debug("signalr: answering a presence query failed", "error", err)
+	}
+}
+
+// onHeartbeat records that a node is alive.
+func (h *Hub) onHeartbeat(m *backplane.Message) {
+	env, ok := h.decodeEnvelope(m)
+	if !ok || env.Op != opHeartbeat {
+		return
+	}
+	h.cluster.seen(env.Origin, env.Method == "bye")
+}
+
+// heartbeat announces this node until stop is closed, then says goodbye.
+func (h *Hub) heartbeat(stop, done chan struct{}) {
+	defer close(done)
+	cl := h.cluster
+	beat := func(bye bool) {
+		env := envelope{Op: opHeartbeat, Origin: cl.nodeID}
+		if bye {
+			env.Method = "bye"
+		}
+		data, _ := msgpack.Marshal(&env)
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
+		defer cancel()
+		if err := cl.bp.Publish(ctx, cl.subject("hb"), data); err != nil {
+			h.cfg.logger.Debug("signalr: heartbeat failed", "error", err)
+		}
+	}
+	beat(false)
+	t := time.NewTicker(h.cfg.presenceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			beat(true)
+			return
+		case <-t.C:
+			beat(false)
+			cl.expireNodes(3 * h.cfg.presenceInterval)
+		}
+	}
+}
+
+func (cl *cluster) seen(node string, gone bool) {
+	if node == cl.nodeID {
+		return
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if gone {
+		delete(cl.nodes, node)
+		return
+	}
+	cl.nodes[node] = time.Now()
+}
+
+func (cl *cluster) expireNodes(ttl time.Duration) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for n, t := range cl.nodes {
+		if time.Since(t) > ttl {
+			delete(cl.nodes, n)
+		}
+	}
+}
+
+// liveNodes lists the other nodes heard from recently.
+func (cl *cluster) liveNodes() []string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	out := make([]string, 0, len(cl.nodes))
+	for n := range cl.nodes {
+		out = append(out, n)
+	}
+	return out
+}
