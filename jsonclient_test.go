@@ -16,6 +16,7 @@ type jsonClient struct {
 	*rawClient
 	pending []map[string]any
 	nextID  int
+	connID  string
 }
 
 // connectJSON dials the hub without negotiating and completes a JSON
