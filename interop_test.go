@@ -1,7 +1,6 @@
 package signalr_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	neturl "net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +20,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
 // Kitchen exercises every kind of argument the interop suite sends.
@@ -241,21 +236,9 @@ func roundRobin(t *testing.T, urls []string) string {
 	return srv.URL
 }
 
-var nodeDir = filepath.Join("internal", "interop", "node")
-
 // requireNodeClient fails (never skips) when the official client is not
 // installed: the test command installs it with npm ci.
-func requireNodeClient(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is required for the interop suite: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "@microsoft", "signalr")); err != nil {
-		t.Fatalf("the official client is not installed; run: npm ci --prefix %s", nodeDir)
-	}
-}
-
-var tapCount = regexp.MustCompile(`(?m)^# (tests|pass|fail|skipped) (\d+)$`)
+func requireNodeClient(t *testing.T) { nodetest.Require(t) }
 
 // runScenarios runs the main Node scenario file against url and returns
 // the number of passed and skipped scenarios; it fails t when any failed.
@@ -267,29 +250,7 @@ func runScenarios(t *testing.T, url, transportName, protocolName string) (passed
 // runNodeFile runs one node:test file of internal/interop/node against url.
 func runNodeFile(t *testing.T, file, url, transportName, protocolName string) (passed, skipped int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=tap", file)
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(),
-		"SIGNALR_URL="+url,
-		"SIGNALR_TRANSPORT="+transportName,
-		"SIGNALR_PROTOCOL="+protocolName,
-	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	counts := map[string]int{}
-	for _, m := range tapCount.FindAllStringSubmatch(out.String(), -1) {
-		counts[m[1]], _ = strconv.Atoi(m[2])
-	}
-	if err != nil || counts["fail"] > 0 || counts["pass"]+counts["skipped"] != counts["tests"] {
-		t.Fatalf("official client scenarios failed (%v):\n%s", err, out.String())
-	}
-	if testing.Verbose() {
-		t.Logf("%s", out.String())
-	}
-	return counts["pass"], counts["skipped"]
+	return nodetest.Run(t, file, url, transportName, protocolName)
 }
 
 // TestOfficialClientFallback blocks WebSocket upgrades in front of the hub,
