@@ -33,7 +33,7 @@
 // come and go.
 //
 // Clients may speak JSON or MessagePack (see [WithProtocols]) over
-// WebSockets.
+// WebSockets, Server-Sent Events or long polling (see [WithTransports]).
 //
 // # Concurrency
 //
@@ -57,9 +57,37 @@
 //
 // # Scaling
 //
-// A Hub holds the connections of its own process. Connection ids are
-// random (128 bits) and the connection token a transport presents is a
-// separate secret, so ids can be shown to other clients.
+// One process needs nothing else. To serve one hub from several processes,
+// give every node the same [backplane.Backplane] with [WithBackplane]:
+// [backplane.Memory] joins hubs of one process, and backplane/nats joins
+// processes over NATS. Every Clients target, group changes and client
+// results then work whichever node holds the connection: a send is
+// delivered to local connections directly and published once, encoded for
+// every protocol, and each other node hands the bytes to its own
+// connections; no connection receives a message twice. Group changes and
+// client results for a connection on another node are requests to that
+// node, and report ErrConnectionNotFound when no node holds it.
+//
+// No sticky sessions are needed: a connection token names the node that
+// negotiated it, so the WebSocket, SSE stream or first long poll may reach
+// any node, which takes the connection over; sends, polls and stops that
+// reach another node are forwarded to it over the backplane. A load
+// balancer only has to pass WebSocket upgrades through and not buffer
+// Server-Sent Events.
+//
+// [Hub.ConnectionCount], [Hub.OnlineUsers], [Hub.IsUserOnline] and
+// [Hub.GroupMembers] answer for the whole cluster. Nodes announce
+// themselves every [WithPresenceInterval] (2 s); a node that stops
+// without Shutdown drops out of the answers within three intervals.
+//
+// When the backplane is down, local delivery goes on, and sends that must
+// reach other nodes return the backplane's error (the local recipients
+// have been served). What is lost: messages for other nodes sent during
+// the outage (and those accepted in the moment before the bus noticed
+// it), group changes and client results for connections on other nodes,
+// and presence answers from other nodes. Subscriptions come back by
+// themselves when the bus does. Forwarded long polls that the client
+// abandons may lose the messages they carried.
 //
 // # Security
 //
