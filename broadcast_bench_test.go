@@ -57,7 +57,7 @@ func attachInMemory(tb testing.TB, h *Hub, n int) []*discardTransport {
 	for i := range ts {
 		d := newDiscardTransport()
 		req := httptest.NewRequest("GET", "/hub", nil)
-		c := newConn(h, d, newID(), newID(), req)
+		c := newConn(h, d, newID(), newID(), req, nil)
 		c.proto, c.protoIndex = h.protocols[0], 0
 		c.state.Store(stateConnected)
 		c.handshaken, c.registered = true, true

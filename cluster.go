@@ -63,6 +63,7 @@ type envelope struct {
 	HasResult bool   `msgpack:"hr,omitempty"`
 	Stateful  bool   `msgpack:"s,omitempty"`
 	Status    uint16 `msgpack:"st,omitempty"` // forwarded HTTP responses
+	User      string `msgpack:"us,omitempty"` // authenticated user of a forwarded request
 }
 
 // cluster is the hub's side of a backplane.

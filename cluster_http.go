@@ -40,6 +40,13 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		return false
 	}
 	env := &envelope{Op: opHTTP, Method: r.Method}
+	if h.cfg.authenticator != nil {
+		id, ok := h.authenticate(w, r)
+		if !ok {
+			return true
+		}
+		env.User = id.UserID
+	}
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.maxRequestBody+1))
 		if err != nil {
@@ -77,6 +84,10 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 		return
 	}
 	rec := &recorder{header: http.Header{}}
+	if h.cfg.authenticator != nil && env.User != c.identity.UserID {
+		http.Error(rec, "The request's user does not own this connection.", http.StatusForbidden)
+		env.Method = ""
+	}
 	switch env.Method {
 	case http.MethodPost:
 		if p, ok := c.t0.(transport.Poster); ok {

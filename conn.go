@@ -50,6 +50,7 @@ type conn struct {
 	id         string
 	token      string
 	userID     string
+	identity   *Identity // never nil once serving
 	req        *http.Request
 	proto      protocol.HubProtocol
 	protoIndex int
@@ -125,7 +126,7 @@ type conn struct {
 	removed bool
 }
 
-func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request) *conn {
+func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident *Identity) *conn {
 	c := &conn{
 		hub:             h,
 		t:               t,
@@ -138,9 +139,10 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request) *conn 
 		transportClosed: make(chan struct{}),
 		typedFrames:     t.Name() == transport.WebSockets,
 	}
-	if h.cfg.userID != nil {
-		c.userID = h.cfg.userID(r)
+	if ident == nil {
+		ident = &Identity{}
 	}
+	c.identity, c.userID = ident, ident.UserID
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
 	c.writeFn = c.writeLoop
 	c.invokeFn = c.invokeLoop
@@ -337,7 +339,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	}
 	c.registered = true
 	defer func() { c.connected = err == nil }()
-	if hook := c.hub.hooks.onConnected; hook != nil {
+	if hook := c.hub.onConnected; hook != nil {
 		if err := c.callOnConnected(hook); err != nil {
 			c.logger().Info("signalr: OnConnected refused the connection", "connection", c.id, "error", err)
 			msg := "Connection closed with an error."
@@ -507,6 +509,12 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 		return
 	}
 	hc := &Context{Context: c.ctx, c: c}
+	if err := c.authorize(m, hc); err != nil {
+		c.logger().Debug("signalr: call refused", "connection", c.id, "method", m.name, "error", err)
+		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target))
+		c.releaseStreamIDs(inv.StreamIDs)
+		return
+	}
 	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
 		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
@@ -514,7 +522,7 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 		c.releaseStreamIDs(inv.StreamIDs)
 		return
 	}
-	result, err := m.call(in)
+	result, err := c.hub.callFiltered(m, hc, in)
 	c.releaseUploads(ups)
 	if err != nil {
 		c.completeError(inv.InvocationID, c.methodErrorText(m, inv.Target, err))
@@ -615,7 +623,7 @@ func (c *conn) teardown(readErr error) {
 	}
 	c.cancel(ErrConnectionClosed)
 	if c.connected {
-		if hook := c.hub.hooks.onDisconnected; hook != nil {
+		if hook := c.hub.onDisconnected; hook != nil {
 			c.callOnDisconnected(hook, reason)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ type Hub struct {
 	exact     map[string]*method // declared name
 	hooks     hooks
 	reg       registry
+
+	// The lifecycle hooks wrapped in the connection filters; nil when
+	// there is neither a hook nor a filter.
+	onConnected    func(*Context) error
+	onDisconnected func(*Context, error)
 	cluster   *cluster // nil without a backplane
 
 	closed atomic.Bool
@@ -81,6 +87,14 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	}
 	for _, m := range methods {
 		h.exact[m.name] = m
+	}
+	if hk.onConnected != nil || len(cfg.connectionFilters) > 0 {
+		h.onConnected, h.onDisconnected = h.connectHook(), h.disconnectHook()
+	}
+	for name := range cfg.methodPolicies {
+		if methods[name] == nil {
+			return nil, fmt.Errorf("signalr: WithMethodPolicy: the hub has no method %q", name)
+		}
 	}
 	if cfg.backplane != nil {
 		if _, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
@@ -155,6 +169,9 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		transport.Error(w, http.StatusMethodNotAllowed, "Negotiate requires POST.")
+		return
+	}
+	if _, ok := h.admit(w, r); !ok {
 		return
 	}
 	version := transport.NegotiateVersion(r)
@@ -327,7 +344,13 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, _, _ := h.liveConn(r.URL.Query().Get("id")); c != nil {
-		h.resumeWebSocket(w, r, c)
+		if h.sameUser(w, r, c) {
+			h.resumeWebSocket(w, r, c)
+		}
+		return
+	}
+	ident, ok := h.admit(w, r)
+	if !ok {
 		return
 	}
 	id, token, stateful, status, msg := h.claimAny(r, transport.WebSockets, true)
@@ -340,7 +363,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := newConn(h, t, id, token, r)
+	c := newConn(h, t, id, token, r, ident)
 	c.wantStateful = stateful
 	h.start(c).serve()
 }
@@ -385,6 +408,10 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
 		return
 	}
+	ident, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
 	id, token, _, status, msg := h.claimAny(r, transport.ServerSentEvents, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
@@ -392,7 +419,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.release(token)
 	t := transport.NewSSE(w, r, h.cfg.writeTimeout)
-	c := h.start(newConn(h, t, id, token, r))
+	c := h.start(newConn(h, t, id, token, r, ident))
 	defer h.clusterServeToken(c)()
 	if err := t.Open(); err != nil {
 		h.cfg.logger.Debug("signalr: starting an event stream failed", "error", err)
@@ -411,7 +438,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 			transport.Error(w, http.StatusBadRequest, "This connection uses the %s transport.", c.t0.Name())
 			return
 		}
-		lp.Poll(w, r)
+		if h.sameUser(w, r, c) {
+			lp.Poll(w, r)
+		}
 		return
 	} else if status != http.StatusNotFound {
 		transport.Error(w, status, "%s", msg)
@@ -423,13 +452,17 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
 		return
 	}
+	ident, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
 	id, token, _, status, msg := h.claimAny(r, transport.LongPolling, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
 	}
 	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
-	c := h.start(newConn(h, t, id, token, r))
+	c := h.start(newConn(h, t, id, token, r, ident))
 	stopServing := h.clusterServeToken(c)
 	go func() {
 		defer h.release(token)
@@ -446,6 +479,9 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		transport.Error(w, status, "%s", msg)
+		return
+	}
+	if !h.sameUser(w, r, c) {
 		return
 	}
 	p, ok := c.t0.(transport.Poster)
@@ -471,7 +507,9 @@ func (h *Hub) serveDelete(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusBadRequest, "DELETE is only for long-polling connections.")
 		return
 	}
-	lp.Stop(w)
+	if h.sameUser(w, r, c) {
+		lp.Stop(w)
+	}
 }
 
 // liveConn finds the connection a transport request names.
@@ -559,6 +597,10 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
+		if h.cfg.closeOnAuthExpiry && !c.identity.ExpiresAt.IsZero() && now > c.identity.ExpiresAt.UnixNano() {
+			expired = append(expired, c)
+			return
+		}
 		if c.t0.Name() == transport.LongPolling {
 			return // long polling has its own liveness rule and no pings
 		}
@@ -578,12 +620,20 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 		}
 	})
 	for _, c := range expired {
+		if h.cfg.closeOnAuthExpiry && !c.identity.ExpiresAt.IsZero() && now > c.identity.ExpiresAt.UnixNano() {
+			c.logger().Info("signalr: credentials expired", "connection", c.id)
+			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
+			continue
+		}
 		c.logger().Info("signalr: client timed out", "connection", c.id)
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, errClientTimeout)
 	}
 }
 
-var errClientTimeout = errors.New("signalr: client timeout")
+var (
+	errClientTimeout = errors.New("signalr: client timeout")
+	errAuthExpired   = errors.New("signalr: credentials expired")
+)
 
 // Shutdown stops the hub gracefully: new connections, negotiations and
 // invocations are refused, hub methods already running finish and their

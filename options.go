@@ -61,6 +61,13 @@ type config struct {
 	backplane              backplane.Backplane
 	backplaneName          string
 	presenceInterval       time.Duration
+	authenticator          Authenticator
+	closeOnAuthExpiry      bool
+	hubPolicies            []Policy
+	methodPolicies         map[string][]Policy
+	maxConnsPerUser        int
+	invocationFilters      []InvocationFilter
+	connectionFilters      []ConnectionFilter
 }
 
 func defaultConfig() config {

@@ -252,13 +252,18 @@ func (c *conn) cancelStream(id string) {
 
 func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvocation) {
 	hc := &Context{Context: ctx, c: c}
+	if err := c.authorize(m, hc); err != nil {
+		c.releaseStreamIDs(si.StreamIDs)
+		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", si.Target))
+		return
+	}
 	in, ups, err := m.bind(c, si.Arguments, si.StreamIDs, ctx, hc)
 	if err != nil {
 		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", si.Target, err))
 		return
 	}
 	defer c.releaseUploads(ups)
-	result, err := m.call(in)
+	result, err := c.hub.callFiltered(m, hc, in)
 	if err != nil {
 		c.completeError(si.InvocationID, c.methodErrorText(m, si.Target, err))
 		return

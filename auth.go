@@ -1,0 +1,250 @@
+package signalr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Authentication and authorization.
+//
+// An Authenticator runs on every HTTP request of a connection: negotiate,
+// the WebSocket upgrade or SSE stream, and each send, poll and stop. A
+// refused request is answered 401 and never reaches the hub. The identity
+// of the request that opens the connection becomes the connection's; a
+// later request of the same connection must carry the same user (403
+// otherwise). Policies then decide, per hub (at connect) and per method
+// (at each call), what an identity may do.
+
+// Identity is who is behind a connection.
+type Identity struct {
+	// UserID groups connections for Clients.User and presence; "" is an
+	// anonymous connection.
+	UserID string
+	// Claims are whatever the authenticator learned (from a JWT, a
+	// session, ...), for policies and hub methods.
+	Claims map[string]any
+	// ExpiresAt, if set, is when the credentials end. With
+	// WithCloseOnAuthExpiration the connection is closed then.
+	ExpiresAt time.Time
+}
+
+// Authenticator turns a request into an identity. It returns (nil, nil)
+// for an anonymous request and an error to refuse it (401, with the
+// error's text as the body when it is an *AuthError).
+type Authenticator func(r *http.Request) (*Identity, error)
+
+// AuthError refuses a request with its Message, which the client sees.
+type AuthError struct {
+	Message string
+}
+
+func (e *AuthError) Error() string { return e.Message }
+
+// ErrUnauthenticated is a generic refusal for an Authenticator to return.
+var ErrUnauthenticated = &AuthError{Message: "Unauthorized"}
+
+// BearerToken returns the access token of r: the Authorization header's
+// bearer token, or the access_token query parameter that browsers use for
+// WebSockets and Server-Sent Events (they cannot set headers there).
+func BearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// WithAuthenticator sets how requests are authenticated. The default
+// accepts every request as anonymous (or as WithUserIDFunc says).
+func WithAuthenticator(a Authenticator) Option {
+	return func(c *config) { c.authenticator = a }
+}
+
+// WithCloseOnAuthExpiration closes a connection when its identity's
+// ExpiresAt passes, with a Close message that lets the client reconnect
+// (and so authenticate again).
+func WithCloseOnAuthExpiration() Option {
+	return func(c *config) { c.closeOnAuthExpiry = true }
+}
+
+// Policy decides whether the caller may connect (hub policies) or call a
+// method (method policies). It returns nil to allow, or an error to
+// refuse; an *AuthError's text reaches the client.
+type Policy func(c *Context) error
+
+// RequireAuthenticated allows identified users only.
+func RequireAuthenticated() Policy {
+	return func(c *Context) error {
+		if c.UserID() == "" {
+			return &AuthError{Message: "user is not authenticated"}
+		}
+		return nil
+	}
+}
+
+// RequireClaim allows users whose claim name holds one of values (or any
+// value when none are given). String and []string (or []any of strings)
+// claims are understood.
+func RequireClaim(name string, values ...string) Policy {
+	return func(c *Context) error {
+		v, ok := c.Identity().Claims[name]
+		if !ok {
+			return &AuthError{Message: "missing claim " + name}
+		}
+		if len(values) == 0 {
+			return nil
+		}
+		for _, have := range claimStrings(v) {
+			for _, want := range values {
+				if have == want {
+					return nil
+				}
+			}
+		}
+		return &AuthError{Message: "claim " + name + " does not allow this"}
+	}
+}
+
+func claimStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []string:
+		return x
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// WithHubPolicy requires every connection to satisfy p. It is checked at
+// negotiate and at connect: a refused anonymous user gets 401, a refused
+// identified user 403.
+func WithHubPolicy(p Policy) Option {
+	return func(c *config) { c.hubPolicies = append(c.hubPolicies, p) }
+}
+
+// WithMethodPolicy requires callers of the hub method named method (any
+// case) to satisfy p. A refused call gets the error completion
+//
+//	Failed to invoke '<method>' because user is unauthorized
+//
+// and never runs. New fails if no such method exists.
+func WithMethodPolicy(method string, p Policy) Option {
+	return func(c *config) {
+		if c.methodPolicies == nil {
+			c.methodPolicies = map[string][]Policy{}
+		}
+		k := strings.ToLower(method)
+		c.methodPolicies[k] = append(c.methodPolicies[k], p)
+	}
+}
+
+// WithMaxConnectionsPerUser caps the connections one user may hold on this
+// node (default 0: no cap). Past it, connecting is answered 429.
+// Anonymous connections are not counted.
+func WithMaxConnectionsPerUser(n int) Option {
+	return func(c *config) { c.maxConnsPerUser = n }
+}
+
+// authenticate runs the authenticator on r. On refusal it has answered w.
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
+	var id *Identity
+	if a := h.cfg.authenticator; a != nil {
+		var err error
+		if id, err = a(r); err != nil {
+			msg := "Unauthorized"
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				msg = ae.Message
+			}
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, msg, http.StatusUnauthorized)
+			return nil, false
+		}
+	}
+	if id == nil {
+		id = &Identity{}
+	}
+	if id.UserID == "" && h.cfg.userID != nil {
+		id.UserID = h.cfg.userID(r)
+	}
+	return id, true
+}
+
+// admit authenticates a request that opens a connection (or negotiates
+// one) and applies the hub policies and per-user cap. On refusal it has
+// answered w.
+func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
+	id, ok := h.authenticate(w, r)
+	if !ok {
+		return nil, false
+	}
+	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, req: r}}
+	for _, p := range h.cfg.hubPolicies {
+		if err := p(c); err != nil {
+			status := http.StatusForbidden
+			if id.UserID == "" {
+				status = http.StatusUnauthorized
+				w.Header().Set("WWW-Authenticate", "Bearer")
+			}
+			http.Error(w, policyText(err), status)
+			return nil, false
+		}
+	}
+	if n := h.cfg.maxConnsPerUser; n > 0 && id.UserID != "" {
+		count := 0
+		h.reg.eachOfUser(id.UserID, func(*conn) { count++ })
+		if count >= n {
+			http.Error(w, fmt.Sprintf("Too many connections for this user (limit %d).", n), http.StatusTooManyRequests)
+			return nil, false
+		}
+	}
+	return id, true
+}
+
+// sameUser checks a later request of a connection (a send, poll or stop).
+// On refusal it has answered w.
+func (h *Hub) sameUser(w http.ResponseWriter, r *http.Request, c *conn) bool {
+	if h.cfg.authenticator == nil {
+		return true
+	}
+	id, ok := h.authenticate(w, r)
+	if !ok {
+		return false
+	}
+	if id.UserID != c.identity.UserID {
+		http.Error(w, "The request's user does not own this connection.", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+func policyText(err error) string {
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return "Forbidden"
+}
+
+// authorize applies the method policies of m to a call.
+func (c *conn) authorize(m *method, hc *Context) error {
+	for _, p := range c.hub.cfg.methodPolicies[strings.ToLower(m.name)] {
+		if err := p(hc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Identity is who is behind the connection (never nil).
+func (c *Context) Identity() *Identity { return c.c.identity }
