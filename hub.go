@@ -36,7 +36,7 @@ type Hub struct {
 	// there is neither a hook nor a filter.
 	onConnected    func(*Context) error
 	onDisconnected func(*Context, error)
-	cluster   *cluster // nil without a backplane
+	cluster        *cluster // nil without a backplane
 
 	closed atomic.Bool
 
