@@ -26,3 +26,4 @@ echo "== fuzz (brief)"
 for target in FuzzJSONParse FuzzJSONParseDifferential FuzzHandshakeParse FuzzMessagePackParse; do
 	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-5s}" ./protocol
 done
+go test -run='^$' -fuzz='^FuzzNegotiateQuery$' -fuzztime="${FUZZTIME:-5s}" .
