@@ -514,9 +514,9 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	}
 	reply := envelope{}
 	h.mu.Lock()
-	if p := h.pending[env.Token]; p != nil && !h.closed.Load() {
+	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() {
 		p.timer.Stop()
-		delete(h.pending, env.Token)
+		delete(h.pending, tokenKey(env.Token))
 		reply.Conn, reply.Stateful = p.id, p.stateful
 	} else {
 		reply.ErrKind = errKindNotFound

@@ -2,6 +2,7 @@ package signalr
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"io"
 	"net/http"
@@ -18,7 +19,11 @@ import (
 
 const opHTTP uint8 = 16
 
-func (cl *cluster) tokenSubject(token string) string { return cl.subject("k", encodeToken(token)) }
+// tokenSubject names a connection by a hash of its token: the token itself
+// never travels on the bus.
+func (cl *cluster) tokenSubject(token string) string {
+	return cl.subject("k", base64.RawURLEncoding.EncodeToString([]byte(tokenKey(token))))
+}
 
 // clusterServeToken makes an HTTP-transport connection reachable by its
 // token from other nodes; the returned function undoes it.

@@ -3,6 +3,7 @@ package signalr
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -41,8 +42,8 @@ type Hub struct {
 	closed atomic.Bool
 
 	mu       sync.Mutex
-	pending  map[string]*pendingConn // by connection token
-	live     map[string]*conn        // by connection token
+	pending  map[string]*pendingConn // by tokenKey of the connection token
+	live     map[string]*conn        // by tokenKey of the connection token
 	active   int                     // connections being served
 	drained  chan struct{}           // closed when closed and active == 0
 	tickStop chan struct{}
@@ -102,6 +103,13 @@ func New(hub any, opts ...Option) (*Hub, error) {
 		}
 	}
 	return h, nil
+}
+
+// tokenKey is what the token tables are keyed by: a hash of the token, so
+// that the time a lookup takes tells nothing about the secret.
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return string(sum[:16])
 }
 
 // newToken returns a connection token. With a backplane it starts with
@@ -194,7 +202,7 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	stateful := h.cfg.statefulReconnect && r.URL.Query().Get("useStatefulReconnect") == "true"
 	p := &pendingConn{id: id, stateful: stateful}
-	h.pending[token] = p
+	h.pending[tokenKey(token)] = p
 	p.timer = time.AfterFunc(h.cfg.negotiateTimeout, func() { h.expirePending(token, p) })
 	h.mu.Unlock()
 
@@ -249,8 +257,8 @@ func (h *Hub) allowsTransport(name string) bool {
 
 func (h *Hub) expirePending(token string, p *pendingConn) {
 	h.mu.Lock()
-	if h.pending[token] == p {
-		delete(h.pending, token)
+	if h.pending[tokenKey(token)] == p {
+		delete(h.pending, tokenKey(token))
 	}
 	h.mu.Unlock()
 }
@@ -272,8 +280,8 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 	if token == "" && !allowNew {
 		return "", "", false, http.StatusBadRequest, "Connection ID required."
 	}
-	if token != "" && h.pending[token] == nil {
-		c, ok := h.live[token]
+	if token != "" && h.pending[tokenKey(token)] == nil {
+		c, ok := h.live[tokenKey(token)]
 		switch {
 		case !ok:
 			return "", "", false, http.StatusNotFound, "No Connection with that ID."
@@ -288,12 +296,12 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 	if token == "" {
 		id, tok = newID(), h.newToken()
 	} else {
-		p := h.pending[token]
+		p := h.pending[tokenKey(token)]
 		p.timer.Stop()
-		delete(h.pending, token)
+		delete(h.pending, tokenKey(token))
 		id, tok, stateful = p.id, token, p.stateful
 	}
-	h.live[tok] = nil // reserved until the connection object exists
+	h.live[tokenKey(tok)] = nil // reserved until the connection object exists
 	h.active++
 	return id, tok, stateful, 0, ""
 }
@@ -315,10 +323,10 @@ func (h *Hub) claimAny(r *http.Request, transportName string, allowNew bool) (id
 	if h.closed.Load() {
 		return "", "", false, http.StatusServiceUnavailable, "The hub is shutting down."
 	}
-	if _, taken := h.live[token]; taken {
+	if _, taken := h.live[tokenKey(token)]; taken {
 		return "", "", false, http.StatusConflict, "Connection already has a transport."
 	}
-	h.live[token] = nil
+	h.live[tokenKey(token)] = nil
 	h.active++
 	return rid, token, rstateful, 0, ""
 }
@@ -326,7 +334,7 @@ func (h *Hub) claimAny(r *http.Request, transportName string, allowNew bool) (id
 // release undoes claim once the connection is over.
 func (h *Hub) release(token string) {
 	h.mu.Lock()
-	delete(h.live, token)
+	delete(h.live, tokenKey(token))
 	h.active--
 	if h.active == 0 && h.closed.Load() {
 		select {
@@ -518,7 +526,7 @@ func (h *Hub) liveConn(token string) (*conn, int, string) {
 		return nil, http.StatusBadRequest, "Connection ID required."
 	}
 	h.mu.Lock()
-	c, ok := h.live[token]
+	c, ok := h.live[tokenKey(token)]
 	h.mu.Unlock()
 	switch {
 	case c != nil:
@@ -533,7 +541,7 @@ func (h *Hub) liveConn(token string) (*conn, int, string) {
 // down, c starts closed.
 func (h *Hub) start(c *conn) *conn {
 	h.mu.Lock()
-	h.live[c.token] = c
+	h.live[tokenKey(c.token)] = c
 	closed := h.closed.Load()
 	h.mu.Unlock()
 	if closed {
