@@ -91,14 +91,35 @@
 //
 // # Security
 //
-// The library checks: the size of every message ([WithMaxReceiveMessageSize],
-// 32 KiB by default, enforced while reading so a huge frame is never
-// buffered), the handshake deadline, the WebSocket Origin (same origin
-// unless [WithCheckOrigin] says otherwise), the number of unused negotiated
-// tokens and their lifetime, and that a connection token is used by one
-// transport at a time. Bad input closes only the connection that sent it,
-// with a Close message that says why; it never panics the process.
+// What the library checks:
+//   - Authentication, when [WithAuthenticator] is set, on every request of
+//     a connection: negotiate, the WebSocket upgrade or event stream, and
+//     each send, poll and stop (forwarded ones too). Refusals are 401;
+//     a request of another user than the connection's is 403. Tokens are
+//     read from the Authorization header or, for browsers' WebSockets and
+//     event streams, the access_token query parameter ([BearerToken]).
+//   - Authorization: [WithHubPolicy] at negotiate and connect,
+//     [WithMethodPolicy] before each call (a refused call never runs), and
+//     filters ([WithInvocationFilter]) for anything else.
+//   - Limits, each with a default: message size ([WithMaxReceiveMessageSize],
+//     32 KiB, enforced while reading, so a huge frame or a huge declared
+//     length is never buffered), request body size, parallel invocations,
+//     open streams, outbound queue, connections per user (off by default),
+//     pending negotiations (capped, expiring after 15 s), handshake
+//     deadline, write deadline.
+//   - The WebSocket Origin: same origin only unless [WithAllowedOrigins]
+//     or [WithCheckOrigin] say otherwise; CORS is off by default.
+//   - Ids and tokens come from crypto/rand (128 bits). Connection ids are
+//     public; tokens are secrets, looked up by a hash so that timing
+//     reveals nothing, never logged and never put on the backplane.
+//   - Bad input closes only the connection that sent it, with a Close
+//     message that says why, or is answered with an HTTP status and a
+//     message; it never panics the process. Hub method panics become error
+//     completions.
 //
-// The application decides who a user is ([WithUserIDFunc]) and what each
-// user may call; keep secrets out of error texts you return as [*HubError].
+// What the application must do: decide who a user is and what each user
+// may call; validate arguments (the library checks only their types);
+// keep secrets out of the text of errors it returns as [*HubError] and of
+// [WithDetailedErrors] output; serve over TLS; and pick allowed origins
+// with care, since the official browser client sends credentials.
 package signalr
