@@ -2,8 +2,8 @@ package signalr
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"time"
