@@ -163,6 +163,9 @@ func (c *conn) serve() {
 		if c.suspendable(err) && c.awaitResume() {
 			continue
 		}
+		if sr, ok := c.t.(interface{ StopReading() }); ok {
+			sr.StopReading() // answer the POST that ended the connection
+		}
 		c.teardown(err)
 		return
 	}

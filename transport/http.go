@@ -63,6 +63,16 @@ func (in *httpInbound) next(done <-chan struct{}) (io.Reader, error) {
 	}
 }
 
+// StopReading tells the transport that the reader will not ask for more
+// frames: a POST whose body was the last frame is answered at once instead
+// of when the connection closes. It must be called by the reader.
+func (in *httpInbound) StopReading() {
+	if in.cur != nil {
+		close(in.cur.done)
+		in.cur = nil
+	}
+}
+
 func (in *httpInbound) close() bool {
 	first := false
 	in.once.Do(func() { close(in.closed); first = true })
