@@ -64,14 +64,18 @@ func WithAuthenticator(a Authenticator) Option {
 
 // WithCloseOnAuthExpiration closes a connection when its identity's
 // ExpiresAt passes, with a Close message that lets the client reconnect
-// (and so authenticate again).
+// (and so authenticate again). The identity of the request that opened the
+// connection decides; a token refreshed on later requests (long polling)
+// does not extend it.
 func WithCloseOnAuthExpiration() Option {
 	return func(c *config) { c.closeOnAuthExpiry = true }
 }
 
 // Policy decides whether the caller may connect (hub policies) or call a
 // method (method policies). It returns nil to allow, or an error to
-// refuse; an *AuthError's text reaches the client.
+// refuse; an *AuthError's text reaches the client. A hub policy runs
+// before the connection exists: its Context has the identity and the
+// request, but no connection id, items or clients yet.
 type Policy func(c *Context) error
 
 // RequireAuthenticated allows identified users only.
@@ -173,6 +177,9 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, b
 	}
 	if id == nil {
 		id = &Identity{}
+	} else {
+		copied := *id // the authenticator may cache and share its values
+		id = &copied
 	}
 	if id.UserID == "" && h.cfg.userID != nil {
 		id.UserID = h.cfg.userID(r)

@@ -265,3 +265,14 @@ func (refusingFilter) OnConnected(*signalr.Context, func(*signalr.Context) error
 func (refusingFilter) OnDisconnected(c *signalr.Context, err error, next func(*signalr.Context, error)) {
 	next(c, err)
 }
+
+func TestTransportMustBeTheNegotiatingUser(t *testing.T) {
+	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth))
+	status, body := negotiateWith(t, url, "user:alice")
+	require.Equal(t, http.StatusOK, status)
+	token := strings.Split(strings.Split(body, `"connectionToken":"`)[1], `"`)[0]
+	_, status = dialWith(t, url, "?id="+token, http.Header{"Authorization": {"Bearer user:bob"}})
+	assert.Equal(t, http.StatusForbidden, status, "bob cannot take alice's negotiated connection")
+	_, status = dialWith(t, url, "?id="+token, http.Header{"Authorization": {"Bearer user:alice"}})
+	assert.Equal(t, http.StatusSwitchingProtocols, status)
+}

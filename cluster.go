@@ -514,7 +514,7 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	}
 	reply := envelope{}
 	h.mu.Lock()
-	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() {
+	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
 		p.timer.Stop()
 		delete(h.pending, tokenKey(env.Token))
 		reply.Conn, reply.Stateful = p.id, p.stateful
@@ -527,7 +527,7 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 
 // remoteClaim takes a token negotiated by another node. Tokens start with
 // the id of the node that issued them.
-func (h *Hub) remoteClaim(ctx context.Context, token string) (id string, stateful, ok bool) {
+func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
 	cl := h.cluster
 	if cl == nil {
 		return "", false, false
@@ -538,7 +538,7 @@ func (h *Hub) remoteClaim(ctx context.Context, token string) (id string, statefu
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, Token: token})
+	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, Token: token, User: user})
 	if err != nil || reply.ErrKind != errKindNone {
 		return "", false, false
 	}

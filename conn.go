@@ -50,7 +50,8 @@ type conn struct {
 	id         string
 	token      string
 	userID     string
-	identity   *Identity // never nil once serving
+	identity   *Identity   // never nil once serving
+	expiry     *time.Timer // WithCloseOnAuthExpiration
 	req        *http.Request
 	proto      protocol.HubProtocol
 	protoIndex int
@@ -143,6 +144,12 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		ident = &Identity{}
 	}
 	c.identity, c.userID = ident, ident.UserID
+	if h.cfg.closeOnAuthExpiry && !ident.ExpiresAt.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(ident.ExpiresAt), func() {
+			c.logger().Info("signalr: credentials expired", "connection", c.id)
+			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
+		})
+	}
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
 	c.writeFn = c.writeLoop
 	c.invokeFn = c.invokeLoop
@@ -605,6 +612,9 @@ func (c *conn) sendCompletion(m *protocol.Completion) {
 func (c *conn) teardown(readErr error) {
 	if c.hsTimer != nil {
 		c.hsTimer.Stop()
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
 	}
 	var pe *protocolError
 	switch {

@@ -54,6 +54,7 @@ type pendingConn struct {
 	id       string
 	timer    *time.Timer
 	stateful bool
+	user     string // who negotiated; the transport must be the same user
 }
 
 // New returns a Hub serving the exported methods of hub. Every exported
@@ -179,7 +180,8 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusMethodNotAllowed, "Negotiate requires POST.")
 		return
 	}
-	if _, ok := h.admit(w, r); !ok {
+	ident, ok := h.admit(w, r)
+	if !ok {
 		return
 	}
 	version := transport.NegotiateVersion(r)
@@ -201,7 +203,7 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stateful := h.cfg.statefulReconnect && r.URL.Query().Get("useStatefulReconnect") == "true"
-	p := &pendingConn{id: id, stateful: stateful}
+	p := &pendingConn{id: id, stateful: stateful, user: ident.UserID}
 	h.pending[tokenKey(token)] = p
 	p.timer = time.AfterFunc(h.cfg.negotiateTimeout, func() { h.expirePending(token, p) })
 	h.mu.Unlock()
@@ -274,7 +276,7 @@ func newID() string {
 // claim turns a connection token from a transport request into a
 // connection id. An empty token (skipNegotiation) makes a new connection.
 // On failure it returns the HTTP status and message to answer with.
-func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
+func (h *Hub) claim(token, transportName, user string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if token == "" && !allowNew {
@@ -297,6 +299,9 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 		id, tok = newID(), h.newToken()
 	} else {
 		p := h.pending[tokenKey(token)]
+		if h.cfg.authenticator != nil && p.user != user {
+			return "", "", false, http.StatusForbidden, "The connection was negotiated by another user."
+		}
 		p.timer.Stop()
 		delete(h.pending, tokenKey(token))
 		id, tok, stateful = p.id, token, p.stateful
@@ -308,13 +313,13 @@ func (h *Hub) claim(token, transportName string, allowNew bool) (id, tok string,
 
 // claimAny is claim, extended to tokens negotiated by another node of the
 // cluster: that node hands the connection id over.
-func (h *Hub) claimAny(r *http.Request, transportName string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
+func (h *Hub) claimAny(r *http.Request, transportName, user string, allowNew bool) (id, tok string, stateful bool, status int, msg string) {
 	token := r.URL.Query().Get("id")
-	id, tok, stateful, status, msg = h.claim(token, transportName, allowNew)
+	id, tok, stateful, status, msg = h.claim(token, transportName, user, allowNew)
 	if status != http.StatusNotFound {
 		return
 	}
-	rid, rstateful, ok := h.remoteClaim(r.Context(), token)
+	rid, rstateful, ok := h.remoteClaim(r.Context(), token, user)
 	if !ok {
 		return
 	}
@@ -361,7 +366,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, token, stateful, status, msg := h.claimAny(r, transport.WebSockets, true)
+	id, token, stateful, status, msg := h.claimAny(r, transport.WebSockets, ident.UserID, true)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -420,7 +425,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, token, _, status, msg := h.claimAny(r, transport.ServerSentEvents, false)
+	id, token, _, status, msg := h.claimAny(r, transport.ServerSentEvents, ident.UserID, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -464,7 +469,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, token, _, status, msg := h.claimAny(r, transport.LongPolling, false)
+	id, token, _, status, msg := h.claimAny(r, transport.LongPolling, ident.UserID, false)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -605,10 +610,6 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
-		if h.cfg.closeOnAuthExpiry && !c.identity.ExpiresAt.IsZero() && now > c.identity.ExpiresAt.UnixNano() {
-			expired = append(expired, c)
-			return
-		}
 		if c.t0.Name() == transport.LongPolling {
 			return // long polling has its own liveness rule and no pings
 		}
@@ -628,11 +629,6 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 		}
 	})
 	for _, c := range expired {
-		if h.cfg.closeOnAuthExpiry && !c.identity.ExpiresAt.IsZero() && now > c.identity.ExpiresAt.UnixNano() {
-			c.logger().Info("signalr: credentials expired", "connection", c.id)
-			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
-			continue
-		}
 		c.logger().Info("signalr: client timed out", "connection", c.id)
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, errClientTimeout)
 	}

@@ -205,6 +205,7 @@ export function waitClosed(conn, timeoutMs) {
 //   serverTimeout    serverTimeoutInMilliseconds
 //   keepAlive        keepAliveIntervalInMilliseconds
 //   label            name used in failure messages
+//   accessToken      bearer token, passed as accessTokenFactory: () => accessToken
 //   methods          client methods to queue from before start()
 //   start            false to return the built connection without starting it
 export async function connect(path, opts = {}) {
@@ -216,12 +217,17 @@ export async function connect(path, opts = {}) {
     label: name = path,
     methods = ["receive", "notified"],
     start = true,
+    accessToken,
   } = opts;
   const qs = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query)}` : "";
   const url = CONFIG.base + path + qs;
 
   let builder = new HubConnectionBuilder()
-    .withUrl(url, { transport: CONFIG.transport, skipNegotiation })
+    .withUrl(url, {
+      transport: CONFIG.transport,
+      skipNegotiation,
+      ...(accessToken !== undefined ? { accessTokenFactory: () => accessToken } : {}),
+    })
     .withHubProtocol(makeProtocol())
     .configureLogging(CONFIG.logLevel);
   if (serverTimeout !== undefined) builder = builder.withServerTimeout(serverTimeout);
