@@ -34,8 +34,15 @@ func (h *Hub) clusterServeToken(c *conn) func() {
 	}
 	subject := cl.tokenSubject(c.token)
 	cl.ref(subject, func(m *backplane.Message) { go h.serveForwarded(m, c) }, h.logBackplaneErr)
-	return func() { cl.unref(subject) }
+	// Keep answering for a moment after the connection ends: a request
+	// already on its way (a stop, the poll racing it) then gets its 404 or
+	// 204 instead of waiting for a reply that no one would send.
+	return func() { time.AfterFunc(forwardLinger, func() { cl.unref(subject) }) }
 }
+
+// forwardLinger is how long a node keeps answering for a connection that
+// ended.
+const forwardLinger = 2 * time.Second
 
 // forwardHTTP sends a transport request for a connection this node does
 // not hold to the node that does. It reports false when no node holds it.
@@ -60,7 +67,13 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		}
 		env.Result = body
 	}
-	reply, err := h.request(r.Context(), cl.tokenSubject(token), env)
+	timeout := 30 * time.Second
+	if r.Method == http.MethodGet {
+		timeout += h.cfg.pollTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	reply, err := h.request(ctx, cl.tokenSubject(token), env)
 	switch {
 	case err == ErrConnectionNotFound:
 		return false
