@@ -336,6 +336,26 @@ func (h *Hub) claimAny(r *http.Request, transportName, user string, allowNew boo
 	return rid, token, rstateful, 0, ""
 }
 
+// open admits a request that opens a connection on the named transport:
+// the transport must be enabled, the request authenticated and allowed,
+// and its token claimable (WebSockets may also start without one:
+// skipNegotiation). On refusal it has answered w.
+func (h *Hub) open(w http.ResponseWriter, r *http.Request, transportName string) (id, token string, ident *Identity, stateful, ok bool) {
+	if !h.allowsTransport(transportName) {
+		transport.Error(w, http.StatusBadRequest, "The %s transport is not enabled on this hub.", transportName)
+		return
+	}
+	if ident, ok = h.admit(w, r); !ok {
+		return
+	}
+	id, token, stateful, status, msg := h.claimAny(r, transportName, ident.UserID, transportName == transport.WebSockets)
+	if status != 0 {
+		transport.Error(w, status, "%s", msg)
+		return "", "", nil, false, false
+	}
+	return id, token, ident, stateful, true
+}
+
 // release undoes claim once the connection is over.
 func (h *Hub) release(token string) {
 	h.mu.Lock()
@@ -352,23 +372,14 @@ func (h *Hub) release(token string) {
 }
 
 func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !h.allowsTransport(transport.WebSockets) {
-		transport.Error(w, http.StatusBadRequest, "The WebSockets transport is not enabled on this hub.")
-		return
-	}
 	if c, _, _ := h.liveConn(r.URL.Query().Get("id")); c != nil {
 		if h.sameUser(w, r, c) {
 			h.resumeWebSocket(w, r, c)
 		}
 		return
 	}
-	ident, ok := h.admit(w, r)
+	id, token, ident, stateful, ok := h.open(w, r, transport.WebSockets)
 	if !ok {
-		return
-	}
-	id, token, stateful, status, msg := h.claimAny(r, transport.WebSockets, ident.UserID, true)
-	if status != 0 {
-		transport.Error(w, status, "%s", msg)
 		return
 	}
 	defer h.release(token)
@@ -417,17 +428,8 @@ func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
 }
 
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
-	if !h.allowsTransport(transport.ServerSentEvents) {
-		transport.Error(w, http.StatusBadRequest, "The ServerSentEvents transport is not enabled on this hub.")
-		return
-	}
-	ident, ok := h.admit(w, r)
+	id, token, ident, _, ok := h.open(w, r, transport.ServerSentEvents)
 	if !ok {
-		return
-	}
-	id, token, _, status, msg := h.claimAny(r, transport.ServerSentEvents, ident.UserID, false)
-	if status != 0 {
-		transport.Error(w, status, "%s", msg)
 		return
 	}
 	defer h.release(token)
@@ -461,17 +463,8 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	} else if h.forwardHTTP(w, r, token) {
 		return
 	}
-	if !h.allowsTransport(transport.LongPolling) {
-		transport.Error(w, http.StatusBadRequest, "The LongPolling transport is not enabled on this hub.")
-		return
-	}
-	ident, ok := h.admit(w, r)
+	id, token, ident, _, ok := h.open(w, r, transport.LongPolling)
 	if !ok {
-		return
-	}
-	id, token, _, status, msg := h.claimAny(r, transport.LongPolling, ident.UserID, false)
-	if status != 0 {
-		transport.Error(w, status, "%s", msg)
 		return
 	}
 	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
