@@ -17,6 +17,8 @@ import (
 
 	"github.com/gosignalr/signalr/backplane"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
+	redisbp "github.com/gosignalr/signalr/backplane/redis"
+	"github.com/gosignalr/signalr/internal/redistest"
 	"github.com/gosignalr/signalr/transport"
 )
 
@@ -194,6 +196,26 @@ func setupNATSCluster(tb testing.TB, n int) *crossNodeEnv {
 	return e
 }
 
+func setupRedisCluster(tb testing.TB, n int) *crossNodeEnv {
+	e := newCrossNodeEnv(tb)
+	srv := redistest.Start(tb, 0)
+	// Registered first, so run last: after the hubs and the backplanes.
+	e.closers = append(e.closers, func() error {
+		srv.Stop()
+		return nil
+	})
+	onErr := func(err error) { e.bpErr.Store(&err) }
+	setupCluster(tb, e, n, func() backplane.Backplane {
+		bp, err := redisbp.Connect(srv.URL(), redisbp.Options{Prefix: "bench", OnError: onErr})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e.closers = append(e.closers, bp.Close)
+		return bp
+	})
+	return e
+}
+
 // delivered is the number of messages the subscribers' transports got.
 func (e *crossNodeEnv) delivered() int64 {
 	var sum int64
@@ -295,15 +317,16 @@ func percentileMicros(ds []time.Duration, p float64) float64 {
 // BenchmarkCrossNodeBroadcast broadcasts from one hub to n in-memory
 // connections, held by the same hub (single-node) or split between two
 // other hubs that reach the publisher over a backplane: the in-process
-// backplane.Memory (memory) or one embedded nats-server (nats), each hub
-// with its own NATS connection. Each iteration is one Clients().All().Send
-// on the publisher; the timed region ends once every message has reached
-// every subscriber, so msgs/s and ns/delivery are delivered throughput,
-// including the asynchronous NATS hop. The latency metrics come from 200
-// lone sends afterwards: first-p50/p99 is the time from Send to the first
-// subscriber's frame (a remote one in the cluster layouts), all-p50 the
-// time until every subscriber had its frame (polled), send-p50 the time
-// the publisher spent in Send.
+// backplane.Memory (memory), one embedded nats-server (nats), each hub
+// with its own NATS connection, or one redis-server process (redis), each
+// hub with its own Redis client and pub/sub connection. Each iteration is
+// one Clients().All().Send on the publisher; the timed region ends once
+// every message has reached every subscriber, so msgs/s and ns/delivery
+// are delivered throughput, including the asynchronous NATS or Redis hop.
+// The latency metrics come from 200 lone sends afterwards: first-p50/p99
+// is the time from Send to the first subscriber's frame (a remote one in
+// the cluster layouts), all-p50 the time until every subscriber had its
+// frame (polled), send-p50 the time the publisher spent in Send.
 func BenchmarkCrossNodeBroadcast(b *testing.B) {
 	layouts := []struct {
 		name  string
@@ -312,6 +335,7 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 		{"single-node", setupSingleNode},
 		{"memory", setupMemoryCluster},
 		{"nats", setupNATSCluster},
+		{"redis", setupRedisCluster},
 	}
 	for _, l := range layouts {
 		b.Run(l.name, func(b *testing.B) {

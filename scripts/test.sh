@@ -19,6 +19,14 @@ go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+echo "== redis-server (Redis backplane tests)"
+if command -v redis-server >/dev/null 2>&1; then
+	echo "redis-server found: $(command -v redis-server)"
+else
+	echo "redis-server not found; installing it: apt-get update -qq && apt-get install -y -qq redis-server"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
