@@ -59,8 +59,8 @@
 //
 // One process needs nothing else. To serve one hub from several processes,
 // give every node the same [backplane.Backplane] with [WithBackplane]:
-// [backplane.Memory] joins hubs of one process, and backplane/nats joins
-// processes over NATS. Every Clients target, group changes and client
+// [backplane.Memory] joins hubs of one process, backplane/nats joins
+// processes over NATS and backplane/redis over Redis pub/sub. Every Clients target, group changes and client
 // results then work whichever node holds the connection: a send is
 // delivered to local connections directly and published once, encoded for
 // every protocol, and each other node hands the bytes to its own
