@@ -65,3 +65,30 @@ var (
 	ErrNoResponders = errors.New("backplane: no responders")
 	ErrClosed       = errors.New("backplane: closed")
 )
+
+// ValidSubject reports whether s follows the subject rule above:
+// dot-separated, non-empty tokens of letters, digits, '-' and '_'.
+// Implementations reject other subjects, which could be wildcards or break
+// a wire protocol on their bus.
+func ValidSubject(s string) bool {
+	if s == "" {
+		return false
+	}
+	tokenStart := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if tokenStart {
+				return false
+			}
+			tokenStart = true
+			continue
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		tokenStart = false
+	}
+	return !tokenStart
+}

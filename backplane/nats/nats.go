@@ -136,7 +136,7 @@ func newBackplane(opts Options) (*Backplane, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if !validSubject(prefix) {
+	if !backplane.ValidSubject(prefix) {
 		return nil, fmt.Errorf("backplane/nats: invalid prefix %q", prefix)
 	}
 	return &Backplane{
@@ -346,7 +346,7 @@ func (b *Backplane) check(ctx context.Context, subject string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validSubject(subject) {
+	if !backplane.ValidSubject(subject) {
 		return fmt.Errorf("backplane/nats: invalid subject %q", subject)
 	}
 	return nil
@@ -377,32 +377,6 @@ func (b *Backplane) wrap(op, subject string, err error) error {
 // gone reports whether err means that a subscription no longer exists.
 func gone(err error) bool {
 	return errors.Is(err, natsgo.ErrConnectionClosed) || errors.Is(err, natsgo.ErrBadSubscription)
-}
-
-// validSubject reports whether s is made of dot-separated, non-empty
-// tokens of letters, digits, '-' and '_'. Anything else could be a NATS
-// wildcard ('*', '>') or break the protocol line (spaces).
-func validSubject(s string) bool {
-	if s == "" {
-		return false
-	}
-	tokenStart := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if tokenStart {
-				return false
-			}
-			tokenStart = true
-			continue
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-		tokenStart = false
-	}
-	return !tokenStart
 }
 
 type subscription struct {

@@ -286,7 +286,7 @@ func validPrefix(prefix string) (string, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if !validSubject(prefix) {
+	if !backplane.ValidSubject(prefix) {
 		return "", fmt.Errorf("backplane/redis: invalid prefix %q", prefix)
 	}
 	return prefix, nil
@@ -622,7 +622,7 @@ func (b *Backplane) check(ctx context.Context, subject string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validSubject(subject) {
+	if !backplane.ValidSubject(subject) {
 		return fmt.Errorf("backplane/redis: invalid subject %q", subject)
 	}
 	return nil
@@ -940,31 +940,6 @@ func parseFrame(p string) (f frame, ok bool) {
 	}
 	f.data = p
 	return f, true
-}
-
-// validSubject reports whether s is made of dot-separated, non-empty
-// tokens of letters, digits, '-' and '_'.
-func validSubject(s string) bool {
-	if s == "" {
-		return false
-	}
-	tokenStart := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if tokenStart {
-				return false
-			}
-			tokenStart = true
-			continue
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-		tokenStart = false
-	}
-	return !tokenStart
 }
 
 // item is one message queued for a subscription.
