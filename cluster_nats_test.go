@@ -1,21 +1,14 @@
 package signalr_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
 )
@@ -83,77 +76,15 @@ func TestOfficialClientClusterNATS(t *testing.T) {
 func TestNATSOutage(t *testing.T) {
 	natsURL, stop := startNATS(t, 0)
 	port, _ := strconv.Atoi(natsURL[len("nats://127.0.0.1:"):])
-	var urls []string
-	var hubs []*signalr.Hub
-	for range 2 {
+	o := newOutageCluster(t, func() backplane.Backplane {
 		bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "outage"})
 		require.NoError(t, err)
-		h, err := signalr.New(interopHub{},
-			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-			signalr.WithBackplane(bp, "outage"),
-			signalr.WithPresenceInterval(200*time.Millisecond))
-		require.NoError(t, err)
-		mux := http.NewServeMux()
-		mux.Handle("/hub", h)
-		mux.Handle("/hub/", h)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			require.NoError(t, h.Shutdown(ctx))
-			srv.Close()
-			bp.Close()
-		})
-		urls, hubs = append(urls, srv.URL), append(hubs, h)
-	}
-	a := connectJSON(t, urls[0])
-	b := connectJSON(t, urls[1])
-	bID := b.id(t)
-	ctx := context.Background()
-	all := hubs[0].Clients().All()
-
-	require.NoError(t, all.Send(ctx, "receive", "before"))
-	require.Equal(t, "before", a.invocation("receive")[0])
-	require.Equal(t, "before", b.invocation("receive")[0])
-
+		return bp
+	})
 	stop()
-	// Cross-node sends fail once the client notices the outage; local
-	// delivery never stops.
-	var sendErr error
-	for i := 0; sendErr == nil; i++ {
-		require.Less(t, i, 200, "Send never reported the outage")
-		sendErr = all.Send(ctx, "receive", "during-"+strconv.Itoa(i))
-		require.Equal(t, "during-"+strconv.Itoa(i), a.invocation("receive")[0], "local delivery continues")
-		if sendErr == nil {
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
-	t.Logf("Send during the outage: %v", sendErr)
-
+	o.sendsFail()
 	startNATS(t, port)
-	// After the restart the nodes resubscribe by themselves; b receives
-	// again (messages sent before that may be lost, as documented).
-	// Each round: a cross-node send from A, then a marker that b's own node
-	// sends it; b reads up to the marker and looks for any "after-" message.
-	deadline := time.Now().Add(15 * time.Second)
-	for i := 0; ; i++ {
-		require.True(t, time.Now().Before(deadline), "cross-node delivery did not resume")
-		_ = all.Send(ctx, "receive", "after-"+strconv.Itoa(i))
-		time.Sleep(50 * time.Millisecond)
-		marker := "mark-" + strconv.Itoa(i)
-		require.NoError(t, hubs[1].Clients().Client(bID).Send(ctx, "receive", marker))
-		resumed := false
-		for {
-			got, _ := b.invocation("receive")[0].(string)
-			if got == marker {
-				break
-			}
-			resumed = resumed || strings.HasPrefix(got, "after-")
-		}
-		if resumed {
-			return
-		}
-	}
+	o.resumes()
 }
 
 // id returns the connection id of c (cached).
