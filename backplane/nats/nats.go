@@ -11,9 +11,14 @@
 // # Differences from the in-process bus
 //
 //   - Delivery is asynchronous: Publish returns once the message is in
-//     the connection's write buffer, and each subscription's handler runs
-//     on a goroutine of its own (one per subscription, parked while idle,
-//     as nats.go does for every asynchronous subscription).
+//     the connection's write buffer, and handlers run on a few goroutines
+//     that the Backplane shares among all its subscriptions (each
+//     subscription always on the same one, so its messages keep their
+//     order). A hub holds a subscription per connection, so a goroutine
+//     per subscription, as nats.go's asynchronous subscriptions have,
+//     would cost a goroutine per connection. Handlers must not block for
+//     long: a handler that waits holds up the subscriptions that share its
+//     goroutine.
 //   - A Request is delivered to every subscription of its subject, and the
 //     first reply wins; the others are discarded. The in-process bus hands
 //     it to one subscription only. Request subjects that name a single
@@ -23,8 +28,8 @@
 //     and a Publish or Request from any node connected to that server
 //     sees it. In a cluster of NATS servers, interest still takes a moment
 //     to reach the other servers, as it always does in NATS.
-//   - A subscription whose handler falls far behind (nats.go's pending
-//     limits, by default 512Ki messages or 64 MiB) loses messages; the
+//   - When handlers fall far behind (more than dispatchQueue messages
+//     waiting for one of the shared goroutines), messages are lost; the
 //     connection reports nats.ErrSlowConsumer to its error handler.
 //
 // # Outages
@@ -73,6 +78,14 @@ const DefaultPrefix = "signalr"
 // it on reconnection.
 const syncTimeout = 2 * time.Second
 
+// dispatchShards is how many goroutines run the handlers of all
+// subscriptions, and dispatchQueue how many messages each may have
+// waiting before nats.go drops messages as a slow consumer.
+const (
+	dispatchShards = 4
+	dispatchQueue  = 16384
+)
+
 // Options configure a Backplane. The zero value is usable.
 type Options struct {
 	// Prefix is put, with a dot, in front of every subject, so that
@@ -110,8 +123,12 @@ type Backplane struct {
 	own    bool
 
 	closed atomic.Bool
-	mu     sync.Mutex // guards subs, and closed's transition to true
+	mu     sync.RWMutex // guards subs, byNats, shards, and closed's transition to true
 	subs   map[*subscription]struct{}
+	byNats map[*natsgo.Subscription]*subscription
+	shards []chan *natsgo.Msg // started with the first subscription
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 var _ backplane.Backplane = (*Backplane)(nil)
@@ -143,6 +160,8 @@ func newBackplane(opts Options) (*Backplane, error) {
 		prefix: prefix + ".",
 		own:    opts.OwnConn,
 		subs:   make(map[*subscription]struct{}),
+		byNats: make(map[*natsgo.Subscription]*subscription),
+		stop:   make(chan struct{}),
 	}, nil
 }
 
@@ -284,8 +303,8 @@ func (b *Backplane) Request(ctx context.Context, subject string, data []byte) ([
 }
 
 // Subscribe implements backplane.Backplane. The handler gets the message
-// nats.go allocated for it; nothing is copied. It runs on the
-// subscription's own goroutine.
+// nats.go allocated for it; nothing is copied. It runs on one of the
+// Backplane's dispatch goroutines, always the same one for a subject.
 func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Subscription, error) {
 	if h == nil {
 		return nil, errors.New("backplane/nats: Subscribe with a nil handler")
@@ -299,13 +318,19 @@ func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Su
 		b.mu.Unlock()
 		return nil, backplane.ErrClosed
 	}
-	ns, err := b.nc.Subscribe(b.prefix+subject, s.deliver)
+	if b.shards == nil {
+		b.startDispatch()
+	}
+	// b.mu stays held until s is registered, so a message that arrives at
+	// once waits in dispatch for the registration.
+	ns, err := b.nc.ChanSubscribe(b.prefix+subject, b.shards[shardOf(subject)])
 	if err != nil {
 		b.mu.Unlock()
 		return nil, b.wrap("subscribe", subject, err)
 	}
 	s.sub = ns
 	b.subs[s] = struct{}{}
+	b.byNats[ns] = s
 	b.mu.Unlock()
 	b.sync()
 	return s, nil
@@ -313,7 +338,9 @@ func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Su
 
 // Close implements backplane.Backplane: it unsubscribes everything, and
 // closes the connection if the Backplane owns it (what is still in the
-// write buffer is sent first). Handler calls in progress may still finish.
+// write buffer is sent first). It waits for handler calls in progress to
+// return, so it must not be called from a handler; messages not yet
+// handed to a handler are dropped.
 func (b *Backplane) Close() error {
 	b.mu.Lock()
 	if b.closed.Load() {
@@ -323,7 +350,14 @@ func (b *Backplane) Close() error {
 	b.closed.Store(true)
 	subs := b.subs
 	b.subs = nil
+	started := b.shards != nil
 	b.mu.Unlock()
+	defer func() {
+		if started {
+			close(b.stop)
+			b.wg.Wait()
+		}
+	}()
 
 	var errs []error
 	for s := range subs {
@@ -387,6 +421,45 @@ type subscription struct {
 	done    atomic.Bool
 }
 
+// startDispatch starts the goroutines that run handlers. b.mu must be
+// held.
+func (b *Backplane) startDispatch() {
+	b.shards = make([]chan *natsgo.Msg, dispatchShards)
+	for i := range b.shards {
+		ch := make(chan *natsgo.Msg, dispatchQueue)
+		b.shards[i] = ch
+		b.wg.Add(1)
+		go b.dispatch(ch)
+	}
+}
+
+func (b *Backplane) dispatch(ch chan *natsgo.Msg) {
+	defer b.wg.Done()
+	for {
+		select {
+		case m := <-ch:
+			b.mu.RLock()
+			s := b.byNats[m.Sub]
+			b.mu.RUnlock()
+			if s != nil {
+				s.deliver(m)
+			}
+		case <-b.stop:
+			return
+		}
+	}
+}
+
+// shardOf picks the dispatch goroutine of a subject (FNV-1a).
+func shardOf(subject string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(subject); i++ {
+		h ^= uint32(subject[i])
+		h *= 16777619
+	}
+	return int(h % dispatchShards)
+}
+
 func (s *subscription) deliver(m *natsgo.Msg) {
 	// nats.go may still hand over messages it queued before Unsubscribe;
 	// the contract allows only a call already in progress to finish.
@@ -418,6 +491,7 @@ func (s *subscription) Unsubscribe() error {
 	b := s.b
 	b.mu.Lock()
 	delete(b.subs, s)
+	delete(b.byNats, s.sub)
 	b.mu.Unlock()
 	if err := s.sub.Unsubscribe(); err != nil {
 		if gone(err) {
