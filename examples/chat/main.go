@@ -3,7 +3,10 @@
 //
 //	go run ./examples/chat
 //
-// then open http://localhost:8080 in two browser windows.
+// then open http://localhost:8080 in two browser windows. The page loads the
+// official browser client from -client-js, or from the copy npm ci installs
+// under internal/interop/node when run from the module root, or else from a
+// CDN.
 package main
 
 import (
@@ -23,7 +26,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "listen address")
-	clientJS := flag.String("client-js", "", "serve the SignalR browser client from this file instead of a CDN")
+	clientJS := flag.String("client-js", "", "serve the SignalR browser client from this file (default: "+chathub.LocalClient+" if present, else a CDN)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 

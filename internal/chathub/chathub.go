@@ -1,10 +1,12 @@
 // Package chathub is the chat hub and web page shared by the chat and
-// cluster examples.
+// cluster examples, and the handler of the browser client every example
+// page loads.
 package chathub
 
 import (
 	"embed"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/gosignalr/signalr"
@@ -52,23 +54,40 @@ func (Chat) Leave(c *signalr.Context, room, name string) error {
 var page embed.FS
 
 // CDNClient is where the page's browser client comes from when no local
-// copy is given.
+// copy is given or found.
 const CDNClient = "https://cdn.jsdelivr.net/npm/@microsoft/signalr@10.0.11/dist/browser/signalr.min.js"
 
-// Mux serves the page at /, the browser client at /signalr.min.js (from
-// clientJS, a file path, or else a redirect to CDNClient) and the hub at
-// /chat.
-func Mux(hub http.Handler, clientJS string) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/chat", hub)
-	mux.Handle("/chat/", hub)
-	mux.Handle("GET /{$}", http.FileServerFS(page))
-	mux.HandleFunc("GET /signalr.min.js", func(w http.ResponseWriter, r *http.Request) {
+// LocalClient is where npm ci (see scripts/test.sh) puts the official
+// browser client, relative to the module root: the working directory of
+// go run ./examples/...
+const LocalClient = "internal/interop/node/node_modules/@microsoft/signalr/dist/browser/signalr.min.js"
+
+// ClientScript serves the official browser client: from the file clientJS
+// when it is not empty, else from LocalClient when that file exists in the
+// working directory at the time of the call, else by a redirect to
+// CDNClient.
+func ClientScript(clientJS string) http.Handler {
+	if clientJS == "" {
+		if fi, err := os.Stat(LocalClient); err == nil && fi.Mode().IsRegular() {
+			clientJS = LocalClient
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if clientJS != "" {
 			http.ServeFile(w, r, clientJS)
 			return
 		}
 		http.Redirect(w, r, CDNClient, http.StatusFound)
 	})
+}
+
+// Mux serves the page at /, the browser client at /signalr.min.js (see
+// ClientScript) and the hub at /chat.
+func Mux(hub http.Handler, clientJS string) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/chat", hub)
+	mux.Handle("/chat/", hub)
+	mux.Handle("GET /{$}", http.FileServerFS(page))
+	mux.Handle("GET /signalr.min.js", ClientScript(clientJS))
 	return mux
 }
