@@ -27,6 +27,14 @@ else
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 fi
 
+echo "== chromium (browser tests of the example pages)"
+if [ -x /usr/bin/chromium ]; then
+	echo "chromium found: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+else
+	echo "/usr/bin/chromium not found; installing it: apt-get update -qq && apt-get install -y -qq chromium"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
