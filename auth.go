@@ -41,6 +41,7 @@ type AuthError struct {
 	Message string
 }
 
+// Error returns Message.
 func (e *AuthError) Error() string { return e.Message }
 
 // ErrUnauthenticated is a generic refusal for an Authenticator to return.

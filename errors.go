@@ -33,6 +33,7 @@ func NewHubError(format string, args ...any) *HubError {
 	return &HubError{Message: fmt.Sprintf(format, args...)}
 }
 
+// Error returns Message, the text the client sees.
 func (e *HubError) Error() string { return e.Message }
 
 // SignatureError reports a hub type whose methods cannot be served. New
@@ -42,6 +43,7 @@ type SignatureError struct {
 	Reason string
 }
 
+// Error names the method and why it cannot be served.
 func (e *SignatureError) Error() string {
 	return fmt.Sprintf("signalr: hub method %s: %s", e.Method, e.Reason)
 }

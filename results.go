@@ -27,6 +27,7 @@ type ClientError struct {
 	Message string
 }
 
+// Error returns the client's Message with a prefix.
 func (e *ClientError) Error() string { return "signalr: client error: " + e.Message }
 
 // SingleClientProxy is one connection. Besides Send, it can ask the client

@@ -197,6 +197,7 @@ type StreamError struct {
 	Message string
 }
 
+// Error returns Message.
 func (e *StreamError) Error() string { return e.Message }
 
 // startStream runs a streaming invocation in its own goroutine.

@@ -40,6 +40,7 @@ const (
 	Binary
 )
 
+// String returns the name negotiate uses: "Text" or "Binary".
 func (f TransferFormat) String() string {
 	switch f {
 	case Text:
