@@ -31,11 +31,18 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // and returns its address.
 func startExample(t *testing.T, confirmAbove int) string {
 	t.Helper()
+	return startExampleWith(t, confirmAbove, "")
+}
+
+// startExampleWith is startExample serving the browser client from
+// clientJS.
+func startExampleWith(t *testing.T, confirmAbove int, clientJS string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, ln, NewHouse(confirmAbove, quiet, lots...), "", quiet) }()
+	go func() { done <- run(ctx, ln, NewHouse(confirmAbove, quiet, lots...), clientJS, quiet) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
