@@ -99,6 +99,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	if name == "" {
 		name = "hub"
 	}
+	bp = h.metrics.backplane(bp)
 	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
 	h.cluster = cl // handlers may run as soon as they are subscribed
 	for _, s := range []struct {

@@ -164,6 +164,7 @@ func (c *conn) logger() *slog.Logger { return c.hub.cfg.logger }
 // serve runs the connection until it ends; it is called by the transport's
 // request goroutine, which becomes the reader.
 func (c *conn) serve() {
+	c.hub.metrics.connectionStarted(c)
 	c.hsTimer = time.AfterFunc(c.hub.cfg.handshakeTimeout, c.handshakeExpired)
 	for {
 		err := c.readLoop()
@@ -263,6 +264,7 @@ func (c *conn) consume(data []byte) (int, error) {
 			return 0, err
 		}
 		used = n
+		c.hub.metrics.received(n)
 	}
 	for used < len(data) {
 		msg, n, err := c.proto.ParseMessage(data[used:], c.readLimit)
@@ -276,6 +278,7 @@ func (c *conn) consume(data []byte) (int, error) {
 			break
 		}
 		used += n
+		c.hub.metrics.received(n)
 		if msg != nil && (!c.stateful || c.trackIncoming(msg)) {
 			if err := c.handle(msg); err != nil {
 				return used, err
@@ -332,6 +335,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	if c.typedFrames {
 		// WebSockets: write at once, before a stateful connection's gate.
 		err = c.t.WriteFrame(c.binary, reply)
+		c.hub.metrics.wroteFrame(reply, err)
 	} else {
 		// HTTP transports: a long poll may not be open yet, and the
 		// reader must go on to answer the handshake POST.
@@ -392,6 +396,7 @@ func (c *conn) handle(msg protocol.Message) error {
 	switch m := msg.(type) {
 	case *protocol.Invocation:
 		if errText := c.prepareUploads(c.hub.lookup(m.Target), m.StreamIDs); errText != "" {
+			c.hub.metrics.refused(c.hub.lookup(m.Target), invokeInvalid)
 			c.completeError(m.InvocationID, errText)
 			return nil
 		}
@@ -509,11 +514,13 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	m := c.hub.lookup(inv.Target)
 	if m == nil {
 		c.logger().Debug("signalr: unknown hub method", "connection", c.id, "method", inv.Target)
+		c.hub.metrics.refused(nil, invokeUnknownMethod)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
 		c.releaseStreamIDs(inv.StreamIDs)
 		return
 	}
 	if m.stream != streamNone {
+		c.hub.metrics.refused(m, invokeInvalid)
 		c.completeError(inv.InvocationID, fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", inv.Target))
 		c.releaseStreamIDs(inv.StreamIDs)
 		return
@@ -521,6 +528,7 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	hc := &Context{Context: c.ctx, c: c}
 	if err := c.authorize(m, hc); err != nil {
 		c.logger().Debug("signalr: call refused", "connection", c.id, "method", m.name, "error", err)
+		c.hub.metrics.refused(m, invokeUnauthorized)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target))
 		c.releaseStreamIDs(inv.StreamIDs)
 		return
@@ -528,11 +536,14 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
 		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
+		c.hub.metrics.refused(m, invokeInvalid)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", inv.Target, err))
 		c.releaseStreamIDs(inv.StreamIDs)
 		return
 	}
+	start := c.hub.metrics.now()
 	result, err := c.hub.callFiltered(m, hc, in)
+	c.hub.metrics.invoked(m, start, err)
 	c.releaseUploads(ups)
 	if err != nil {
 		c.completeError(inv.InvocationID, c.methodErrorText(m, inv.Target, err))
@@ -641,6 +652,7 @@ func (c *conn) teardown(readErr error) {
 		}
 	}
 	c.iwg.Wait()
+	c.hub.metrics.connectionEnded(c, reason)
 	c.logger().Debug("signalr: connection closed", "connection", c.id, "reason", reason)
 }
 

@@ -89,6 +89,57 @@
 // themselves when the bus does. Forwarded long polls that the client
 // abandons may lose the messages they carried.
 //
+// # Metrics
+//
+// With [WithMeterProvider], a hub records OpenTelemetry metrics under the
+// meter [MeterName]; without it, it records nothing and the measuring
+// code costs a nil check. The first two instruments are ASP.NET Core
+// SignalR's, with its names, attributes and values, so dashboards made
+// for it work unchanged; the others are this library's:
+//
+//	Name                                     Type           Unit          Attributes
+//	signalr.server.active_connections        UpDownCounter  {connection}  signalr.transport
+//	signalr.server.connection.duration       Histogram      s             signalr.transport, signalr.connection.status
+//	signalr.server.received.messages         Counter        {message}     -
+//	signalr.server.sent.messages             Counter        {message}     -
+//	signalr.server.received.bytes            Counter        By            -
+//	signalr.server.sent.bytes                Counter        By            -
+//	signalr.server.invocation.duration       Histogram      s             rpc.method, signalr.invocation.status
+//	signalr.server.invocation.errors         Counter        {invocation}  rpc.method, error.type
+//	signalr.server.outbound_queue.overflows  Counter        {connection}  -
+//	signalr.backplane.publish.duration       Histogram      s             -
+//	signalr.backplane.publish.errors         Counter        {message}     -
+//
+// Attribute values:
+//   - signalr.transport: web_sockets, server_sent_events, long_polling.
+//   - signalr.connection.status: timeout (the client timeout, a long poll
+//     that did not come within the disconnect timeout, no handshake within
+//     the handshake timeout, a write deadline, a stateful reconnect that
+//     did not come), app_shutdown ([Hub.Shutdown]), else normal_closure.
+//   - rpc.method: the hub method as declared in Go, whatever case the
+//     client used; never a name the hub does not have.
+//   - signalr.invocation.status: ok, or error when the method returned an
+//     error or panicked.
+//   - error.type: unknown_method (no rpc.method then), invalid_invocation
+//     (arguments that do not fit, a streaming method called without
+//     streaming), unauthorized ([WithMethodPolicy]), hub_error (a
+//     [*HubError]), panic, error (any other error).
+//
+// A connection is active from the moment its transport opens (before the
+// handshake) until it has ended and OnDisconnected has returned; its
+// duration counts from its creation. Messages and bytes are SignalR
+// messages, handshake, pings and Close messages included, as read from
+// and written to the transport (bytes without WebSocket, SSE or HTTP
+// framing); a message is counted as sent once the transport accepted it.
+// Invocation metrics cover hub methods called by Invocation messages,
+// not streaming invocations; the duration is the method's run, filters
+// included. Overflows count connections closed because their outbound
+// queue passed [WithMaxOutboundBuffer]. The backplane's publish metrics
+// cover every publish (sends to other nodes, presence, heartbeats). No
+// attribute carries a connection id, user id, group name or anything else
+// unbounded. Message and byte counters stop being reported when the hub
+// shuts down.
+//
 // # Security
 //
 // What the library checks:

@@ -32,6 +32,7 @@ type Hub struct {
 	exact     map[string]*method // declared name
 	hooks     hooks
 	reg       registry
+	metrics   *hubMetrics // nil without WithMeterProvider
 
 	// The lifecycle hooks wrapped in the connection filters; nil when
 	// there is neither a hook nor a filter.
@@ -98,8 +99,12 @@ func New(hub any, opts ...Option) (*Hub, error) {
 			return nil, fmt.Errorf("signalr: WithMethodPolicy: the hub has no method %q", name)
 		}
 	}
+	if h.metrics, err = newHubMetrics(cfg.metrics.provider, methods); err != nil {
+		return nil, err
+	}
 	if cfg.backplane != nil {
 		if _, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
+			h.metrics.close()
 			return nil, err
 		}
 	}
@@ -679,6 +684,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if h.cluster != nil {
 		defer h.cluster.close()
 	}
+	defer h.metrics.close()
 	select {
 	case <-h.drained:
 		return nil

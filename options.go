@@ -68,6 +68,7 @@ type config struct {
 	maxConnsPerUser        int
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
+	metrics                metricsConfig
 }
 
 func defaultConfig() config {

@@ -91,6 +91,7 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	c.closing = true
 	c.closeAfterFlush = true
 	c.closeReason = reason
+	c.hub.metrics.closing(reason)
 	c.wakeDrainedLocked()
 	// Nothing more reaches the client: running methods and streams stop.
 	defer c.cancel(ErrConnectionClosed)
@@ -170,6 +171,7 @@ func (c *conn) writeLoop() {
 			parts = append(parts, m.b)
 		}
 		err := c.t.WriteFrame(c.binary, parts...)
+		c.hub.metrics.wrote(parts, err)
 		c.lastWrite.Store(time.Now().UnixNano())
 		clear(parts)
 		clear(batch)

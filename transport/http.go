@@ -253,6 +253,7 @@ type LongPoll struct {
 	pollTimeout       time.Duration
 	disconnectTimeout time.Duration
 	idle              *time.Timer
+	timedOut          atomic.Bool
 }
 
 type poll struct {
@@ -285,9 +286,16 @@ func NewLongPoll(opts LongPollingOptions) *LongPoll {
 		pollTimeout:       opts.PollTimeout,
 		disconnectTimeout: opts.DisconnectTimeout,
 	}
-	t.idle = time.AfterFunc(opts.DisconnectTimeout, func() { t.Close() })
+	t.idle = time.AfterFunc(opts.DisconnectTimeout, func() {
+		t.timedOut.Store(true)
+		t.Close()
+	})
 	return t
 }
+
+// TimedOut reports whether the connection ended because the client sent no
+// poll within the disconnect timeout.
+func (t *LongPoll) TimedOut() bool { return t.timedOut.Load() }
 
 // Name implements Conn.
 func (t *LongPoll) Name() string { return LongPolling }
@@ -378,6 +386,7 @@ func (t *LongPoll) takePoll() (*poll, error) {
 		case <-t.closed:
 			return nil, ErrClosed
 		case <-timer.C:
+			t.timedOut.Store(true)
 			t.Close()
 			return nil, errors.New("transport: no poll within the disconnect timeout")
 		}
