@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/internal/chathub"
 )
 
@@ -30,12 +29,12 @@ func main() {
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	hub, err := signalr.New(chathub.Chat{}, signalr.WithLogger(logger))
+	hub, handler, err := newServer(logger, *clientJS)
 	if err != nil {
 		logger.Error("hub", "error", err)
 		os.Exit(1)
 	}
-	srv := &http.Server{Addr: *addr, Handler: chathub.Mux(hub, *clientJS), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
