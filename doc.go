@@ -35,6 +35,36 @@
 // Clients may speak JSON or MessagePack (see [WithProtocols]) over
 // WebSockets, Server-Sent Events or long polling (see [WithTransports]).
 //
+// # Typed hubs
+//
+// On the wire, a client method is a name and a list of values, so a typo
+// or an argument of the wrong type shows only when a client misbehaves.
+// Package github.com/gosignalr/signalr/contract declares the client
+// methods once, with their parameter types, and the compiler checks every
+// call:
+//
+//	type ChatClient struct {
+//		Message contract.Method2[string, string] // from, text
+//		AskName contract.Func0[string]           // answered by the client
+//	}
+//
+//	var Client = contract.MustDeclare[ChatClient]()
+//
+//	func (Chat) Send(c *signalr.Context, text string) error {
+//		return Client.Message.Send(c, c.Clients().Others(), c.UserID(), text)
+//	}
+//
+// Every target, inside a hub method or anywhere else in the program, is a
+// contract.Sender, and a [SingleClientProxy] is also a contract.Invoker
+// for client results:
+//
+//	name, err := Client.AskName.Invoke(ctx, hub.Clients().Client(id))
+//
+// A Go client registers typed handlers with the same descriptors
+// (Client.Message.On(conn, func(from, text string) { ... })), and may
+// declare the hub's methods the same way to call them. examples/typed is
+// an auction written like this.
+//
 // # Concurrency
 //
 // One hub value serves every connection, and its methods run concurrently
