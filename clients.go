@@ -142,7 +142,15 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 
 // deliver hands o to every local recipient of p.
 func (h *Hub) deliver(p ClientProxy, o *outbound) {
-	send := func(c *conn) { o.sendTo(c) }
+	var starts startBatch
+	defer starts.flush(h)
+	send := func(c *conn) {
+		if b := o.bytes(c.protoIndex); len(b) > 0 {
+			if _, start := c.enqueueDeferred(outMsg{b: b}); start {
+				starts.add(c)
+			}
+		}
+	}
 	r := &h.reg
 	switch p.kind {
 	case targetCaller:

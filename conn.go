@@ -55,76 +55,75 @@ type conn struct {
 	req        *http.Request
 	proto      protocol.HubProtocol
 	protoIndex int
-	binary     bool
 	state      atomic.Int32
+	pingSeen   atomic.Bool
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
-	items      sync.Map
+	items      atomic.Pointer[sync.Map] // made on first use
 	created    time.Time
 	hsTimer    *time.Timer
-	registered bool // set by the reader before it starts dispatching
-	connected  bool // OnConnected accepted the connection
 
-	lastRead   atomic.Int64 // unix nanoseconds
-	lastWrite  atomic.Int64
-	pingSeen   atomic.Bool
-	readBuf    []byte
-	readLimit  int
-	handshaken bool // reader-owned copy of state >= stateConnected
-	// typedFrames: the transport tells text frames from binary ones
-	// (WebSockets), so a frame of the wrong type is an error.
-	typedFrames bool
+	lastRead  atomic.Int64 // unix nanoseconds
+	lastWrite atomic.Int64
+	readLimit int
 
 	// Outbound queue (writer.go), guarded by qmu.
 	qmu             sync.Mutex
-	queue, spare    []outMsg
+	queue           []outMsg
+	qbuf            [2]outMsg // queue's first array; see resetQueueLocked
 	queued          int
-	writing         bool
-	closing         bool
-	closeAfterFlush bool
-	writeFailed     bool
 	closeReason     error
 	transportClosed chan struct{}
 	writeFn         func()
-	parts           [][]byte      // writer-owned
-	waited          bool          // writer-owned: a Waiter transport has a poll ready
+	continueFn      func()
+	onServed        func()        // after the connection ends, when serve returned false
 	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
 	writerIdle      chan struct{} // closed when the writer goroutine exits
 
 	streams streamSet
 	results resultSet
 
-	// Stateful reconnect (stateful.go); the fields below are used only when
-	// stateful is set at handshake.
-	stateful      bool
-	gated         bool     // hold output until the client's first message
-	suspended     bool     // transport lost, waiting for a resume
-	resumePending bool     // a resume transport is on resumeCh
-	replay        [][]byte // sent, not yet acknowledged
-	replayBytes   int
-	replayFirst   uint64 // sequence id of replay[0]
-	resumeCh      chan transport.Conn
-	closingCh     chan struct{} // closed when closing starts
-	inSeq         atomic.Uint64 // last incoming sequence id processed
-	inExpect      uint64        // reader-owned: id of the next incoming trackable message
-	awaitSeq      bool          // reader-owned: drop input until the client's Sequence
-	lastAckSent   uint64        // ticker-owned
-	wantStateful  bool          // negotiated; takes effect with handshake version 2
+	// Stateful reconnect (stateful.go): set at handshake when the client
+	// asks for it, nil otherwise.
+	rs *resumeState
 
 	// Invocations.
 	imu      sync.Mutex
 	iq       []*protocol.Invocation
 	irunning int
 	ispace   chan struct{}
-	draining bool          // Shutdown: no new invocations
 	idle     chan struct{} // closed when the last running invocation ends
 	iwg      sync.WaitGroup
 	invokeFn func()
 
 	// Groups, guarded by gmu.
-	gmu     sync.Mutex
-	groups  map[string]struct{}
-	removed bool
+	gmu    sync.Mutex
+	groups map[string]struct{}
+
+	// Flags, kept together so that the struct packs tightly. Each is
+	// guarded as the section it belongs to says: qmu for the outbound queue
+	// and stateful reconnect, imu for invocations, gmu for groups; the
+	// others are reader-owned or set before serving.
+	binary     bool
+	registered bool // set by the reader before it starts dispatching
+	connected  bool // OnConnected accepted the connection
+	handshaken bool // reader-owned copy of state >= stateConnected
+	// typedFrames: the transport tells text frames from binary ones
+	// (WebSockets), so a frame of the wrong type is an error.
+	typedFrames     bool
+	writing         bool
+	closing         bool
+	closeAfterFlush bool
+	writeFailed     bool
+	waited          bool // writer-owned: a Waiter transport has a poll ready
+	stateful        bool
+	gated           bool // hold output until the client's first message
+	suspended       bool // transport lost, waiting for a resume
+	resumePending   bool // a resume transport is on resumeCh
+	awaitSeq        bool // reader-owned: drop input until the client's Sequence
+	wantStateful    bool // negotiated; takes effect with handshake version 2
+	draining        bool // Shutdown: no new invocations
+	removed         bool
 }
 
 func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident *Identity) *conn {
@@ -151,7 +150,10 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		})
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
+	c.req = connRequest(r, c.ctx)
+	c.queue = c.qbuf[:0]
 	c.writeFn = c.writeLoop
+	c.continueFn = c.continueServing
 	c.invokeFn = c.invokeLoop
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
@@ -161,13 +163,31 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 
 func (c *conn) logger() *slog.Logger { return c.hub.cfg.logger }
 
-// serve runs the connection until it ends; it is called by the transport's
-// request goroutine, which becomes the reader.
-func (c *conn) serve() {
+// serve runs the connection until it ends, and then reports true. On a
+// transport that reports idleness it may return false early, and the
+// connection goes on being served on another goroutine, which calls
+// c.onServed once it ends.
+func (c *conn) serve() bool {
 	c.hub.metrics.connectionStarted(c)
 	c.hsTimer = time.AfterFunc(c.hub.cfg.handshakeTimeout, c.handshakeExpired)
+	return c.serveLoop()
+}
+
+// continueServing is serve's continuation on a new goroutine: it starts
+// with the smallest stack, which is all an idle connection's reader needs.
+func (c *conn) continueServing() {
+	if c.serveLoop() && c.onServed != nil {
+		c.onServed()
+	}
+}
+
+func (c *conn) serveLoop() bool {
 	for {
 		err := c.readLoop()
+		if err == transport.ErrIdle {
+			go c.continueFn()
+			return false
+		}
 		if c.suspendable(err) && c.awaitResume() {
 			continue
 		}
@@ -175,7 +195,7 @@ func (c *conn) serve() {
 			sr.StopReading() // answer the POST that ended the connection
 		}
 		c.teardown(err)
-		return
+		return true
 	}
 }
 
@@ -198,7 +218,7 @@ func (c *conn) readFrame(binary bool, r io.Reader) error {
 	if c.handshaken && c.typedFrames && binary != c.binary {
 		return &protocolError{fmt.Sprintf("a %s frame was received on a connection using the %s protocol", frameName(binary), c.proto.Name())}
 	}
-	buf := c.readBuf[:0]
+	buf := getReadBuf()
 	for {
 		if len(buf) == cap(buf) {
 			buf = growReadBuf(buf, c.readLimit)
@@ -226,12 +246,57 @@ func (c *conn) readFrame(binary bool, r io.Reader) error {
 		}
 		return &protocolError{"the frame ended inside a message; messages must not span frames"}
 	}
-	if cap(buf) <= 2*readChunk {
-		c.readBuf = buf[:0]
-	} else {
-		c.readBuf = nil // do not keep a large buffer on an idle connection
-	}
+	// An idle connection keeps no read buffer: it goes back to a pool
+	// shared by all connections (a large one is left to the collector).
+	putReadBuf(buf)
 	return nil
+}
+
+// resumeState is what a connection with stateful reconnect keeps; its
+// fields are guarded by the conn's qmu unless marked.
+type resumeState struct {
+	replay      [][]byte // sent, not yet acknowledged
+	replayBytes int
+	replayFirst uint64 // sequence id of replay[0]
+	resumeCh    chan transport.Conn
+	closingCh   chan struct{} // closed when closing starts
+	inSeq       atomic.Uint64 // last incoming sequence id processed
+	inExpect    uint64        // reader-owned: id of the next incoming trackable message
+	lastAckSent uint64        // ticker-owned
+}
+
+// connRequest is what the connection keeps of the request that opened it:
+// a copy without the headers only the WebSocket handshake needed, and with
+// the connection's context, since the request's own ends with the request.
+func connRequest(r *http.Request, ctx context.Context) *http.Request {
+	var h http.Header
+	for k, v := range r.Header {
+		switch k {
+		case "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
+			continue
+		}
+		if h == nil {
+			h = make(http.Header, len(r.Header))
+		}
+		h[k] = v
+	}
+	r = r.WithContext(ctx)
+	r.Header = h
+	return r
+}
+
+// readBufs lends readChunk-sized read buffers to connections while they
+// read a frame, so that an idle connection holds none.
+var readBufs = sync.Pool{New: func() any { return new([readChunk]byte) }}
+
+func getReadBuf() []byte { return readBufs.Get().(*[readChunk]byte)[:0] }
+
+// putReadBuf returns buf to the pool if it came from there; a buffer grown
+// for a large message is left to the collector.
+func putReadBuf(buf []byte) {
+	if cap(buf) == readChunk {
+		readBufs.Put((*[readChunk]byte)(buf[:readChunk]))
+	}
 }
 
 func growReadBuf(buf []byte, limit int) []byte {
@@ -326,6 +391,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 		return 0, errors.New("signalr: handshake timed out")
 	}
 	c.hsTimer.Stop()
+	c.hsTimer = nil
 	c.proto, c.protoIndex = p, idx
 	c.binary = p.TransferFormat() == protocol.Binary
 	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {

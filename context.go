@@ -35,10 +35,17 @@ func (c *Context) Groups() Groups { return Groups{h: c.c.hub} }
 
 // Items is storage that lives as long as the connection, shared by all its
 // calls. It is safe for concurrent use.
-func (c *Context) Items() *sync.Map { return &c.c.items }
+func (c *Context) Items() *sync.Map {
+	if m := c.c.items.Load(); m != nil {
+		return m
+	}
+	c.c.items.CompareAndSwap(nil, new(sync.Map))
+	return c.c.items.Load()
+}
 
 // Request is the HTTP request that opened the connection. Its body has been
-// consumed; read only its URL, headers and TLS state.
+// consumed and the WebSocket handshake headers dropped; read only its URL,
+// headers and TLS state. Its context is the connection's.
 func (c *Context) Request() *http.Request { return c.c.req }
 
 // Abort closes the connection. The client receives a Close message and does

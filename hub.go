@@ -39,6 +39,7 @@ type Hub struct {
 	onConnected    func(*Context) error
 	onDisconnected func(*Context, error)
 	cluster        *cluster // nil without a backplane
+	writers        *writerPool
 
 	closed atomic.Bool
 
@@ -83,6 +84,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 		protocols: cfg.protocols,
 		methods:   methods,
 		exact:     make(map[string]*method, len(methods)),
+		writers:   newWriterPool(),
 		hooks:     hk,
 		pending:   make(map[string]*pendingConn),
 		live:      make(map[string]*conn),
@@ -387,14 +389,23 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer h.release(token)
 	t, err := h.upgrade(w, r)
 	if err != nil {
+		h.release(token)
 		return
 	}
 	c := newConn(h, t, id, token, r, ident)
 	c.wantStateful = stateful
-	h.start(c).serve()
+	h.start(c)
+	// The connection reads on a goroutine of its own, so that net/http's
+	// goroutine returns and lets go of its buffers and deep stack: an
+	// idle connection costs a few KiB.
+	c.onServed = func() { h.release(token) }
+	go func() {
+		if c.serve() {
+			c.onServed()
+		}
+	}()
 }
 
 func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
@@ -616,14 +627,17 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 			return
 		}
 		if c.stateful {
-			if in := c.inSeq.Load(); in > c.lastAckSent {
-				c.lastAckSent = in
+			if in := c.rs.inSeq.Load(); in > c.rs.lastAckSent {
+				c.rs.lastAckSent = in
 				b, _ := c.proto.AppendMessage(nil, &protocol.Ack{SequenceID: in})
 				c.enqueueMsg(outMsg{b: b, untracked: true})
 			}
 		}
-		if keepAlive > 0 && now-c.lastWrite.Load() >= keepAlive {
+		idleFor := now - c.lastWrite.Load()
+		if keepAlive > 0 && idleFor >= keepAlive {
 			c.enqueueIfIdle(pings[c.protoIndex])
+		} else if idleFor >= int64(time.Second) {
+			c.trimQueue()
 		}
 	})
 	for _, c := range expired {

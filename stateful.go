@@ -24,10 +24,12 @@ var errResumeTimeout = errors.New("signalr: the client did not resume the connec
 func (c *conn) enableStateful() {
 	c.stateful = true
 	c.gated = true
-	c.replayFirst = 1
-	c.inExpect = 1
-	c.resumeCh = make(chan transport.Conn, 1)
-	c.closingCh = make(chan struct{})
+	c.rs = &resumeState{
+		replayFirst: 1,
+		inExpect:    1,
+		resumeCh:    make(chan transport.Conn, 1),
+		closingCh:   make(chan struct{}),
+	}
 }
 
 // keepForReplay moves the trackable messages of batch to the replay
@@ -35,8 +37,8 @@ func (c *conn) enableStateful() {
 func (c *conn) keepForReplay(batch []outMsg) {
 	for _, m := range batch {
 		if !m.untracked {
-			c.replay = append(c.replay, m.b)
-			c.replayBytes += len(m.b)
+			c.rs.replay = append(c.rs.replay, m.b)
+			c.rs.replayBytes += len(m.b)
 		}
 	}
 }
@@ -44,22 +46,22 @@ func (c *conn) keepForReplay(batch []outMsg) {
 // ack frees the replay buffer up to and including id.
 func (c *conn) ack(id uint64) {
 	c.qmu.Lock()
-	if id >= c.replayFirst {
-		n := min(id-c.replayFirst+1, uint64(len(c.replay)))
-		for _, b := range c.replay[:n] {
-			c.replayBytes -= len(b)
+	if id >= c.rs.replayFirst {
+		n := min(id-c.rs.replayFirst+1, uint64(len(c.rs.replay)))
+		for _, b := range c.rs.replay[:n] {
+			c.rs.replayBytes -= len(b)
 		}
-		clear(c.replay[:n])
-		c.replay = c.replay[n:]
-		c.replayFirst += n
-		if len(c.replay) == 0 {
-			c.replay = nil
+		clear(c.rs.replay[:n])
+		c.rs.replay = c.rs.replay[n:]
+		c.rs.replayFirst += n
+		if len(c.rs.replay) == 0 {
+			c.rs.replay = nil
 		}
 	}
 	start := len(c.queue) > 0 && c.startWriterLocked()
 	c.qmu.Unlock()
 	if start {
-		go c.writeFn()
+		c.startWriter()
 	}
 }
 
@@ -72,7 +74,7 @@ func (c *conn) ungate() {
 	start := len(c.queue) > 0 && c.startWriterLocked()
 	c.qmu.Unlock()
 	if start {
-		go c.writeFn()
+		c.startWriter()
 	}
 }
 
@@ -85,7 +87,7 @@ func (c *conn) trackIncoming(msg protocol.Message) bool {
 	}
 	if c.awaitSeq {
 		if s, ok := msg.(*protocol.Sequence); ok {
-			c.inExpect = s.SequenceID
+			c.rs.inExpect = s.SequenceID
 			c.awaitSeq = false
 		}
 		return false
@@ -93,12 +95,12 @@ func (c *conn) trackIncoming(msg protocol.Message) bool {
 	switch msg.Type() {
 	case protocol.TypeInvocation, protocol.TypeStreamItem, protocol.TypeCompletion,
 		protocol.TypeStreamInvocation, protocol.TypeCancelInvocation:
-		id := c.inExpect
-		c.inExpect++
-		if id <= c.inSeq.Load() {
+		id := c.rs.inExpect
+		c.rs.inExpect++
+		if id <= c.rs.inSeq.Load() {
 			return false
 		}
-		c.inSeq.Store(id)
+		c.rs.inSeq.Store(id)
 	}
 	return true
 }
@@ -127,12 +129,12 @@ func (c *conn) awaitResume() bool {
 	timer := time.NewTimer(c.hub.cfg.disconnectTimeout)
 	defer timer.Stop()
 	select {
-	case t := <-c.resumeCh:
+	case t := <-c.rs.resumeCh:
 		return c.resumeWith(t)
 	case <-timer.C:
 		c.closeWith(nil, errResumeTimeout)
 		return false
-	case <-c.closingCh:
+	case <-c.rs.closingCh:
 		return false
 	}
 }
@@ -149,7 +151,7 @@ func (c *conn) offerResume(t transport.Conn) bool {
 	c.resumePending = true
 	old := c.t
 	c.qmu.Unlock()
-	c.resumeCh <- t
+	c.rs.resumeCh <- t
 	old.Close()
 	return true
 }
@@ -180,8 +182,8 @@ func (c *conn) resumeWith(t transport.Conn) bool {
 	c.suspended = false
 	c.resumePending = false
 	c.writing = true // the reader writes the resume frame itself
-	seq, _ = c.proto.AppendMessage(seq[:0], &protocol.Sequence{SequenceID: c.replayFirst})
-	parts := append([][]byte{seq}, c.replay...)
+	seq, _ = c.proto.AppendMessage(seq[:0], &protocol.Sequence{SequenceID: c.rs.replayFirst})
+	parts := append([][]byte{seq}, c.rs.replay...)
 	c.qmu.Unlock()
 
 	c.awaitSeq = true
@@ -197,7 +199,7 @@ func (c *conn) resumeWith(t transport.Conn) bool {
 	start := len(c.queue) > 0 && c.startWriterLocked()
 	c.qmu.Unlock()
 	if start {
-		go c.writeFn()
+		c.startWriter()
 	}
 	return true
 }

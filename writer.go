@@ -3,6 +3,7 @@ package signalr
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gosignalr/signalr/protocol"
@@ -25,10 +26,20 @@ var errOverflow = errors.New("signalr: outbound queue overflow")
 func (c *conn) enqueue(b []byte) bool { return c.enqueueMsg(outMsg{b: b}) }
 
 func (c *conn) enqueueMsg(m outMsg) bool {
+	ok, start := c.enqueueDeferred(m)
+	if start {
+		c.startWriter()
+	}
+	return ok
+}
+
+// enqueueDeferred is enqueueMsg, except that when a writer must be started
+// it reports start instead of starting it.
+func (c *conn) enqueueDeferred(m outMsg) (ok, start bool) {
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
-		return false
+		return false, false
 	}
 	if len(c.queue) > 0 && c.queued+len(m.b) > c.hub.cfg.maxOutboundBuffer {
 		c.qmu.Unlock()
@@ -36,16 +47,13 @@ func (c *conn) enqueueMsg(m outMsg) bool {
 		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
 			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
 			c.hub.cfg.maxOutboundBuffer)}, errOverflow, true)
-		return false
+		return false, false
 	}
 	c.queue = append(c.queue, m)
 	c.queued += len(m.b)
-	start := c.startWriterLocked()
+	start = c.startWriterLocked()
 	c.qmu.Unlock()
-	if start {
-		go c.writeFn()
-	}
-	return true
+	return true, start
 }
 
 // startWriterLocked reports whether the caller must start a writer, and
@@ -56,6 +64,18 @@ func (c *conn) startWriterLocked() bool {
 	}
 	c.writing = true
 	return true
+}
+
+// trimQueue lets go of the queue's grown array once the connection has
+// gone quiet, so that an idle connection keeps only its small inline one.
+// A busy connection keeps its array: taking a new one for each burst would
+// cost an allocation per recipient of every broadcast.
+func (c *conn) trimQueue() {
+	c.qmu.Lock()
+	if !c.writing && len(c.queue) == 0 && cap(c.queue) > len(c.qbuf) {
+		c.queue = c.qbuf[:0]
+	}
+	c.qmu.Unlock()
 }
 
 // enqueueIfIdle queues a keep-alive ping unless something is already queued
@@ -95,8 +115,8 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	c.wakeDrainedLocked()
 	// Nothing more reaches the client: running methods and streams stop.
 	defer c.cancel(ErrConnectionClosed)
-	if c.closingCh != nil {
-		close(c.closingCh)
+	if c.rs != nil {
+		close(c.rs.closingCh)
 	}
 	if drop {
 		clear(c.queue)
@@ -110,7 +130,7 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 	c.writing = true
 	c.qmu.Unlock()
 	if start {
-		go c.writeFn()
+		c.startWriter()
 	}
 }
 
@@ -118,8 +138,8 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 // write, and exits when the queue is empty. When the connection is closing
 // it closes the transport after the last write.
 func (c *conn) writeLoop() {
+	c.qmu.Lock() // held at the top of every iteration
 	for {
-		c.qmu.Lock()
 		if c.writeFailed || c.suspended || len(c.queue) == 0 {
 			if c.closeAfterFlush {
 				c.qmu.Unlock() // writing stays true: no writer starts again
@@ -131,7 +151,7 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		if !c.closing && c.stateful && (c.gated || c.replayBytes >= c.hub.cfg.statefulBufferSize) {
+		if !c.closing && c.stateful && (c.gated || c.rs.replayBytes >= c.hub.cfg.statefulBufferSize) {
 			c.writerDoneLocked() // gate lifts or acks arrive: they restart the writer
 			c.qmu.Unlock()
 			return
@@ -148,66 +168,118 @@ func (c *conn) writeLoop() {
 				if !c.closing {
 					c.closing, c.closeAfterFlush, c.closeReason = true, true, err
 					c.wakeDrainedLocked()
-					if c.closingCh != nil {
-						close(c.closingCh)
+					if c.rs != nil {
+						close(c.rs.closingCh)
 					}
 				}
 			}
-			c.qmu.Unlock()
 			continue
 		}
 		c.waited = false
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.queued = 0
-		c.wakeDrainedLocked()
-		if c.stateful {
-			c.keepForReplay(batch)
+		if c.hub.cfg.noCoalescing && len(c.queue) > 1 {
+			if c.writeOneLocked() { // releases qmu
+				return
+			}
+			c.qmu.Lock()
+			continue
 		}
-		c.qmu.Unlock()
-
-		parts := c.parts[:0]
-		for _, m := range batch {
+		// The queue's array stays with the queue: producers go on
+		// appending to it while the frame is written from parts.
+		pp := partsPool.Get().(*[][]byte)
+		parts := (*pp)[:0]
+		for _, m := range c.queue {
 			parts = append(parts, m.b)
 		}
+		if c.stateful {
+			c.keepForReplay(c.queue)
+		}
+		c.resetQueueLocked()
+		c.wakeDrainedLocked()
+		c.qmu.Unlock()
+
 		err := c.t.WriteFrame(c.binary, parts...)
 		c.hub.metrics.wrote(parts, err)
-		c.lastWrite.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.lastWrite.Store(now)
+		c.hub.writers.progress.Store(now)
 		clear(parts)
-		clear(batch)
-		if cap(parts) <= 64 {
-			c.parts = parts[:0]
-		} else {
-			c.parts = nil
+		if cap(parts) <= 256 {
+			*pp = parts
+			partsPool.Put(pp)
 		}
 
 		c.qmu.Lock()
-		if cap(batch) <= 64 {
-			c.spare = batch[:0]
+		if err != nil && c.writeFailedLocked(err) {
+			return
 		}
-		if err != nil {
-			if c.stateful && !c.closing {
-				// The reader sees the same loss and waits for a resume;
-				// what was written is in the replay buffer.
-				c.suspended = true
-				c.writerDoneLocked()
-				t := c.t
-				c.qmu.Unlock()
-				t.Close()
-				return
-			}
-			c.writeFailed = true
-			clear(c.queue)
-			c.queue = c.queue[:0]
-			if !c.closing {
-				c.closing, c.closeAfterFlush, c.closeReason = true, true, err
-				if c.closingCh != nil {
-					close(c.closingCh)
-				}
-			}
-		}
-		c.qmu.Unlock()
 	}
+}
+
+// partsPool lends writers the list of a frame's messages.
+var partsPool = sync.Pool{New: func() any { return new([][]byte) }}
+
+// resetQueueLocked empties the queue. A large array goes back to the
+// collector; the queue starts again in the connection's own small array.
+// qmu must be held.
+func (c *conn) resetQueueLocked() {
+	clear(c.queue)
+	if cap(c.queue) > 64 {
+		c.queue = c.qbuf[:0]
+	} else {
+		c.queue = c.queue[:0]
+	}
+	c.queued = 0
+}
+
+// writeFailedLocked handles a failed write. It reports true when the
+// writer must exit; qmu has then been released. qmu must be held.
+func (c *conn) writeFailedLocked(err error) (exit bool) {
+	if c.stateful && !c.closing {
+		// The reader sees the same loss and waits for a resume; what was
+		// written is in the replay buffer.
+		c.suspended = true
+		c.writerDoneLocked()
+		t := c.t
+		c.qmu.Unlock()
+		t.Close()
+		return true
+	}
+	c.writeFailed = true
+	c.resetQueueLocked()
+	if !c.closing {
+		c.closing, c.closeAfterFlush, c.closeReason = true, true, err
+		if c.rs != nil {
+			close(c.rs.closingCh)
+		}
+	}
+	return false
+}
+
+// writeOneLocked writes the first queued message in a frame of its own
+// (WithWriteCoalescing(false)). qmu must be held; it is released. It
+// reports true when the writer must exit.
+func (c *conn) writeOneLocked() (exit bool) {
+	m := c.queue[0]
+	n := copy(c.queue, c.queue[1:])
+	c.queue[n] = outMsg{}
+	c.queue = c.queue[:n]
+	c.queued -= len(m.b)
+	c.wakeDrainedLocked()
+	if c.stateful {
+		c.keepForReplay([]outMsg{m})
+	}
+	c.qmu.Unlock()
+	err := c.t.WriteFrame(c.binary, m.b)
+	c.hub.metrics.wrote([][]byte{m.b}, err)
+	now := time.Now().UnixNano()
+	c.lastWrite.Store(now)
+	c.hub.writers.progress.Store(now)
+	c.qmu.Lock()
+	if err != nil && c.writeFailedLocked(err) {
+		return true
+	}
+	c.qmu.Unlock()
+	return false
 }
 
 // wakeDrainedLocked wakes producers waiting in waitQueueRoom. qmu must be

@@ -38,6 +38,12 @@ const (
 	LongPolling      = "LongPolling"
 )
 
+// ErrIdle is returned by a Conn's NextReader when nothing has arrived for a
+// while (see WebSocketOptions.IdleAfter). The connection is fine: the
+// caller should call NextReader again, ideally on a new goroutine, whose
+// small stack is all a reader that waits needs.
+var ErrIdle = errors.New("transport: idle")
+
 // ErrClosed is returned by WriteFrame after Close.
 var ErrClosed = errors.New("transport: closed")
 

@@ -1,10 +1,14 @@
 package transport
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +22,14 @@ type WebSocketOptions struct {
 	CheckOrigin func(r *http.Request) bool
 	// WriteTimeout bounds one frame write. Zero means 10 seconds.
 	WriteTimeout time.Duration
+	// IdleAfter is how long NextReader waits for a frame before it returns
+	// ErrIdle. Zero means 2 seconds; a negative value turns ErrIdle off.
+	IdleAfter time.Duration
+	// ReadBufferSize is the size of the buffer that frame headers and small
+	// frames are read through; larger payloads are read straight into the
+	// caller's buffer. Zero means 384 bytes, which keeps an idle
+	// connection small; smaller values are raised to 384.
+	ReadBufferSize int
 }
 
 // writeBufferPool lends write buffers to connections only while they write,
@@ -35,7 +47,8 @@ func UpgradeWebSocket(w http.ResponseWriter, r *http.Request, opts WebSocketOpti
 			Error(w, status, "%s", reason.Error())
 		},
 	}
-	ws, err := up.Upgrade(w, r, nil)
+	tap := &hijackTap{ResponseWriter: w, size: max(opts.ReadBufferSize, 384)}
+	ws, err := up.Upgrade(tap, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -43,19 +56,74 @@ func UpgradeWebSocket(w http.ResponseWriter, r *http.Request, opts WebSocketOpti
 	if wt <= 0 {
 		wt = 10 * time.Second
 	}
-	return &wsConn{ws: ws, writeTimeout: wt}, nil
+	idle := opts.IdleAfter
+	if idle == 0 {
+		idle = 2 * time.Second
+	}
+	c := &wsConn{ws: ws, writeTimeout: wt, br: tap.br, idleAfter: idle}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok && tap.br != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.readableFn = c.readable
+		}
+	}
+	return c, nil
+}
+
+// hijackTap hands gorilla a read buffer of the size asked for (gorilla
+// reuses a hijacked reader of more than 256 bytes as its own), and keeps
+// it, so the connection can tell whether a frame is already buffered.
+type hijackTap struct {
+	http.ResponseWriter
+	size int
+	br   *bufio.Reader
+}
+
+func (h *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return nc, brw, err // gorilla refuses a client that sent early
+	}
+	h.br = bufio.NewReaderSize(nc, h.size)
+	return nc, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
-	closeOnce    sync.Once
-	wmu          sync.Mutex // gorilla allows one writer at a time
+	// br is gorilla's read buffer; raw, when set, lets an idle reader wait
+	// for the socket to become readable on a shallow stack (see
+	// waitReadable), so that its goroutine's stack can shrink to the
+	// minimum while the connection is idle.
+	br         *bufio.Reader
+	raw        syscall.RawConn
+	readableFn func(fd uintptr) bool
+	peek       [1]byte
+	idleAfter  time.Duration
+	idle       bool // NextReader returned ErrIdle
+	closeOnce  sync.Once
+	wmu        sync.Mutex // gorilla allows one writer at a time
 }
 
 func (c *wsConn) Name() string { return WebSockets }
 
 func (c *wsConn) NextReader() (bool, io.Reader, error) {
+	if c.raw != nil && c.br.Buffered() == 0 {
+		if c.idle || c.idleAfter < 0 {
+			// Errors (a closed connection) show in the read that follows.
+			_ = c.raw.Read(c.readableFn)
+			c.idle = false
+		} else {
+			nc := c.ws.NetConn()
+			_ = nc.SetReadDeadline(time.Now().Add(c.idleAfter))
+			err := c.raw.Read(c.readableFn)
+			_ = nc.SetReadDeadline(time.Time{})
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.idle = true
+				return false, nil, ErrIdle
+			}
+		}
+	}
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
