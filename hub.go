@@ -409,7 +409,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
-	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout})
+	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter})
 	if err != nil {
 		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
 	}

@@ -54,6 +54,7 @@ type config struct {
 	disconnectTimeout      time.Duration
 	maxRequestBody         int64
 	writeTimeout           time.Duration
+	wsIdleAfter            time.Duration // tests only; see transport.WebSocketOptions.IdleAfter
 	allowedOrigins         []string
 	statefulReconnect      bool
 	statefulBufferSize     int

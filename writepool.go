@@ -96,16 +96,21 @@ func (p *writerPool) scheduleAll(cs []*conn) {
 	p.mu.Unlock()
 }
 
-// wakeLocked starts a worker when one may be needed. p.mu must be held.
+// wakeLocked starts workers for what is queued, up to max, and one more
+// if the pool seems stalled; while connections still wait, the stall
+// timer watches. p.mu must be held.
 func (p *writerPool) wakeLocked() {
-	switch {
-	case p.running < p.max:
+	waiting := len(p.ready) - p.head
+	for p.running < p.max && waiting > 0 {
+		p.running++
+		waiting--
+		go p.work()
+	}
+	if waiting > 0 && p.stalledLocked() {
 		p.running++
 		go p.work()
-	case p.stalledLocked():
-		p.running++
-		go p.work()
-	case !p.armed:
+	}
+	if p.head < len(p.ready) && !p.armed {
 		p.armed = true
 		p.timer.Reset(p.stallAfter)
 	}
@@ -124,10 +129,9 @@ func (p *writerPool) checkStall() {
 		if p.stalledLocked() {
 			p.running++
 			go p.work()
-		} else {
-			p.armed = true
-			p.timer.Reset(p.stallAfter)
 		}
+		p.armed = true
+		p.timer.Reset(p.stallAfter)
 	}
 	p.mu.Unlock()
 }
