@@ -241,7 +241,12 @@ func startServer(t *testing.T, hub any, wrap func(http.Handler) http.Handler, op
 // serveOn serves hub at /hub on ln.
 func serveOn(t *testing.T, ln net.Listener, hub any, wrap func(http.Handler) http.Handler, opts ...signalr.Option) *server {
 	t.Helper()
-	h, err := signalr.New(hub, append([]signalr.Option{signalr.WithLogger(quiet())}, opts...)...)
+	// A long-polling client that vanishes is dropped after a second, not
+	// the default 15, so that its goroutines are gone when the test ends.
+	h, err := signalr.New(hub, append([]signalr.Option{
+		signalr.WithLogger(quiet()),
+		signalr.WithLongPollTimeouts(5*time.Second, time.Second),
+	}, opts...)...)
 	require.NoError(t, err)
 	if th, ok := hub.(*testHub); ok {
 		th.hub = h
@@ -269,6 +274,13 @@ func (s *server) close() {
 	_ = s.hub.Shutdown(ctx)
 	s.srv.CloseClientConnections()
 	s.srv.Close()
+	// Wait for connections whose client vanished to time out.
+	for ctx.Err() == nil {
+		if n, err := s.hub.ConnectionCount(ctx); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newClient returns a client for url over c's transport and protocol,
@@ -384,6 +396,16 @@ func (p *dropProxy) cut() int {
 	}
 	return n
 }
+
+// down closes the listener, so that nothing can connect any more, then
+// cuts every connection.
+func (p *dropProxy) down() {
+	p.ln.Close()
+	p.cut()
+}
+
+// hubURL is the URL of srv's hub through the proxy.
+func (p *dropProxy) hubURL() string { return "http://" + p.Addr() + "/hub" }
 
 // connections is how many client connections the proxy has accepted.
 func (p *dropProxy) connections() int {
