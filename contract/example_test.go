@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"time"
 
+	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/client"
 	"github.com/gosignalr/signalr/contract"
 )
 
@@ -102,4 +107,68 @@ func ExampleNewMethod1() {
 	joined := contract.NewMethod1[string]("Joined")
 	_ = joined.Send(context.Background(), wire{}, "carol")
 	// Output: send Joined ["carol"]
+}
+
+// RoomClient is what the room hub calls on its clients.
+type RoomClient struct {
+	Said contract.Method2[string, string] // who, text
+}
+
+// RoomHub is what clients call on the room hub.
+type RoomHub struct {
+	Say    contract.Method1[string]
+	WhoAmI contract.Func0[string]
+}
+
+var (
+	roomClient = contract.MustDeclare[RoomClient]()
+	roomHub    = contract.MustDeclare[RoomHub]()
+)
+
+// room implements RoomHub, reaching its clients through roomClient.
+type room struct{}
+
+func (room) Say(c *signalr.Context, text string) error {
+	return roomClient.Said.Send(c, c.Clients().All(), c.UserID(), text)
+}
+
+func (room) WhoAmI(c *signalr.Context) string { return c.UserID() }
+
+// Both ends of a connection typed by one contract: a hub and a Go client.
+func Example_bothEnds() {
+	hub, _ := signalr.New(room{}, signalr.WithUserIDFunc(func(r *http.Request) string {
+		return r.URL.Query().Get("user")
+	}))
+	mux := http.NewServeMux()
+	mux.Handle("/room", hub)
+	mux.Handle("/room/", hub)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _ := client.New(srv.URL + "/room?user=alice")
+	said := make(chan string, 1)
+	_ = roomClient.Said.On(conn, func(who, text string) { said <- who + ": " + text })
+	if err := conn.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Stop(ctx)
+
+	if err := roomHub.Say.Invoke(ctx, conn, "hello"); err != nil {
+		fmt.Println(err)
+	}
+	select {
+	case s := <-said:
+		fmt.Println(s)
+	case <-ctx.Done():
+		fmt.Println("nothing said")
+	}
+	me, err := roomHub.WhoAmI.Invoke(ctx, conn)
+	fmt.Println(me, err)
+	// Output:
+	// alice: hello
+	// alice <nil>
 }
