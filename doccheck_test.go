@@ -22,6 +22,7 @@ var docDirs = []string{
 	"backplane/backplanetest",
 	"backplane/nats",
 	"backplane/redis",
+	"client",
 	"contract",
 	"protocol",
 	"transport",

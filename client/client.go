@@ -32,6 +32,7 @@ const (
 	Disconnecting
 )
 
+// String returns the state's name, as in the official clients.
 func (s State) String() string {
 	switch s {
 	case Disconnected:

@@ -33,6 +33,7 @@ type ServerError struct {
 	Message string
 }
 
+// Error returns Message, the server's text.
 func (e *ServerError) Error() string { return e.Message }
 
 // CloseError reports a Close message from the server that carried an
@@ -42,6 +43,7 @@ type CloseError struct {
 	AllowReconnect bool
 }
 
+// Error returns Message with a prefix.
 func (e *CloseError) Error() string {
 	return "signalr client: server returned an error on close: " + e.Message
 }
@@ -52,6 +54,7 @@ type HandshakeError struct {
 	Message string
 }
 
+// Error returns Message with a prefix.
 func (e *HandshakeError) Error() string {
 	return "signalr client: server returned handshake error: " + e.Message
 }
@@ -62,6 +65,7 @@ type NegotiateError struct {
 	Message string
 }
 
+// Error returns Message with a prefix.
 func (e *NegotiateError) Error() string { return "signalr client: negotiate: " + e.Message }
 
 // StatusError is an HTTP response with an unexpected status: a refused
@@ -73,6 +77,7 @@ type StatusError struct {
 	Body       string
 }
 
+// Error names the operation, the status and the start of the body.
 func (e *StatusError) Error() string {
 	if e.Body == "" {
 		return fmt.Sprintf("signalr client: %s: unexpected status %d", e.Op, e.StatusCode)
@@ -86,6 +91,7 @@ type TransportError struct {
 	Errs []error
 }
 
+// Error joins the errors of the transports tried.
 func (e *TransportError) Error() string {
 	if len(e.Errs) == 0 {
 		return "signalr client: none of the transports the client allows are offered by the server"
