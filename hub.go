@@ -40,6 +40,7 @@ type Hub struct {
 	onDisconnected func(*Context, error)
 	cluster        *cluster // nil without a backplane
 	writers        *writerPool
+	clock          atomic.Int64 // unix nanos, updated every tick; see conn.wrote
 
 	closed atomic.Bool
 
@@ -110,6 +111,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 			return nil, err
 		}
 	}
+	h.clock.Store(time.Now().UnixNano())
 	return h, nil
 }
 
@@ -616,6 +618,7 @@ func (h *Hub) tickLoop(stop, done chan struct{}) {
 }
 
 func (h *Hub) tick(now int64, pings [][]byte) {
+	h.clock.Store(now)
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {

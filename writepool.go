@@ -17,7 +17,7 @@ import (
 // says so) and a worker runs its writeLoop until its queue is empty. Workers
 // start on demand, up to max, and exit when there is nothing to do. A write
 // to a client that does not read can block a worker for up to the write
-// timeout; when the workers have made no progress for stallAfter while
+// timeout; when the workers have finished no write for stallAfter while
 // connections wait, another worker is started, so slow clients never hold
 // up the others for long.
 type writerPool struct {
@@ -31,7 +31,9 @@ type writerPool struct {
 	timer   *time.Timer // armed while the workers may be stalled
 	armed   bool
 
-	progress atomic.Int64 // unix nanos of the last finished write
+	writes     atomic.Uint64 // writes finished, ever
+	seenWrites uint64        // writes when last looked at (under mu)
+	seenAt     int64         // unix nanos of that look
 }
 
 func newWriterPool() *writerPool {
@@ -119,7 +121,15 @@ func (p *writerPool) wakeLocked() {
 // stalledLocked reports whether connections wait while no worker has
 // finished anything for stallAfter.
 func (p *writerPool) stalledLocked() bool {
-	return p.head < len(p.ready) && time.Now().UnixNano()-p.progress.Load() > int64(p.stallAfter)
+	if p.head == len(p.ready) {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if w := p.writes.Load(); w != p.seenWrites {
+		p.seenWrites, p.seenAt = w, now
+		return false
+	}
+	return now-p.seenAt > int64(p.stallAfter)
 }
 
 func (p *writerPool) checkStall() {

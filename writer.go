@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/gosignalr/signalr/protocol"
 	"github.com/gosignalr/signalr/transport"
@@ -199,9 +198,7 @@ func (c *conn) writeLoop() {
 
 		err := c.t.WriteFrame(c.binary, parts...)
 		c.hub.metrics.wrote(parts, err)
-		now := time.Now().UnixNano()
-		c.lastWrite.Store(now)
-		c.hub.writers.progress.Store(now)
+		c.wrote()
 		clear(parts)
 		if cap(parts) <= 256 {
 			*pp = parts
@@ -213,6 +210,14 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// wrote records a finished write. The time is the hub's coarse clock: the
+// keep-alive needs no finer, and reading the time for every write of a
+// broadcast would cost more than the rest of the write path.
+func (c *conn) wrote() {
+	c.lastWrite.Store(c.hub.clock.Load())
+	c.hub.writers.writes.Add(1)
 }
 
 // partsPool lends writers the list of a frame's messages.
@@ -271,9 +276,7 @@ func (c *conn) writeOneLocked() (exit bool) {
 	c.qmu.Unlock()
 	err := c.t.WriteFrame(c.binary, m.b)
 	c.hub.metrics.wrote([][]byte{m.b}, err)
-	now := time.Now().UnixNano()
-	c.lastWrite.Store(now)
-	c.hub.writers.progress.Store(now)
+	c.wrote()
 	c.qmu.Lock()
 	if err != nil && c.writeFailedLocked(err) {
 		return true
