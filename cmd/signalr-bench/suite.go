@@ -1,0 +1,523 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/gosignalr/signalr/internal/loadgen"
+)
+
+// allScenarios are the scenarios of the default suite, in order.
+var allScenarios = []string{"idle", "echo", "fanout", "groups", "coalesce", "slow", "backplane"}
+
+// suite holds the settings of a suite or load run.
+type suite struct {
+	external        bool // load: the server is already running
+	url, statsURL   string
+	scenarios       map[string]bool
+	proto           loadgen.Protocol
+	negotiate       bool
+	jsonOut         bool
+	out             io.Writer
+	log             io.Writer
+	headerPrinted   bool
+	dial            loadgen.DialConfig
+	idle            []int
+	idleHold        time.Duration
+	echo            []int
+	echoDuration    time.Duration
+	echoRate        float64
+	echoSize        int
+	fanout, sizes   []int
+	deliveries      int
+	window          int
+	groupConns      int
+	groups          int
+	coalesceSubs    int
+	slowSubs        int
+	slowSize        int
+	slowWrite       time.Duration
+	backplaneSubs   int
+	big             bool
+	bigHold         time.Duration
+	bigSingle       int
+	bigConns        int
+	bigHubs         int
+	bigMessages     int
+	soak            time.Duration
+	soakConns       int
+	soakChurn       int
+	soakRate        float64
+	soakSampleEvery time.Duration
+	soakSettle      time.Duration
+}
+
+func runSuite(args []string, children bool) error {
+	return runSuiteTo(args, children, os.Stdout, os.Stderr)
+}
+
+// runSuiteTo runs the suite (children: servers it starts) or load command,
+// printing results to out and progress to log.
+func runSuiteTo(args []string, children bool, out, log io.Writer) error {
+	name := "suite"
+	if !children {
+		name = "load"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(log)
+	s := &suite{external: !children, out: out, log: log}
+	scen := fs.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (none with -big or -soak alone)")
+	proto := fs.String("protocol", "json", "hub protocol: json or messagepack")
+	fs.BoolVar(&s.negotiate, "negotiate", false, "negotiate before every WebSocket (default: skip negotiation)")
+	fs.BoolVar(&s.jsonOut, "json", false, "print rows as JSON lines instead of a markdown table")
+	fs.IntVar(&s.dial.Concurrency, "dial-concurrency", 64, "dials in flight per process")
+	fs.IntVar(&s.dial.PerAddress, "per-address", 10000, "connections per source address")
+	idle := fs.String("idle", "1000,10000", "idle: connection counts")
+	fs.DurationVar(&s.idleHold, "idle-hold", 20*time.Second, "idle: how long connections are held (keep-alive pings every 15 s)")
+	echo := fs.String("echo", "100,1000", "echo: connection counts")
+	fs.DurationVar(&s.echoDuration, "echo-duration", 5*time.Second, "echo: duration of each run")
+	fs.Float64Var(&s.echoRate, "echo-rate", 2000, "echo: calls per second of the fixed-rate runs (0: closed loop only)")
+	fs.IntVar(&s.echoSize, "echo-size", 64, "echo: payload bytes")
+	fanout := fs.String("fanout", "100,1000,5000", "fanout: subscriber counts")
+	sizes := fs.String("sizes", "64,1024", "fanout, coalesce, backplane: payload sizes in bytes")
+	fs.IntVar(&s.deliveries, "deliveries", 300000, "fanout, groups, coalesce, backplane: deliveries per run (messages = deliveries / receivers)")
+	fs.IntVar(&s.window, "window", 8, "messages in flight per run")
+	fs.IntVar(&s.groupConns, "group-conns", 1000, "groups: connections")
+	fs.IntVar(&s.groups, "groups", 100, "groups: number of groups")
+	fs.IntVar(&s.coalesceSubs, "coalesce-subs", 1000, "coalesce: subscribers")
+	fs.IntVar(&s.slowSubs, "slow-subs", 1000, "slow: subscribers that keep up")
+	fs.IntVar(&s.slowSize, "slow-size", 1024, "slow: payload bytes")
+	fs.DurationVar(&s.slowWrite, "slow-write-timeout", 0, "slow: the server's write timeout (0: the library default)")
+	fs.IntVar(&s.backplaneSubs, "backplane-subs", 1000, "backplane: subscribers")
+	fs.BoolVar(&s.big, "big", false, "also run the big scenarios: 19k connections on one server, then -big-conns over -big-hubs NATS-joined hubs")
+	fs.DurationVar(&s.bigHold, "big-hold", 20*time.Second, "big: how long the idle connections are held")
+	fs.IntVar(&s.bigSingle, "big-single", 19000, "big: idle connections on one server process (0: skip)")
+	fs.IntVar(&s.bigConns, "big-conns", 100000, "big: connections over all hubs (0: skip)")
+	fs.IntVar(&s.bigHubs, "big-hubs", 6, "big: hub processes")
+	fs.IntVar(&s.bigMessages, "big-messages", 5, "big: broadcasts sent to every connection")
+	fs.DurationVar(&s.soak, "soak", 0, "run the churn soak for this long (0: no soak)")
+	fs.IntVar(&s.soakConns, "soak-conns", 5000, "soak: connections")
+	fs.IntVar(&s.soakChurn, "soak-churn", 50, "soak: connections replaced per second")
+	fs.Float64Var(&s.soakRate, "soak-rate", 10, "soak: broadcasts per second")
+	fs.DurationVar(&s.soakSampleEvery, "soak-sample", 30*time.Second, "soak: how often the server is sampled")
+	fs.DurationVar(&s.soakSettle, "soak-settle", 30*time.Second, "soak: how long broadcasts go on after the churn stops, before the final sample")
+	if !children {
+		fs.StringVar(&s.url, "url", "", "hub URL of the running server (loopback only)")
+		fs.StringVar(&s.statsURL, "stats", "", "its stats URL (default: /debug/stats on the hub's host)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if s.proto, err = loadgen.ParseProtocol(*proto); err != nil {
+		return err
+	}
+	s.scenarios = make(map[string]bool)
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "scenario" })
+	if !explicit && (s.big || s.soak > 0) {
+		*scen = "" // -big or -soak alone run only those
+	}
+	for _, sc := range strings.Split(*scen, ",") {
+		if sc = strings.TrimSpace(sc); sc == "" {
+			continue
+		}
+		if !slices.Contains(allScenarios, sc) {
+			return fmt.Errorf("-scenario: unknown scenario %q", sc)
+		}
+		s.scenarios[sc] = true
+	}
+	for _, l := range []struct {
+		dst  *[]int
+		flag string
+		val  string
+	}{{&s.idle, "idle", *idle}, {&s.echo, "echo", *echo}, {&s.fanout, "fanout", *fanout}, {&s.sizes, "sizes", *sizes}} {
+		if *l.dst, err = parseInts(l.val); err != nil {
+			return fmt.Errorf("-%s: %w", l.flag, err)
+		}
+	}
+	if s.external {
+		if s.url == "" {
+			return errors.New("load needs -url")
+		}
+		if err := loadgen.CheckLoopback(s.url); err != nil {
+			return err
+		}
+		if s.statsURL == "" {
+			s.statsURL = statsURLFor(s.url)
+		}
+		if err := loadgen.CheckLoopback(s.statsURL); err != nil {
+			return err
+		}
+	}
+	if lim, err := loadgen.RaiseFileLimit(); err != nil {
+		fmt.Fprintln(s.log, "signalr-bench:", err)
+	} else {
+		s.logf("open-file limit %d; %s", lim, kernelLimits())
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return s.run(ctx)
+}
+
+func (s *suite) run(ctx context.Context) error {
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"idle", s.runIdle}, {"echo", s.runEcho}, {"fanout", s.runFanOut}, {"groups", s.runGroups},
+		{"coalesce", s.runCoalesce}, {"slow", s.runSlow}, {"backplane", s.runBackplane},
+	}
+	for _, st := range steps {
+		if !s.scenarios[st.name] {
+			continue
+		}
+		if err := st.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	if s.big {
+		if err := s.runBig(ctx); err != nil {
+			return fmt.Errorf("big: %w", err)
+		}
+	}
+	if s.soak > 0 {
+		if err := s.runSoak(ctx); err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *suite) logf(format string, args ...any) {
+	fmt.Fprintf(s.log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// print writes one result row.
+func (s *suite) print(r loadgen.Row) {
+	if s.jsonOut {
+		fmt.Fprintln(s.out, r.JSON())
+		return
+	}
+	if !s.headerPrinted {
+		fmt.Fprintln(s.out, loadgen.MarkdownHeader())
+		s.headerPrinted = true
+	}
+	fmt.Fprintln(s.out, r.Markdown())
+}
+
+func (s *suite) driver(url string) (loadgen.Driver, error) {
+	return loadgen.NewSignalR(loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
+}
+
+// withServer runs fn against a fresh server child started with args (or
+// against the running server, for load), then stops the child.
+func (s *suite) withServer(ctx context.Context, label string, args []string, fn func(loadgen.Target) (loadgen.Row, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.logf("run %s", label)
+	url, statsURL := s.url, s.statsURL
+	if !s.external {
+		srv, err := startServerChild("server", args...)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(10 * time.Second)
+		url, statsURL = srv.hubURL(), srv.statsURL()
+	}
+	d, err := s.driver(url)
+	if err != nil {
+		return err
+	}
+	row, err := fn(loadgen.Single(d, statsURL))
+	if err != nil {
+		return err
+	}
+	s.print(row)
+	return nil
+}
+
+func (s *suite) runIdle(ctx context.Context) error {
+	for _, n := range s.idle {
+		err := s.withServer(ctx, fmt.Sprintf("idle %d", n), nil, func(t loadgen.Target) (loadgen.Row, error) {
+			return loadgen.Idle(ctx, t, loadgen.IdleConfig{Conns: n, Hold: s.idleHold, Dial: s.dial})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *suite) runEcho(ctx context.Context) error {
+	for _, n := range s.echo {
+		rates := []float64{0}
+		if s.echoRate > 0 {
+			rates = append(rates, s.echoRate)
+		}
+		for _, rate := range rates {
+			err := s.withServer(ctx, fmt.Sprintf("echo %d rate %v", n, rate), nil, func(t loadgen.Target) (loadgen.Row, error) {
+				return loadgen.Echo(ctx, t, loadgen.EchoConfig{Conns: n, Duration: s.echoDuration, Rate: rate, Size: s.echoSize, Dial: s.dial})
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// messagesFor is how many messages give about s.deliveries deliveries to
+// receivers receivers each.
+func (s *suite) messagesFor(receivers int) int {
+	return min(max(s.deliveries/max(receivers, 1), 20), 20000)
+}
+
+func (s *suite) fanOut(subs, size int, note string) loadgen.FanOutConfig {
+	return loadgen.FanOutConfig{
+		Subscribers: subs, Messages: s.messagesFor(subs), Size: size, Window: s.window, Dial: s.dial, Note: note,
+	}
+}
+
+func (s *suite) runFanOut(ctx context.Context) error {
+	for _, n := range s.fanout {
+		for _, size := range s.sizes {
+			err := s.withServer(ctx, fmt.Sprintf("fanout %d × %d B", n, size), nil, func(t loadgen.Target) (loadgen.Row, error) {
+				return loadgen.FanOut(ctx, t, s.fanOut(n, size, ""))
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *suite) runGroups(ctx context.Context) error {
+	const publishers = 10
+	size := s.sizes[0]
+	return s.withServer(ctx, fmt.Sprintf("groups %d in %d", s.groupConns, s.groups), nil, func(t loadgen.Target) (loadgen.Row, error) {
+		cfg := s.fanOut(s.groupConns, size, fmt.Sprintf("%d groups, %d publishers", s.groups, publishers))
+		cfg.Groups = s.groups
+		cfg.Publishers = publishers
+		cfg.Window = max(s.window, 2*publishers)
+		cfg.Messages = s.messagesFor(s.groupConns / max(s.groups, 1))
+		return loadgen.FanOut(ctx, t, cfg)
+	})
+}
+
+func (s *suite) runCoalesce(ctx context.Context) error {
+	if s.external {
+		s.logf("coalesce: skipped (needs servers started by the suite)")
+		return nil
+	}
+	for _, size := range s.sizes {
+		for _, on := range []bool{false, true} {
+			note := "coalescing off"
+			if on {
+				note = "coalescing on"
+			}
+			err := s.withServer(ctx, fmt.Sprintf("coalesce %v %d B", on, size), []string{"-coalesce=" + strconv.FormatBool(on)}, func(t loadgen.Target) (loadgen.Row, error) {
+				cfg := s.fanOut(s.coalesceSubs, size, note)
+				cfg.Scenario = "coalesce"
+				return loadgen.FanOut(ctx, t, cfg)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *suite) runSlow(ctx context.Context) error {
+	var args []string
+	if s.slowWrite > 0 {
+		args = append(args, "-write-timeout="+s.slowWrite.String())
+	}
+	for _, slow := range []int{0, 1} {
+		err := s.withServer(ctx, fmt.Sprintf("slow consumers %d", slow), args, func(t loadgen.Target) (loadgen.Row, error) {
+			cfg := s.fanOut(s.slowSubs, s.slowSize, "")
+			cfg.Scenario = "slow"
+			cfg.Slow = slow
+			if slow == 0 {
+				cfg.Note = "baseline: no slow consumer"
+			}
+			return loadgen.FanOut(ctx, t, cfg)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startNATS starts an embedded NATS server on a free loopback port.
+func startNATS() (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		return nil, err
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("the embedded NATS server did not start")
+	}
+	return ns, nil
+}
+
+// withCluster runs fn against n fresh server children joined by the NATS
+// server at natsURL ("" for a lone server without a backplane).
+func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL string, args []string, fn func(loadgen.Target) (loadgen.Row, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.logf("run %s", label)
+	var t loadgen.Target
+	for i := range n {
+		a := append([]string(nil), args...)
+		if natsURL != "" {
+			a = append(a, "-nats", natsURL, "-name", "bench")
+		}
+		srv, err := startServerChild(fmt.Sprintf("hub %d", i), a...)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(10 * time.Second)
+		d, err := s.driver(srv.hubURL())
+		if err != nil {
+			return err
+		}
+		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL()})
+	}
+	row, err := fn(t)
+	if err != nil {
+		return err
+	}
+	s.print(row)
+	return nil
+}
+
+func (s *suite) runBackplane(ctx context.Context) error {
+	if s.external {
+		s.logf("backplane: skipped (needs servers started by the suite)")
+		return nil
+	}
+	ns, err := startNATS()
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	for _, size := range s.sizes {
+		for _, c := range []struct {
+			nodes int
+			nats  string
+			note  string
+		}{{1, "", "1 node, no backplane"}, {1, ns.ClientURL(), "1 node on NATS"}, {3, ns.ClientURL(), "3 nodes on NATS"}} {
+			err := s.withCluster(ctx, fmt.Sprintf("backplane %s %d B", c.note, size), c.nodes, c.nats, nil, func(t loadgen.Target) (loadgen.Row, error) {
+				cfg := s.fanOut(s.backplaneSubs, size, c.note)
+				cfg.Scenario = "backplane"
+				return loadgen.FanOut(ctx, t, cfg)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *suite) runSoak(ctx context.Context) error {
+	return s.withServer(ctx, fmt.Sprintf("soak %s at %d connections", s.soak, s.soakConns), nil, func(t loadgen.Target) (loadgen.Row, error) {
+		s.logf("soak: %d connections, %d replaced a second for %s, %v broadcasts a second", s.soakConns, s.soakChurn, s.soak, s.soakRate)
+		if !s.jsonOut {
+			fmt.Fprintln(s.out, "| t | phase | server conns | goroutines | heap | stack | RSS | published | replaced |")
+			fmt.Fprintln(s.out, "|---|---|---|---|---|---|---|---|---|")
+		}
+		res, err := loadgen.Soak(ctx, t, loadgen.SoakConfig{
+			Conns: s.soakConns, Churn: s.soakChurn, Duration: s.soak, Settle: s.soakSettle, Rate: s.soakRate, Size: 64,
+			SampleEvery: s.soakSampleEvery, Dial: s.dial,
+			OnSample: func(sm loadgen.SoakSample) {
+				if s.jsonOut {
+					b, _ := json.Marshal(sm)
+					fmt.Fprintf(s.out, "{\"soakSample\":%s}\n", b)
+					return
+				}
+				fmt.Fprintf(s.out, "| %s | %s | %d | %d | %s | %s | %s | %d | %d |\n",
+					sm.At.Round(time.Second), sm.Phase, sm.Server.Conns, sm.Server.Goroutines,
+					loadgen.FormatBytes(float64(sm.Server.HeapInuse)), loadgen.FormatBytes(float64(sm.Server.StackInuse)),
+					loadgen.FormatBytes(float64(sm.Server.RSS)), sm.Published, sm.Churned)
+			},
+		})
+		if err != nil {
+			return loadgen.Row{}, err
+		}
+		s.logf("soak: %d broadcasts, %d connections stayed, %d lost, %d out of order; %d connections replaced",
+			res.Published, res.Stayed, res.Lost, res.Disordered, res.Churned)
+		if !s.jsonOut {
+			fmt.Fprintln(s.out)
+			s.headerPrinted = false
+		}
+		return res.Row, nil
+	})
+}
+
+func statsURLFor(hubURL string) string {
+	i := strings.Index(hubURL, "://")
+	if i < 0 {
+		return hubURL
+	}
+	rest := hubURL[i+3:]
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		rest = rest[:j]
+	}
+	scheme := "http"
+	if strings.HasPrefix(hubURL, "https") || strings.HasPrefix(hubURL, "wss") {
+		scheme = "https"
+	}
+	return scheme + "://" + rest + "/debug/stats"
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// kernelLimits reads the kernel settings that bound loopback load.
+func kernelLimits() string {
+	var parts []string
+	for _, k := range []string{"net/ipv4/ip_local_port_range", "net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog", "net/ipv4/tcp_tw_reuse"} {
+		b, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil {
+			continue
+		}
+		name := k[strings.LastIndexByte(k, '/')+1:]
+		parts = append(parts, name+"="+strings.Join(strings.Fields(string(b)), "-"))
+	}
+	return strings.Join(parts, " ")
+}
