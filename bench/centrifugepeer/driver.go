@@ -3,7 +3,6 @@ package centrifugepeer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/centrifugal/protocol"
 	"github.com/gorilla/websocket"
@@ -27,13 +25,20 @@ var ErrClosed = errors.New("centrifugepeer: connection closed")
 // WebSockets to a [Server] (or any centrifuge endpoint that admits anonymous
 // clients, lets them subscribe and publish, and answers the RPC "echo").
 //
-// Each connection keeps one goroutine, its reader, which also answers the
-// server's pings; requests are written by the caller's goroutine. A Driver is
-// safe for concurrent use.
+// It is built like loadgen's SignalR driver, so that both servers are
+// loaded by clients of the same weight: one goroutine per connection, its
+// reader, which also answers the server's pings; requests are written on
+// the caller's goroutine; frames are read into pooled buffers and write
+// buffers are lent only while writing. A Driver is safe for concurrent use.
 type Driver struct {
 	// URL is the WebSocket endpoint, for example
 	// "ws://127.0.0.1:8000/connection/websocket".
 	URL string
+	// DialTimeout bounds one Dial: connect, upgrade, connect command and
+	// subscription. Zero means 15 s.
+	DialTimeout time.Duration
+	// WriteTimeout bounds one write to the socket. Zero means 10 s.
+	WriteTimeout time.Duration
 }
 
 var _ loadgen.Driver = (*Driver)(nil)
@@ -41,18 +46,32 @@ var _ loadgen.Driver = (*Driver)(nil)
 // Name returns "centrifuge".
 func (d *Driver) Name() string { return "centrifuge" }
 
+// Client buffer sizes, as in loadgen's SignalR driver.
+const (
+	clientReadBufferSize  = 1024
+	clientWriteBufferSize = 16 << 10
+	clientReadLimit       = 64 << 20
+)
+
+// Write buffers are lent to connections only while they write.
+var wsWriteBufferPool sync.Pool
+
 // Dial connects from src, sends centrifuge's connect command and, when
 // opts.Subscribe is set, subscribes to Channel(opts.Group) in the same frame.
-// It returns once the server has answered both, or with an error when ctx
-// ends first.
+// It returns once the server has answered both.
 func (d *Driver) Dial(ctx context.Context, src net.IP, opts loadgen.DialOptions) (loadgen.Conn, error) {
-	nd := &net.Dialer{}
+	ctx, cancel := context.WithTimeout(ctx, cmp(d.DialTimeout, 15*time.Second))
+	defer cancel()
+	nd := &net.Dialer{Control: bindNoPort}
 	if src != nil {
 		nd.LocalAddr = &net.TCPAddr{IP: src}
 	}
 	dialer := websocket.Dialer{
-		NetDialContext: nd.DialContext,
-		Subprotocols:   []string{"centrifuge-json"},
+		NetDialContext:  nd.DialContext,
+		Subprotocols:    []string{"centrifuge-json"},
+		ReadBufferSize:  clientReadBufferSize,
+		WriteBufferSize: clientWriteBufferSize,
+		WriteBufferPool: &wsWriteBufferPool,
 	}
 	ws, resp, err := dialer.DialContext(ctx, d.URL, nil)
 	if resp != nil && resp.Body != nil {
@@ -61,12 +80,14 @@ func (d *Driver) Dial(ctx context.Context, src net.IP, opts loadgen.DialOptions)
 	if err != nil {
 		return nil, fmt.Errorf("centrifugepeer: dial %s: %w", d.URL, err)
 	}
+	ws.SetReadLimit(clientReadLimit)
 	c := &conn{
-		ws:      ws,
-		opts:    opts,
-		pending: make(map[uint32]chan *protocol.Reply),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		ws:           ws,
+		opts:         opts,
+		writeTimeout: cmp(d.WriteTimeout, 10*time.Second),
+		pending:      make(map[uint32]chan *protocol.Reply),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	if err := c.handshake(ctx); err != nil {
 		_ = ws.Close()
@@ -74,6 +95,14 @@ func (d *Driver) Dial(ctx context.Context, src net.IP, opts loadgen.DialOptions)
 	}
 	go c.readLoop()
 	return c, nil
+}
+
+// cmp returns v, or def when v is not positive.
+func cmp(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Handshake commands use the first two ids; requests count on from there.
@@ -85,11 +114,12 @@ const (
 // conn is one client connection. Its reader goroutine is the only one that
 // reads from ws; writes of whole frames are serialized by wmu.
 type conn struct {
-	ws   *websocket.Conn
-	opts loadgen.DialOptions
-	pong bool // the server wants its pings answered
+	ws           *websocket.Conn
+	opts         loadgen.DialOptions
+	writeTimeout time.Duration
+	pong         bool // the server wants its pings answered
 
-	wmu sync.Mutex // serializes frame writes
+	wmu sync.Mutex // gorilla allows one writer at a time
 
 	nextID atomic.Uint32
 
@@ -128,33 +158,33 @@ func (c *conn) connectAndSubscribe() error {
 	want := 1
 	if c.opts.Subscribe {
 		frame = append(frame, "\n"+`{"id":`+strconv.Itoa(subscribeID)+`,"subscribe":{"channel":`...)
-		var err error
-		if frame, err = appendJSONString(frame, Channel(c.opts.Group)); err != nil {
-			return err
-		}
+		frame = appendJSONString(frame, Channel(c.opts.Group))
 		frame = append(frame, "}}"...)
 		want = 2
 	}
 	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 		return fmt.Errorf("centrifugepeer: send connect: %w", err)
 	}
-	dec := protocol.NewJSONReplyDecoder(nil)
+	bp := getReadBuf()
+	defer putReadBuf(bp)
 	for want > 0 {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			*bp, err = readAll(r, (*bp)[:0])
+		}
 		if err != nil {
 			return fmt.Errorf("centrifugepeer: read connect reply: %w", err)
 		}
 		c.countFrame()
-		_ = dec.Reset(data)
-		for {
-			r, err := dec.Decode()
-			if errors.Is(err, io.EOF) {
-				break
+		for line := range lines(*bp) {
+			c.countMessage()
+			if _, ok := parsePublication(line); ok {
+				continue // published before the subscribe reply
 			}
+			r, err := decodeReply(line)
 			if err != nil {
 				return fmt.Errorf("centrifugepeer: decode connect reply: %w", err)
 			}
-			c.countMessage()
 			switch {
 			case r.Id == connectID && r.Error != nil:
 				return fmt.Errorf("centrifugepeer: connect: %w", replyError(r.Error))
@@ -176,42 +206,57 @@ func (c *conn) connectAndSubscribe() error {
 // readLoop reads frames until the connection ends or StopReading is called.
 func (c *conn) readLoop() {
 	defer close(c.done)
-	dec := protocol.NewJSONReplyDecoder(nil)
+	defer c.end()
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
 		if err != nil {
 			if c.stopped.Load() {
 				// A hung client: keep the socket open until Close.
 				<-c.closing
-			} else {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					c.setCloseReason(ce.Text)
-				}
-			}
-			c.end()
-			return
-		}
-		received := time.Now()
-		c.countFrame()
-		_ = dec.Reset(data)
-		for {
-			r, err := dec.Decode()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				// The server broke the protocol; end the connection.
-				c.end()
 				return
 			}
-			c.countMessage()
-			c.handle(r, received)
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.setCloseReason(ce.Text)
+			}
+			return
+		}
+		bp := getReadBuf()
+		*bp, err = readAll(r, (*bp)[:0])
+		if err == nil {
+			err = c.handleFrame(*bp, time.Now())
+		}
+		putReadBuf(bp)
+		if err != nil {
+			// The server broke the protocol, or the socket failed
+			// mid-frame; either way the connection is over.
+			return
 		}
 	}
 }
 
-// handle dispatches one reply on the reader goroutine.
+// handleFrame dispatches the messages of one frame on the reader
+// goroutine.
+func (c *conn) handleFrame(frame []byte, received time.Time) error {
+	c.countFrame()
+	for line := range lines(frame) {
+		c.countMessage()
+		if payload, ok := parsePublication(line); ok {
+			if c.opts.OnMessage != nil {
+				c.opts.OnMessage(payload, received)
+			}
+			continue
+		}
+		r, err := decodeReply(line)
+		if err != nil {
+			return err
+		}
+		c.handle(r, received)
+	}
+	return nil
+}
+
+// handle dispatches one reply that is not a plain publication.
 func (c *conn) handle(r *protocol.Reply, received time.Time) {
 	switch {
 	case r.Id != 0:
@@ -259,7 +304,8 @@ func (c *conn) setCloseReason(reason string) {
 	c.mu.Unlock()
 }
 
-// end releases the socket and fails every request still waiting.
+// end releases the socket and forgets every request still waiting; they
+// see done closed.
 func (c *conn) end() {
 	_ = c.ws.Close()
 	c.mu.Lock()
@@ -268,11 +314,14 @@ func (c *conn) end() {
 	c.mu.Unlock()
 }
 
-// write sends one frame. ctx's deadline, if any, bounds the write.
+// write sends one frame, within the write timeout and ctx's deadline.
 func (c *conn) write(ctx context.Context, frame []byte) error {
+	deadline := time.Now().Add(c.writeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	deadline, _ := ctx.Deadline()
 	if err := c.ws.SetWriteDeadline(deadline); err != nil {
 		return fmt.Errorf("centrifugepeer: set write deadline: %w", err)
 	}
@@ -282,14 +331,11 @@ func (c *conn) write(ctx context.Context, frame []byte) error {
 	return nil
 }
 
-// request sends the command that build returns for a fresh id and waits for
+// request sends the command that build appends for a fresh id and waits for
 // its reply.
-func (c *conn) request(ctx context.Context, build func(frame []byte, id uint32) ([]byte, error)) (*protocol.Reply, error) {
+func (c *conn) request(ctx context.Context, build func(b []byte, id uint32) []byte) (*protocol.Reply, error) {
 	id := c.nextID.Add(1)
-	frame, err := build(make([]byte, 0, 128), id)
-	if err != nil {
-		return nil, err
-	}
+	frame := build(make([]byte, 0, 128), id)
 	ch := make(chan *protocol.Reply, 1)
 	c.mu.Lock()
 	if c.ended {
@@ -322,21 +368,16 @@ func (c *conn) request(ctx context.Context, build func(frame []byte, id uint32) 
 }
 
 // Publish publishes payload, as a JSON string, into Channel(group) and waits
-// for the server's reply. payload must be valid UTF-8.
+// for the server's reply.
 func (c *conn) Publish(ctx context.Context, group string, payload []byte) error {
-	_, err := c.request(ctx, func(b []byte, id uint32) ([]byte, error) {
+	_, err := c.request(ctx, func(b []byte, id uint32) []byte {
 		b = append(b, `{"id":`...)
 		b = strconv.AppendUint(b, uint64(id), 10)
 		b = append(b, `,"publish":{"channel":`...)
-		b, err := appendJSONString(b, Channel(group))
-		if err != nil {
-			return nil, err
-		}
+		b = appendJSONString(b, Channel(group))
 		b = append(b, `,"data":`...)
-		if b, err = appendJSONString(b, payload); err != nil {
-			return nil, err
-		}
-		return append(b, "}}"...), nil
+		b = appendJSONString(b, payload)
+		return append(b, "}}"...)
 	})
 	if err != nil {
 		return fmt.Errorf("centrifugepeer: publish: %w", err)
@@ -345,17 +386,14 @@ func (c *conn) Publish(ctx context.Context, group string, payload []byte) error 
 }
 
 // Echo calls the RPC "echo" with payload, as a JSON string, and checks that
-// the result is payload. payload must be valid UTF-8.
+// the result is payload.
 func (c *conn) Echo(ctx context.Context, payload []byte) error {
-	r, err := c.request(ctx, func(b []byte, id uint32) ([]byte, error) {
+	r, err := c.request(ctx, func(b []byte, id uint32) []byte {
 		b = append(b, `{"id":`...)
 		b = strconv.AppendUint(b, uint64(id), 10)
 		b = append(b, `,"rpc":{"method":"`+EchoMethod+`","data":`...)
-		b, err := appendJSONString(b, payload)
-		if err != nil {
-			return nil, err
-		}
-		return append(b, "}}"...), nil
+		b = appendJSONString(b, payload)
+		return append(b, "}}"...)
 	})
 	if err != nil {
 		return fmt.Errorf("centrifugepeer: echo: %w", err)
@@ -405,41 +443,32 @@ func replyError(e *protocol.Error) error {
 	return fmt.Errorf("server error %d: %s", e.Code, e.Message)
 }
 
-// appendJSONString appends s as a JSON string. s must be valid UTF-8: the
-// JSON protocol carries text, and the bench payloads are ASCII.
-func appendJSONString[T string | []byte](b []byte, s T) ([]byte, error) {
-	if !utf8.Valid([]byte(s)) {
-		return nil, errors.New("centrifugepeer: payload is not valid UTF-8")
+// Frames are read into pooled buffers, so that idle connections hold none.
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getReadBuf() *[]byte { return readBufPool.Get().(*[]byte) }
+
+func putReadBuf(bp *[]byte) {
+	if cap(*bp) > 1<<20 {
+		return
 	}
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; {
-		case ch == '"' || ch == '\\':
-			b = append(b, '\\', ch)
-		case ch < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
-		default:
-			b = append(b, ch)
-		}
-	}
-	return append(b, '"'), nil
+	*bp = (*bp)[:0]
+	readBufPool.Put(bp)
 }
 
-// decodePayload turns a publication's data, a JSON string as Publish sends
-// it, back into the payload. Data that is not a JSON string is returned as
-// is.
-func decodePayload(data []byte) []byte {
-	n := len(data)
-	if n < 2 || data[0] != '"' || data[n-1] != '"' {
-		return data
+// readAll appends everything r yields to b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
 	}
-	if bytes.IndexByte(data[1:n-1], '\\') < 0 {
-		return data[1 : n-1]
-	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return data
-	}
-	return []byte(s)
 }

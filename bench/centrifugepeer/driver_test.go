@@ -20,6 +20,12 @@ var loopback = net.IPv4(127, 0, 0, 1)
 
 // startServer runs a bench server on loopback until the test ends.
 func startServer(t *testing.T, cfg centrifugepeer.ServerConfig) (*centrifugepeer.Server, *centrifugepeer.Driver) {
+	srv, d, _ := startServerWithStats(t, cfg)
+	return srv, d
+}
+
+// startServerWithStats is startServer that also returns the stats URL.
+func startServerWithStats(t *testing.T, cfg centrifugepeer.ServerConfig) (*centrifugepeer.Server, *centrifugepeer.Driver, string) {
 	t.Helper()
 	srv, err := centrifugepeer.NewServer(cfg)
 	require.NoError(t, err)
@@ -31,7 +37,7 @@ func startServer(t *testing.T, cfg centrifugepeer.ServerConfig) (*centrifugepeer
 		hs.Close()
 	})
 	url := "ws" + strings.TrimPrefix(hs.URL, "http") + centrifugepeer.WebSocketPath
-	return srv, &centrifugepeer.Driver{URL: url}
+	return srv, &centrifugepeer.Driver{URL: url}, hs.URL + centrifugepeer.StatsPath
 }
 
 // inbox collects the payloads a connection receives.
@@ -142,13 +148,15 @@ func TestEchoReturnsItsArgument(t *testing.T) {
 	wg.Wait()
 }
 
-func TestPublishRejectsInvalidUTF8(t *testing.T) {
+func TestPublishReplacesInvalidUTF8(t *testing.T) {
 	_, d := startServer(t, centrifugepeer.ServerConfig{})
+	got := newInbox()
+	dial(t, d, loadgen.DialOptions{Subscribe: true, OnMessage: got.onMessage})
 	c := dial(t, d, loadgen.DialOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	assert.Error(t, c.Publish(ctx, "", []byte{0xff, 0xfe}))
-	assert.NoError(t, c.Echo(ctx, []byte("still usable")))
+	require.NoError(t, c.Publish(ctx, "", []byte{'a', 0xff, 'b'}))
+	assert.Equal(t, []string{"a\uFFFDb"}, got.wait(t, 1))
 }
 
 func TestDialFailsWithoutServer(t *testing.T) {
@@ -257,4 +265,37 @@ func TestIdleConnectionAnswersPings(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	assert.NoError(t, answering.Echo(ctx, []byte("alive")))
+}
+
+func TestStatsCountConnectionsAndTheDisconnectsTheServerMade(t *testing.T) {
+	_, d, statsURL := startServerWithStats(t, centrifugepeer.ServerConfig{
+		PingInterval: 50 * time.Millisecond,
+		PongTimeout:  40 * time.Millisecond,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before, err := loadgen.FetchStats(ctx, statsURL, true)
+	require.NoError(t, err)
+	assert.Zero(t, before.Conns)
+	assert.Positive(t, before.RSS)
+	assert.Positive(t, before.Goroutines)
+
+	closed := dial(t, d, loadgen.DialOptions{Subscribe: true})
+	dial(t, d, loadgen.DialOptions{Subscribe: true})
+	silent := dial(t, d, loadgen.DialOptions{Subscribe: true})
+	silent.StopReading()
+	require.NoError(t, closed.Close())
+
+	// The silent client is dropped for not answering pings (once the
+	// server has waited 5 s for its close frame); the one that closed
+	// itself is not counted as a disconnect the server made.
+	var st loadgen.Stats
+	require.Eventually(t, func() bool {
+		st, err = loadgen.FetchStats(ctx, statsURL, false)
+		return err == nil && st.Conns == 1
+	}, 15*time.Second, 20*time.Millisecond)
+	n, reason := st.DisconnectsSince(before)
+	assert.Equal(t, int64(1), n)
+	assert.Equal(t, "no pong", reason)
+	loadgen.CloseIdleStatsConnections()
 }

@@ -6,23 +6,31 @@
 // any channel and publish into it, answers the RPC "echo" with its argument,
 // and keeps publications in centrifuge's in-memory broker. It serves
 // WebSocket connections on [WebSocketPath] and process figures on
-// GET /debug/stats (see the procstats package), like gosignalr's bench
+// GET /debug/stats (loadgen.Stats, with the open connections and the
+// reasons of the disconnections the server made), like gosignalr's bench
 // server.
 package centrifugepeer
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/centrifugal/centrifuge"
 
-	"github.com/gosignalr/signalr/bench/internal/procstats"
+	"github.com/gosignalr/signalr/internal/loadgen"
 )
 
-// WebSocketPath is where [Server] accepts WebSocket connections.
-const WebSocketPath = "/connection/websocket"
+// WebSocketPath is where [Server] accepts WebSocket connections, and
+// StatsPath where it serves loadgen.Stats.
+const (
+	WebSocketPath = "/connection/websocket"
+	StatsPath     = "/debug/stats"
+)
 
 // EchoMethod is the RPC method that returns its argument.
 const EchoMethod = "echo"
@@ -79,6 +87,10 @@ func (c ServerConfig) String() string {
 type Server struct {
 	node *centrifuge.Node
 	mux  *http.ServeMux
+
+	conns       atomic.Int64
+	mu          sync.Mutex
+	disconnects map[string]int64 // by reason, for those the server made
 }
 
 // NewServer starts a centrifuge node configured by cfg. Call Shutdown to stop
@@ -95,6 +107,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("centrifugepeer: new node: %w", err)
 	}
 
+	s := &Server{node: node, disconnects: make(map[string]int64)}
 	node.OnConnecting(func(ctx context.Context, _ centrifuge.ConnectEvent) (centrifuge.ConnectReply, error) {
 		return centrifuge.ConnectReply{
 			Credentials:        &centrifuge.Credentials{}, // anonymous
@@ -104,6 +117,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}, nil
 	})
 	node.OnConnect(func(client *centrifuge.Client) {
+		s.conns.Add(1)
+		client.OnDisconnect(s.disconnected)
 		client.OnSubscribe(func(_ centrifuge.SubscribeEvent, cb centrifuge.SubscribeCallback) {
 			cb(centrifuge.SubscribeReply{}, nil)
 		})
@@ -133,10 +148,33 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		// Bench clients are Go programs on loopback; they send no Origin.
 		CheckOrigin: func(*http.Request) bool { return true },
 	})
-	mux := http.NewServeMux()
-	mux.Handle(WebSocketPath, ws)
-	mux.Handle("/debug/stats", procstats.Handler())
-	return &Server{node: node, mux: mux}, nil
+	s.mux = http.NewServeMux()
+	s.mux.Handle(WebSocketPath, ws)
+	s.mux.Handle(StatsPath, loadgen.StatsHandler(s.fillStats))
+	return s, nil
+}
+
+// disconnected counts a connection out and, unless the client closed it
+// or the node shut down, the reason the server gave.
+func (s *Server) disconnected(e centrifuge.DisconnectEvent) {
+	s.conns.Add(-1)
+	switch e.Code {
+	case centrifuge.DisconnectConnectionClosed.Code, centrifuge.DisconnectShutdown.Code:
+		return
+	}
+	s.mu.Lock()
+	s.disconnects[e.Reason]++
+	s.mu.Unlock()
+}
+
+// fillStats adds the open connections and disconnect reasons to st.
+func (s *Server) fillStats(st *loadgen.Stats) {
+	st.Conns = s.conns.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.disconnects) > 0 {
+		st.Disconnects = maps.Clone(s.disconnects)
+	}
 }
 
 // ServeHTTP serves WebSocket connections and /debug/stats.
