@@ -37,6 +37,7 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+(cd bench && echo "== bench module (separate go.mod): go vet, go test -race" && go vet ./... && go test -race -count=1 -timeout 5m ./...)
 
 echo "== fuzz (brief)"
 for target in FuzzJSONParse FuzzJSONParseDifferential FuzzHandshakeParse FuzzMessagePackParse; do
