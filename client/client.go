@@ -362,17 +362,15 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	format := c.cfg.proto.TransferFormat().String()
+	offered := nr.AvailableTransports
 	var errs []error
-	for _, at := range nr.AvailableTransports {
-		name := at.Transport
+	for _, name := range c.cfg.transports {
+		i := slices.IndexFunc(offered, func(at transport.AvailableTransport) bool { return at.Transport == name })
 		switch {
-		case name != transport.WebSockets && name != transport.ServerSentEvents && name != transport.LongPolling:
-			errs = append(errs, fmt.Errorf("%s: not supported by this client", name))
+		case i < 0:
+			errs = append(errs, fmt.Errorf("%s: not offered by the server", name))
 			continue
-		case !slices.Contains(c.cfg.transports, name):
-			errs = append(errs, fmt.Errorf("%s: disabled by the client", name))
-			continue
-		case !slices.Contains(at.TransferFormats, format),
+		case !slices.Contains(offered[i].TransferFormats, format),
 			name == transport.ServerSentEvents && c.cfg.proto.TransferFormat() != protocol.Text:
 			errs = append(errs, fmt.Errorf("%s: does not support %s", name, format))
 			continue

@@ -21,10 +21,10 @@
 //	for n, err := range client.Stream[int](ctx, c, "Counter", 5) { ... }
 //
 // Start negotiates (POST {url}/negotiate?negotiateVersion=1, following
-// redirects), then opens the first transport the server offers and the
-// client allows (WebSockets, Server-Sent Events, long polling; see
-// WithTransports), negotiating again before trying the next when one fails
-// to open, and completes the handshake for the protocol (JSON by default,
+// redirects), then opens the first transport that the client allows and
+// the server offers, in the order WebSockets, Server-Sent Events, long
+// polling (see WithTransports), negotiating again before trying the next
+// when one fails to open, and completes the handshake for the protocol (JSON by default,
 // or MessagePack with WithProtocol).
 //
 // # Calls and handlers

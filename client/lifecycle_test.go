@@ -277,7 +277,7 @@ func TestStartErrors(t *testing.T) {
 	lpOnly := startServer(t, newTestHub(), nil, signalr.WithTransports(transport.LongPolling))
 	ws := newClient(t, lpOnly.URL, combos[0])
 	require.ErrorAs(t, ws.Start(ctx), &te)
-	assert.Contains(t, te.Error(), "LongPolling: disabled by the client")
+	assert.Contains(t, te.Error(), "WebSockets: not offered by the server")
 
 	_, err = client.New("ftp://example.com/hub")
 	require.Error(t, err)

@@ -206,7 +206,7 @@ func TestNegotiateErrors(t *testing.T) {
 		{"no transports", 200, `{"connectionId":"a","connectionToken":"b","negotiateVersion":1,"availableTransports":[{"transport":"Carrier","transferFormats":["Text"]}]}`, func(t *testing.T, err error) {
 			var te *client.TransportError
 			require.ErrorAs(t, err, &te)
-			assert.Contains(t, err.Error(), "Carrier: not supported by this client")
+			assert.Contains(t, err.Error(), "WebSockets: not offered by the server")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,7 +255,7 @@ func TestTransportFallback(t *testing.T) {
 			srv := startServer(t, newTestHub(), func(h http.Handler) http.Handler { return log.wrap(f.wrap(h)) })
 			cl, err := client.New(srv.URL, client.WithLogger(quiet()), client.WithProtocol(tc.proto))
 			require.NoError(t, err)
-			t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+			t.Cleanup(func() { _ = cl.Stop(ctxT(t)) })
 			start(t, cl)
 			var sum int
 			require.NoError(t, cl.Invoke(ctxT(t), &sum, "Add", 2, 2))

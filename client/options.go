@@ -113,12 +113,12 @@ func WithAccessTokenProvider(f func(ctx context.Context) (string, error)) Option
 	return func(c *config) { c.tokenProvider = f }
 }
 
-// WithTransports limits the transports the client may use, by name:
-// transport.WebSockets, transport.ServerSentEvents, transport.LongPolling.
-// The client tries the ones the server offers in the server's order (every
-// known server offers WebSockets, then Server-Sent Events, then long
-// polling) and falls back to the next when one fails to open. The default
-// allows all three.
+// WithTransports sets the transports the client may use, by name
+// (transport.WebSockets, transport.ServerSentEvents,
+// transport.LongPolling), in the order it tries them. The default is all
+// three in that order, the official client's fallback order. Start skips
+// those the server does not offer (and Server-Sent Events for a binary
+// protocol) and falls back to the next when one fails to open.
 func WithTransports(names ...string) Option {
 	return func(c *config) { c.transports = append([]string(nil), names...) }
 }
