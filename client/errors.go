@@ -36,8 +36,9 @@ type ServerError struct {
 // Error returns Message, the server's text.
 func (e *ServerError) Error() string { return e.Message }
 
-// CloseError reports a Close message from the server that carried an
-// error. With AllowReconnect, automatic reconnect applies.
+// CloseError reports a Close message from the server; Message is its
+// error, empty for a close without one. With AllowReconnect, automatic
+// reconnect applies.
 type CloseError struct {
 	Message        string
 	AllowReconnect bool
@@ -45,6 +46,9 @@ type CloseError struct {
 
 // Error returns Message with a prefix.
 func (e *CloseError) Error() string {
+	if e.Message == "" {
+		return "signalr client: the server closed the connection"
+	}
 	return "signalr client: server returned an error on close: " + e.Message
 }
 
