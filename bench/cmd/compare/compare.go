@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +32,11 @@ type plan struct {
 	sizes      []int
 	deliveries int
 	window     int
-	dial       loadgen.DialConfig
+	// rounds is how many times every fan-out scenario runs against each
+	// side (zero means once); the rows compared are the medians by
+	// delivered messages per second.
+	rounds int
+	dial   loadgen.DialConfig
 	// log receives progress lines; nil discards them.
 	log io.Writer
 }
@@ -40,7 +46,9 @@ type pair struct {
 	label      string // "idle 10000", "fanout 1000 × 64 B"
 	kind       string // "idle" or "fanout"
 	conns      int
-	ours, peer loadgen.Row
+	ours, peer loadgen.Row // the rows compared
+	// oursRuns and peerRuns are every round's rows, in the order run.
+	oursRuns, peerRuns []loadgen.Row
 }
 
 func (p plan) logf(format string, args ...any) {
@@ -80,25 +88,51 @@ func (p plan) run(ctx context.Context, ours, peer side) ([]pair, error) {
 		}
 	}
 	var pairs []pair
-	for i, sc := range scenarios {
+	turn := 0
+	for _, sc := range scenarios {
 		pr := pair{label: sc.label, kind: sc.kind, conns: sc.conns}
-		order := []*loadgen.Row{&pr.ours, &pr.peer}
-		sides := []side{ours, peer}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-			sides[0], sides[1] = sides[1], sides[0]
+		rounds := 1
+		if sc.kind == "fanout" {
+			rounds = max(p.rounds, 1)
 		}
-		for j, sd := range sides {
-			p.logf("run %s against %s", sc.label, sd.name)
-			row, err := runOn(ctx, sd, sc.run)
-			if err != nil {
-				return pairs, fmt.Errorf("%s against %s: %w", sc.label, sd.name, err)
+		for round := range rounds {
+			sides := []side{ours, peer}
+			runs := []*[]loadgen.Row{&pr.oursRuns, &pr.peerRuns}
+			if turn%2 == 1 {
+				sides[0], sides[1] = sides[1], sides[0]
+				runs[0], runs[1] = runs[1], runs[0]
 			}
-			*order[j] = row
+			turn++
+			for j, sd := range sides {
+				label := sc.label
+				if rounds > 1 {
+					label = fmt.Sprintf("%s (round %d of %d)", sc.label, round+1, rounds)
+				}
+				p.logf("run %s against %s", label, sd.name)
+				row, err := runOn(ctx, sd, sc.run)
+				if err != nil {
+					return pairs, fmt.Errorf("%s against %s: %w", label, sd.name, err)
+				}
+				*runs[j] = append(*runs[j], row)
+			}
 		}
+		pr.ours, pr.peer = medianByRate(pr.oursRuns), medianByRate(pr.peerRuns)
 		pairs = append(pairs, pr)
 	}
 	return pairs, nil
+}
+
+// medianByRate returns the row of median Rate (the lower middle one of an
+// even count), noting how many rounds it is the median of.
+func medianByRate(rows []loadgen.Row) loadgen.Row {
+	sorted := slices.SortedStableFunc(slices.Values(rows), func(a, b loadgen.Row) int {
+		return cmp.Compare(a.Rate, b.Rate)
+	})
+	m := sorted[(len(sorted)-1)/2]
+	if len(rows) > 1 {
+		m.Note = strings.TrimSpace(fmt.Sprintf("%s median of %d", m.Note, len(rows)))
+	}
+	return m
 }
 
 // runOn runs fn against a fresh server of sd and stops it.
@@ -147,8 +181,12 @@ func duration(f float64) string { return loadgen.FormatDuration(time.Duration(f)
 func writeRaw(w io.Writer, pairs []pair) {
 	fmt.Fprintln(w, loadgen.MarkdownHeader())
 	for _, p := range pairs {
-		fmt.Fprintln(w, p.ours.Markdown())
-		fmt.Fprintln(w, p.peer.Markdown())
+		for _, r := range p.oursRuns {
+			fmt.Fprintln(w, r.Markdown())
+		}
+		for _, r := range p.peerRuns {
+			fmt.Fprintln(w, r.Markdown())
+		}
 	}
 }
 
@@ -205,9 +243,8 @@ func writeTargets(w io.Writer, pairs []pair, peerName string) {
 	for _, p := range pairs {
 		switch {
 		case p.kind == "idle" && p.conns == 10000:
-			lines = append(lines, fmt.Sprintf("- idle 10k, server RSS per connection ≤ %s: %s (%s; %s %s)",
-				loadgen.FormatBytes(idleTargetBytes), met(p.ours.RSSPerConn <= idleTargetBytes),
-				loadgen.FormatBytes(p.ours.RSSPerConn), peerName, loadgen.FormatBytes(p.peer.RSSPerConn)))
+			lines = append(lines, fmt.Sprintf("- idle 10k, server RSS per connection ≤ %d B: %s (%.0f B; %s %.0f B)",
+				idleTargetBytes, met(p.ours.RSSPerConn <= idleTargetBytes), p.ours.RSSPerConn, peerName, p.peer.RSSPerConn))
 		case p.kind == "fanout" && p.conns == 1000:
 			lines = append(lines, fmt.Sprintf("- %s, delivered msgs/s ≥ %s's: %s (%.0f vs %.0f, ratio %.2f)",
 				p.label, peerName, met(p.ours.Rate >= p.peer.Rate && trouble(p.ours) == ""), p.ours.Rate, p.peer.Rate, p.ours.Rate/p.peer.Rate))

@@ -87,7 +87,7 @@ func TestPlanRunsEveryScenarioAgainstBothSides(t *testing.T) {
 	defer loadgen.CloseIdleStatsConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := plan{idle: []int{20}, fanout: []int{20}, sizes: []int{64, 256}, deliveries: 400, window: 4}
+	p := plan{idle: []int{20}, fanout: []int{20}, sizes: []int{64, 256}, deliveries: 400, window: 4, rounds: 2}
 	pairs, err := p.run(ctx, oursInProcess(t), peerInProcess(t))
 	require.NoError(t, err)
 	require.Len(t, pairs, 3)
@@ -107,8 +107,12 @@ func TestPlanRunsEveryScenarioAgainstBothSides(t *testing.T) {
 	assert.Equal(t, uint64(20), pairs[0].ours.Ops)
 	assert.Equal(t, uint64(20), pairs[0].peer.Ops)
 	assert.Positive(t, pairs[0].peer.GoroutinesPerConn)
-	// Fan-out: 20 messages to 20 subscribers each.
+	assert.Len(t, pairs[0].oursRuns, 1, "idle runs once")
+	// Fan-out: 20 messages to 20 subscribers each, in two rounds.
 	for _, pr := range pairs[1:] {
+		assert.Len(t, pr.oursRuns, 2)
+		assert.Len(t, pr.peerRuns, 2)
+		assert.Contains(t, pr.ours.Note, "median of 2")
 		assert.Equal(t, uint64(400), pr.ours.Ops, pr.label)
 		assert.Equal(t, uint64(400), pr.peer.Ops, pr.label)
 		assert.Positive(t, pr.peer.Rate)
@@ -145,11 +149,21 @@ func TestComparisonRatiosAndTargets(t *testing.T) {
 		"| fanout 1000 × 64 B | latency p99 | 4ms | 4ms | 1.00 | same |",
 		"| fanout 1000 × 64 B | msgs per frame | 2.00 | 1.00 | 2.00 | gosignalr |",
 		"| fanout 1000 × 64 B | failures | 0 errors, 0 lost | 0 errors, 3 lost | - | - |",
-		"- idle 10k, server RSS per connection ≤ 8.0 KiB: met (6.0 KiB; centrifuge 18.0 KiB)",
+		"- idle 10k, server RSS per connection ≤ 8192 B: met (6144 B; centrifuge 18432 B)",
 		"- fanout 1000 × 64 B, delivered msgs/s ≥ centrifuge's: NOT met (500000 vs 1000000, ratio 0.50)",
 	} {
 		assert.Contains(t, text, want)
 	}
+}
+
+func TestMedianByRate(t *testing.T) {
+	rows := []loadgen.Row{{Rate: 3, Note: "a"}, {Rate: 1}, {Rate: 2}}
+	m := medianByRate(rows)
+	assert.Equal(t, 2.0, m.Rate)
+	assert.Equal(t, "median of 3", m.Note)
+	assert.Equal(t, "a", rows[0].Note, "the rows themselves are left alone")
+	assert.Equal(t, 1.0, medianByRate(rows[1:]).Rate, "lower middle of an even count")
+	assert.Equal(t, loadgen.Row{Rate: 1}, medianByRate(rows[1:2]), "one round: no note")
 }
 
 func TestParseInts(t *testing.T) {

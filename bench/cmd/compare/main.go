@@ -58,6 +58,7 @@ func run() error {
 	sizes := flag.String("sizes", "64,1024", "fanout: payload sizes in bytes")
 	flag.IntVar(&p.deliveries, "deliveries", 300000, "fanout: deliveries per run (messages = deliveries / subscribers)")
 	flag.IntVar(&p.window, "window", 8, "fanout: messages in flight")
+	flag.IntVar(&p.rounds, "rounds", 3, "fanout: runs per side, alternating; the median by msgs/s is compared")
 	flag.IntVar(&p.dial.Concurrency, "dial-concurrency", 64, "dials in flight")
 	flag.IntVar(&p.dial.PerAddress, "per-address", 10000, "connections per source address")
 	oursFlags := flag.String("ours-flags", "", "extra flags for signalr-bench server")
