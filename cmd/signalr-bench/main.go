@@ -20,6 +20,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -55,6 +57,9 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "signalr-bench: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signalr-bench:", err)

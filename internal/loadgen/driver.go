@@ -35,7 +35,8 @@ type DialOptions struct {
 	Group string
 	// OnMessage runs on the connection's reading goroutine for every
 	// broadcast message it receives, with the payload as the publisher sent
-	// it and the time it was read. It must not block.
+	// it and the time it was read. It must not block, and must not keep
+	// payload after it returns: the driver may reuse its memory.
 	OnMessage func(payload []byte, received time.Time)
 	// Counters, when set, counts frames and messages read.
 	Counters *Counters

@@ -8,6 +8,7 @@ package benchhub
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -68,10 +69,7 @@ func (h *Hub) FillStats(s *loadgen.Stats) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.disconnects) > 0 {
-		s.Disconnects = make(map[string]int64, len(h.disconnects))
-		for k, v := range h.disconnects {
-			s.Disconnects[k] = v
-		}
+		s.Disconnects = maps.Clone(h.disconnects)
 	}
 }
 
