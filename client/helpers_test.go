@@ -159,6 +159,20 @@ func (h *testHub) Sum(items <-chan int) int {
 	return s
 }
 
+// Drain reads an upload until it ends or the connection does.
+func (h *testHub) Drain(ctx context.Context, items <-chan int) {
+	for {
+		select {
+		case _, ok := <-items:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Collect gathers an upload that may end with an error.
 func (h *testHub) Collect(items iter.Seq2[string, error]) ([]string, error) {
 	var out []string

@@ -1,9 +1,11 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,4 +301,72 @@ func TestStopIsIdempotent(t *testing.T) {
 	assert.Empty(t, ev.closed, "OnClosed runs once")
 	err := cl.Invoke(ctxT(t), nil, "Add", 1, 2)
 	require.True(t, errors.Is(err, client.ErrNotConnected), "%v", err)
+}
+
+// clientGoroutines lists the goroutines running code of package client.
+func clientGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "gosignalr/signalr/client.") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestStopLeavesNoGoroutine stops a busy client, with a handler blocked
+// on its context, an upload that never ends and a stream being read, and
+// checks right away that none of its goroutines is left.
+func TestStopLeavesNoGoroutine(t *testing.T) {
+	for _, cb := range combos {
+		t.Run(cb.String(), func(t *testing.T) {
+			h := newTestHub()
+			srv := startServer(t, h, nil)
+			cl := newClient(t, srv.URL, cb, client.WithStatefulReconnect(0))
+			inHandler := make(chan struct{}, 1)
+			require.NoError(t, cl.On("receive", func(ctx context.Context, _ string) {
+				inHandler <- struct{}{}
+				<-ctx.Done()
+				time.Sleep(500 * time.Millisecond) // slow to leave: Stop waits for it
+			}))
+			start(t, cl)
+			ctx := ctxT(t)
+
+			require.NoError(t, cl.Send(ctx, "Broadcast", "block"))
+			recv(t, inHandler, "the handler")
+			// Drain then holds the connection's one invocation slot on
+			// the server, until the connection ends.
+			require.NoError(t, cl.Send(ctx, "Drain", make(chan int))) // never closed
+			items := make(chan int)
+			streamDone := make(chan struct{})
+			go func() {
+				defer close(streamDone)
+				for n, err := range client.Stream[int](ctx, cl, "Infinite", "stop") {
+					if err != nil {
+						return
+					}
+					if n == 0 {
+						items <- n
+					}
+				}
+			}()
+			recv(t, items, "a stream item")
+
+			require.NoError(t, cl.Stop(ctx))
+			<-streamDone
+			// Goroutines that have signalled their end may still be
+			// returning; anything Stop did not wait for (the handler
+			// above sleeps half a second) would still be there.
+			var left []string
+			for range 20 {
+				if left = clientGoroutines(); len(left) == 0 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			assert.Empty(t, left)
+		})
+	}
 }
