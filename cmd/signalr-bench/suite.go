@@ -44,9 +44,12 @@ type suite struct {
 	fanout, sizes   []int
 	deliveries      int
 	window          int
+	publishers      int
 	groupConns      int
 	groups          int
 	coalesceSubs    int
+	coalescePubs    int
+	coalesceWindow  int
 	slowSubs        int
 	slowSize        int
 	slowWrite       time.Duration
@@ -95,9 +98,12 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	sizes := fs.String("sizes", "64,1024", "fanout, coalesce, backplane: payload sizes in bytes")
 	fs.IntVar(&s.deliveries, "deliveries", 300000, "fanout, groups, coalesce, backplane: deliveries per run (messages = deliveries / receivers)")
 	fs.IntVar(&s.window, "window", 8, "messages in flight per run")
+	fs.IntVar(&s.publishers, "publishers", 1, "fanout, coalesce, slow, backplane: connections publishing at once")
 	fs.IntVar(&s.groupConns, "group-conns", 1000, "groups: connections")
 	fs.IntVar(&s.groups, "groups", 100, "groups: number of groups")
 	fs.IntVar(&s.coalesceSubs, "coalesce-subs", 1000, "coalesce: subscribers")
+	fs.IntVar(&s.coalescePubs, "coalesce-publishers", 8, "coalesce: connections publishing at once (bursts let queues build)")
+	fs.IntVar(&s.coalesceWindow, "coalesce-window", 64, "coalesce: messages in flight")
 	fs.IntVar(&s.slowSubs, "slow-subs", 1000, "slow: subscribers that keep up")
 	fs.IntVar(&s.slowSize, "slow-size", 1024, "slow: payload bytes")
 	fs.DurationVar(&s.slowWrite, "slow-write-timeout", 0, "slow: the server's write timeout (0: the library default)")
@@ -290,7 +296,8 @@ func (s *suite) messagesFor(receivers int) int {
 
 func (s *suite) fanOut(subs, size int, note string) loadgen.FanOutConfig {
 	return loadgen.FanOutConfig{
-		Subscribers: subs, Messages: s.messagesFor(subs), Size: size, Window: s.window, Dial: s.dial, Note: note,
+		Subscribers: subs, Messages: s.messagesFor(subs), Size: size, Window: s.window, Publishers: s.publishers,
+		Dial: s.dial, Note: note,
 	}
 }
 
@@ -328,13 +335,14 @@ func (s *suite) runCoalesce(ctx context.Context) error {
 	}
 	for _, size := range s.sizes {
 		for _, on := range []bool{false, true} {
-			note := "coalescing off"
+			note := fmt.Sprintf("coalescing off, %d publishers, window %d", s.coalescePubs, s.coalesceWindow)
 			if on {
-				note = "coalescing on"
+				note = strings.Replace(note, "off", "on", 1)
 			}
 			err := s.withServer(ctx, fmt.Sprintf("coalesce %v %d B", on, size), []string{"-coalesce=" + strconv.FormatBool(on)}, func(t loadgen.Target) (loadgen.Row, error) {
 				cfg := s.fanOut(s.coalesceSubs, size, note)
 				cfg.Scenario = "coalesce"
+				cfg.Publishers, cfg.Window = s.coalescePubs, s.coalesceWindow
 				return loadgen.FanOut(ctx, t, cfg)
 			})
 			if err != nil {
