@@ -207,7 +207,7 @@ func writeComparison(w io.Writer, pairs []pair, oursName, peerName string) {
 				ratio = fmt.Sprintf("%.2f", o/q)
 			}
 			switch {
-			case o == q:
+			case f.format(o) == f.format(q): // equal as printed
 				better = "same"
 			case (o > q) == f.higherBetter:
 				better = oursName

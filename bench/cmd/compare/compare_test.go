@@ -131,8 +131,10 @@ func TestPlanRunsEveryScenarioAgainstBothSides(t *testing.T) {
 func TestComparisonRatiosAndTargets(t *testing.T) {
 	pairs := []pair{
 		{label: "idle 10000", kind: "idle", conns: 10000,
-			ours: loadgen.Row{RSSPerConn: 6 << 10, HeapPerConn: 3 << 10, StackPerConn: 2 << 10, GoroutinesPerConn: 1},
+			ours: loadgen.Row{RSSPerConn: 6 << 10, HeapPerConn: 3 << 10, StackPerConn: 2 << 10, GoroutinesPerConn: 1.0001},
 			peer: loadgen.Row{RSSPerConn: 18 << 10, HeapPerConn: 9 << 10, StackPerConn: 8 << 10, GoroutinesPerConn: 2}},
+		{label: "idle 1000", kind: "idle", conns: 1000,
+			ours: loadgen.Row{GoroutinesPerConn: 1.0001}, peer: loadgen.Row{GoroutinesPerConn: 0.9999}},
 		{label: "fanout 1000 × 64 B", kind: "fanout", conns: 1000,
 			ours: loadgen.Row{Rate: 500000, P50: time.Millisecond, P99: 4 * time.Millisecond, CPUPerOp: time.Microsecond, MsgsPerFrame: 2},
 			peer: loadgen.Row{Rate: 1000000, P50: 2 * time.Millisecond, P99: 4 * time.Millisecond, CPUPerOp: time.Microsecond, MsgsPerFrame: 1, Lost: 3}},
@@ -144,6 +146,7 @@ func TestComparisonRatiosAndTargets(t *testing.T) {
 	for _, want := range []string{
 		"| idle 10000 | server RSS per connection | 6.0 KiB | 18.0 KiB | 0.33 | gosignalr |",
 		"| idle 10000 | goroutines per connection | 1.00 | 2.00 | 0.50 | gosignalr |",
+		"| idle 1000 | goroutines per connection | 1.00 | 1.00 | 1.00 | same |",
 		"| fanout 1000 × 64 B | delivered msgs/s | 500000 | 1000000 | 0.50 | centrifuge |",
 		"| fanout 1000 × 64 B | latency p50 | 1ms | 2ms | 0.50 | gosignalr |",
 		"| fanout 1000 × 64 B | latency p99 | 4ms | 4ms | 1.00 | same |",
