@@ -44,3 +44,6 @@ for target in FuzzJSONParse FuzzJSONParseDifferential FuzzHandshakeParse FuzzMes
 	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-5s}" ./protocol
 done
 go test -run='^$' -fuzz='^FuzzNegotiateQuery$' -fuzztime="${FUZZTIME:-5s}" .
+for target in FuzzInbound FuzzEventStream; do
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-5s}" ./client
+done
