@@ -114,6 +114,9 @@ func (c *Client) session() (*session, error) {
 // iter.Seq2, if any). An upload started by Send stops early only when the
 // connection ends.
 func (c *Client) Send(ctx context.Context, method string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s, err := c.session()
 	if err != nil {
 		return err
@@ -138,6 +141,9 @@ func (c *Client) Send(ctx context.Context, method string, args ...any) error {
 // returns ctx's error (the server is not told). Arguments, uploads
 // included, are as for Send; uploads stop when ctx ends.
 func (c *Client) Invoke(ctx context.Context, result any, method string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s, err := c.session()
 	if err != nil {
 		return err

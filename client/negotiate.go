@@ -100,7 +100,7 @@ func (e *httpEnv) do(ctx context.Context, method, u string, body []byte, header 
 		}
 		resp, err := e.hc.Do(req)
 		if err != nil {
-			return nil, err
+			return nil, redact(err)
 		}
 		if resp.StatusCode != http.StatusUnauthorized || refreshed || attempt > 0 {
 			return resp, nil
@@ -116,6 +116,29 @@ func (e *httpEnv) do(ctx context.Context, method, u string, body []byte, header 
 		drain(resp)
 		tok, refreshed = newTok, true
 	}
+}
+
+// redact hides the connection token in the URL of an *url.Error, so that
+// errors can be logged and shown.
+func redact(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		ue.URL = "(invalid URL)"
+		return err
+	}
+	q := u.Query()
+	for _, k := range []string{"id", "access_token"} {
+		if q.Has(k) {
+			q.Set(k, "redacted")
+		}
+	}
+	u.RawQuery = q.Encode()
+	ue.URL = u.String()
+	return err
 }
 
 // drain discards and closes a response body so that its connection can be

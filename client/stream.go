@@ -52,6 +52,10 @@ func Stream[T any](ctx context.Context, c *Client, method string, args ...any) i
 func streamSeq[T any](ctx context.Context, c *Client, method string, args []any, conv func(RawValue) (T, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
+		if err := ctx.Err(); err != nil {
+			yield(zero, err)
+			return
+		}
 		s, err := c.session()
 		if err != nil {
 			yield(zero, err)
