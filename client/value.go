@@ -14,8 +14,8 @@ type RawValue struct {
 	proto protocol.HubProtocol
 }
 
-// Decode decodes the value into v, a non-nil pointer, as a handler
-// parameter of v's type would be decoded.
+// Decode decodes the value into dst, a non-nil pointer, as a handler
+// parameter of dst's type would be decoded.
 func (v RawValue) Decode(dst any) error {
 	if v.proto == nil {
 		return errors.New("signalr client: decoding an empty RawValue")
