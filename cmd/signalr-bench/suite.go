@@ -52,6 +52,8 @@ type suite struct {
 	coalesceWindow  int
 	slowSubs        int
 	slowSize        int
+	slowPubs        int
+	slowWindow      int
 	slowWrite       time.Duration
 	backplaneSubs   int
 	big             bool
@@ -106,6 +108,8 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	fs.IntVar(&s.coalesceWindow, "coalesce-window", 64, "coalesce: messages in flight")
 	fs.IntVar(&s.slowSubs, "slow-subs", 1000, "slow: subscribers that keep up")
 	fs.IntVar(&s.slowSize, "slow-size", 1024, "slow: payload bytes")
+	fs.IntVar(&s.slowPubs, "slow-publishers", 8, "slow: connections publishing at once (the slow client's buffers fill sooner)")
+	fs.IntVar(&s.slowWindow, "slow-window", 64, "slow: messages in flight")
 	fs.DurationVar(&s.slowWrite, "slow-write-timeout", 0, "slow: the server's write timeout (0: the library default)")
 	fs.IntVar(&s.backplaneSubs, "backplane-subs", 1000, "backplane: subscribers")
 	fs.BoolVar(&s.big, "big", false, "also run the big scenarios: 19k connections on one server, then -big-conns over -big-hubs NATS-joined hubs")
@@ -360,11 +364,12 @@ func (s *suite) runSlow(ctx context.Context) error {
 	}
 	for _, slow := range []int{0, 1} {
 		err := s.withServer(ctx, fmt.Sprintf("slow consumers %d", slow), args, func(t loadgen.Target) (loadgen.Row, error) {
-			cfg := s.fanOut(s.slowSubs, s.slowSize, "")
+			cfg := s.fanOut(s.slowSubs, s.slowSize, fmt.Sprintf("%d publishers, window %d:", s.slowPubs, s.slowWindow))
 			cfg.Scenario = "slow"
 			cfg.Slow = slow
+			cfg.Publishers, cfg.Window = s.slowPubs, s.slowWindow
 			if slow == 0 {
-				cfg.Note = "baseline: no slow consumer"
+				cfg.Note += " baseline, no slow consumer"
 			}
 			return loadgen.FanOut(ctx, t, cfg)
 		})
