@@ -67,6 +67,9 @@ type ServerConfig struct {
 	// writer goroutine per connection; it applies only with WriteDelay
 	// (centrifuge's ConnectReply.WriteWithTimer).
 	WriteWithTimer bool
+	// WriteTimeout bounds one write to a client, which is disconnected with
+	// "write error" when it passes; 0 is centrifuge's default of 1 s.
+	WriteTimeout time.Duration
 	// PingInterval and PongTimeout set how often the server pings a client
 	// and how long it waits for the answer; 0 is centrifuge's default (25 s
 	// and 10 s).
@@ -79,8 +82,12 @@ func (c ServerConfig) String() string {
 	if mm == 0 {
 		mm = 16
 	}
-	return fmt.Sprintf("writeBufferPool=%t offReadLoop=%t maxMessagesInFrame=%d writeDelay=%s writeWithTimer=%t compression=off",
-		c.WriteBufferPool, c.ProcessCommandsOffReadLoop, mm, c.WriteDelay, c.WriteWithTimer)
+	wt := c.WriteTimeout
+	if wt == 0 {
+		wt = time.Second
+	}
+	return fmt.Sprintf("writeBufferPool=%t offReadLoop=%t maxMessagesInFrame=%d writeDelay=%s writeWithTimer=%t writeTimeout=%s compression=off",
+		c.WriteBufferPool, c.ProcessCommandsOffReadLoop, mm, c.WriteDelay, c.WriteWithTimer, wt)
 }
 
 // Server is a centrifuge node serving bench clients. It is an http.Handler.
@@ -141,6 +148,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	ws := centrifuge.NewWebsocketHandler(node, centrifuge.WebsocketConfig{
 		UseWriteBufferPool:         cfg.WriteBufferPool,
 		ProcessCommandsOffReadLoop: cfg.ProcessCommandsOffReadLoop,
+		WriteTimeout:               cfg.WriteTimeout,
 		PingPongConfig: centrifuge.PingPongConfig{
 			PingInterval: cfg.PingInterval,
 			PongTimeout:  cfg.PongTimeout,

@@ -43,6 +43,7 @@ func run() error {
 	flag.IntVar(&cfg.MaxMessagesInFrame, "max-messages-in-frame", 0, "messages per WebSocket frame at most (0: centrifuge's 16, -1: no cap)")
 	flag.DurationVar(&cfg.WriteDelay, "write-delay", 0, "time a connection's writer waits to collect messages (0: none)")
 	flag.BoolVar(&cfg.WriteWithTimer, "write-with-timer", false, "with -write-delay, schedule writes on a timer instead of a writer goroutine")
+	flag.DurationVar(&cfg.WriteTimeout, "write-timeout", 0, "write timeout per client (0: centrifuge's 1s)")
 	stdinExit := flag.Bool("exit-with-stdin", false, "exit when standard input closes (for child processes)")
 	flag.Parse()
 

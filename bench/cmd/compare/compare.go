@@ -147,7 +147,17 @@ func runOn(ctx context.Context, sd side, fn func(loadgen.Target) (loadgen.Row, e
 	defer srv.stop()
 	row, err := fn(srv.target)
 	row.Server = sd.name
-	return row, err
+	if err != nil {
+		return row, err
+	}
+	// A fresh server counts only this run's disconnects: say why it closed
+	// connections, if it did.
+	if st, ok, serr := srv.target.Stats(ctx, false); serr == nil && ok {
+		if n, reason := st.DisconnectsSince(loadgen.Stats{}); n > 0 {
+			row.Note = strings.TrimSpace(fmt.Sprintf("%s server closed %d (%s)", row.Note, n, reason))
+		}
+	}
+	return row, nil
 }
 
 // figure is one compared number of a scenario.

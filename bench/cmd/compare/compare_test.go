@@ -68,7 +68,7 @@ func oursInProcess(t *testing.T) side {
 
 func peerInProcess(t *testing.T) side {
 	return side{name: "centrifuge", start: func(context.Context) (*server, error) {
-		s, err := centrifugepeer.NewServer(centrifugepeer.ServerConfig{WriteBufferPool: true})
+		s, err := centrifugepeer.NewServer(centrifugepeer.ServerConfig{WriteBufferPool: true, WriteTimeout: 10 * time.Second})
 		if err != nil {
 			return nil, err
 		}

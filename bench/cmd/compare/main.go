@@ -39,8 +39,10 @@ import (
 // peerDefaultFlags configure centrifuge-server for the comparison: its
 // defaults (no write delay, 16 messages per frame, compression off) plus
 // shared write buffers, which a deployment with many connections turns on
-// and which gosignalr does by default.
-const peerDefaultFlags = "-write-buffer-pool"
+// and which gosignalr does by default, and gosignalr's default write
+// timeout of 10 s instead of centrifuge's 1 s, so that on a starved machine
+// neither side drops subscribers sooner than the other.
+const peerDefaultFlags = "-write-buffer-pool -write-timeout 10s"
 
 func main() {
 	if err := run(); err != nil {
