@@ -57,7 +57,9 @@ type SignalROptions struct {
 // Publish invokes the hub method Publish(group, payload); Echo invokes
 // Echo(payload) and checks that the result is the payload; Subscribe with
 // a group invokes Join(group). Broadcasts arrive as invocations of
-// BroadcastTarget.
+// BroadcastTarget. A broadcast to everyone reaches every connection of
+// the hub, subscribed or not, as SignalR's Clients.All does; connections
+// without OnMessage read and drop it.
 type SignalR struct {
 	opts    SignalROptions
 	wsURL   string
