@@ -717,6 +717,10 @@ func (c *conn) teardown(readErr error) {
 			c.callOnDisconnected(hook, reason)
 		}
 	}
+	// Uploads still open end as the client's stream would have, with an
+	// error, so that a method ranging over one returns (only this
+	// goroutine, the reader, sends on them).
+	c.endAllUploads(connClosedWhileStreaming)
 	c.iwg.Wait()
 	c.hub.metrics.connectionEnded(c, reason)
 	c.logger().Debug("signalr: connection closed", "connection", c.id, "reason", reason)

@@ -55,10 +55,13 @@ type registry struct {
 	count  atomic.Int64
 }
 
+// connShard holds connections in a slice, which a broadcast walks much
+// faster than a map, and indexes them by id.
 type connShard struct {
-	mu sync.RWMutex
-	m  map[string]*conn
-	_  [40]byte // keep shards on separate cache lines
+	mu   sync.RWMutex
+	idx  map[string]int // position in list
+	list []*conn
+	_    [8]byte // 64 bytes: keep shards on separate cache lines
 }
 
 type setShard struct {
@@ -79,10 +82,15 @@ func shardOf(key string) uint32 {
 func (r *registry) add(c *conn) {
 	s := &r.conns[shardOf(c.id)]
 	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[string]*conn)
+	if s.idx == nil {
+		s.idx = make(map[string]int)
 	}
-	s.m[c.id] = c
+	if i, ok := s.idx[c.id]; ok {
+		s.list[i] = c
+	} else {
+		s.idx[c.id] = len(s.list)
+		s.list = append(s.list, c)
+	}
 	s.mu.Unlock()
 	r.count.Add(1)
 	if c.userID != "" {
@@ -107,8 +115,18 @@ func (r *registry) remove(c *conn) []string {
 	}
 	s := &r.conns[shardOf(c.id)]
 	s.mu.Lock()
-	if s.m[c.id] == c {
-		delete(s.m, c.id)
+	if i, ok := s.idx[c.id]; ok && s.list[i] == c {
+		last := len(s.list) - 1
+		if i != last {
+			s.list[i] = s.list[last]
+			s.idx[s.list[i].id] = i
+		}
+		s.list[last] = nil
+		s.list = s.list[:last]
+		delete(s.idx, c.id)
+		if cap(s.list) > 64 && len(s.list) < cap(s.list)/4 {
+			s.list = append([]*conn(nil), s.list...)
+		}
 		r.count.Add(-1)
 	}
 	s.mu.Unlock()
@@ -118,7 +136,10 @@ func (r *registry) remove(c *conn) []string {
 func (r *registry) conn(id string) *conn {
 	s := &r.conns[shardOf(id)]
 	s.mu.RLock()
-	c := s.m[id]
+	var c *conn
+	if i, ok := s.idx[id]; ok {
+		c = s.list[i]
+	}
 	s.mu.RUnlock()
 	return c
 }
@@ -159,7 +180,7 @@ func (r *registry) eachConn(fn func(*conn)) {
 	for i := range r.conns {
 		s := &r.conns[i]
 		s.mu.RLock()
-		for _, c := range s.m {
+		for _, c := range s.list {
 			fn(c)
 		}
 		s.mu.RUnlock()

@@ -104,8 +104,12 @@ func (u *upload) param() reflect.Value {
 		}
 		for {
 			chosen, v, ok := reflect.Select(cases)
-			if chosen == 1 {
-				return nil // the connection closed; the method's context says so
+			if chosen == 1 { // the connection closed
+				if seq2 {
+					err := error(&StreamError{Message: connClosedWhileStreaming})
+					yield.Call([]reflect.Value{reflect.Zero(u.pm.elem), reflect.ValueOf(&err).Elem()})
+				}
+				return nil
 			}
 			if !ok {
 				if seq2 && u.err != nil {
@@ -176,6 +180,22 @@ func (c *conn) endUpload(u *upload, errText string) {
 		u.err = &StreamError{Message: errText}
 	}
 	u.ch.Close()
+}
+
+const connClosedWhileStreaming = "Connection closed while streaming."
+
+// endAllUploads ends every open upload with errText. Only the reader may
+// call it.
+func (c *conn) endAllUploads(errText string) {
+	c.streams.mu.Lock()
+	ups := make([]*upload, 0, len(c.streams.uploads))
+	for _, u := range c.streams.uploads {
+		ups = append(ups, u)
+	}
+	c.streams.mu.Unlock()
+	for _, u := range ups {
+		c.endUpload(u, errText)
+	}
 }
 
 // releaseUploads forgets the uploads of a method that has returned; items

@@ -1,9 +1,14 @@
 package signalr_test
 
 import (
+	"context"
+	"iter"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gosignalr/signalr"
 )
 
 // nextNonPing returns the next message that is not a Ping, one at a time
@@ -51,4 +56,65 @@ func TestClientResultOverRawWebSocket(t *testing.T) {
 	require.NotEmpty(t, id)
 	c.sendText(`{"type":3,"invocationId":"` + id + `","result":"hi!"}` + "\x1e")
 	require.Equal(t, map[string]any{"type": float64(3), "invocationId": "1", "result": "ok:hi!"}, c.readMessage())
+}
+
+// rangingHub's method ranges over its upload and ignores its context, as
+// simple code does: a connection that drops must still end the range.
+type rangingHub struct{ started, ended chan error }
+
+func (h rangingHub) Count(items iter.Seq2[int, error]) int {
+	n := 0
+	for _, err := range items {
+		if err != nil {
+			h.ended <- err
+			return n
+		}
+		if n++; n == 1 {
+			h.started <- nil
+		}
+	}
+	h.ended <- nil
+	return n
+}
+
+func (h rangingHub) Sum(items <-chan int) int {
+	n := 0
+	for x := range items {
+		if n += x; n == 1 {
+			h.started <- nil
+		}
+	}
+	h.ended <- nil
+	return n
+}
+
+func TestUploadEndsWhenTheConnectionDrops(t *testing.T) {
+	for _, method := range []string{"Count", "Sum"} {
+		t.Run(method, func(t *testing.T) {
+			h := rangingHub{started: make(chan error, 1), ended: make(chan error, 1)}
+			hub, url := startHub(t, h)
+			c := handshakeRaw(t, url)
+			c.sendText(`{"type":1,"invocationId":"1","target":"` + method + `","arguments":[],"streamIds":["s"]}` + "\x1e" +
+				`{"type":2,"invocationId":"s","item":1}` + "\x1e")
+			select {
+			case <-h.started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the method did not start")
+			}
+			require.NoError(t, c.ws.Close()) // no completion: the client just goes away
+			select {
+			case err := <-h.ended:
+				if method == "Count" { // an iter.Seq2 parameter sees why
+					var se *signalr.StreamError
+					require.ErrorAs(t, err, &se)
+					require.Equal(t, "Connection closed while streaming.", se.Message)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the method still waits for items of a connection that is gone")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, hub.Shutdown(ctx))
+		})
+	}
 }
