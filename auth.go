@@ -196,7 +196,7 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	if !ok {
 		return nil, false
 	}
-	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: r}}
+	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}}
 	for _, p := range h.cfg.hubPolicies {
 		if err := p(c); err != nil {
 			status := http.StatusForbidden

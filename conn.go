@@ -2,11 +2,13 @@ package signalr
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +54,7 @@ type conn struct {
 	userID     string
 	identity   *Identity   // never nil once serving
 	expiry     *time.Timer // WithCloseOnAuthExpiration
-	req        *http.Request
+	req        *keptRequest
 	proto      protocol.HubProtocol
 	protoIndex int
 	state      atomic.Int32
@@ -133,7 +135,6 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		t0:              t,
 		id:              id,
 		token:           token,
-		req:             r,
 		created:         time.Now(),
 		readLimit:       h.cfg.maxReceiveMessageSize,
 		transportClosed: make(chan struct{}),
@@ -150,7 +151,7 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		})
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
-	c.req = connRequest(r, c.ctx)
+	c.req = keepRequest(r, c.ctx)
 	c.queue = c.qbuf[:0]
 	c.writeFn = c.writeLoop
 	c.continueFn = c.continueServing
@@ -265,24 +266,86 @@ type resumeState struct {
 	lastAckSent uint64        // ticker-owned
 }
 
-// connRequest is what the connection keeps of the request that opened it:
-// a copy without the headers only the WebSocket handshake needed, and with
-// the connection's context, since the request's own ends with the request.
-func connRequest(r *http.Request, ctx context.Context) *http.Request {
-	var h http.Header
-	for k, v := range r.Header {
-		switch k {
-		case "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
-			continue
-		}
-		if h == nil {
-			h = make(http.Header, len(r.Header))
-		}
-		h[k] = v
+// keptRequest is what a connection keeps of the request that opened it,
+// in less memory than an *http.Request (whose copy and header map cost
+// more than half a KiB per idle connection): the fields a hub may read,
+// and the headers except those only the WebSocket handshake needed.
+// Context.Request builds the *http.Request on first use, with the
+// connection's context, since the request's own ends with the request.
+type keptRequest struct {
+	method, proto, host, remoteAddr, requestURI string
+	protoMajor, protoMinor                      int
+	url                                         *url.URL
+	header                                      []headerField
+	tls                                         *tls.ConnectionState
+	ctx                                         context.Context
+	built                                       atomic.Pointer[http.Request]
+}
+
+type headerField struct {
+	name   string
+	values []string
+}
+
+func keepRequest(r *http.Request, ctx context.Context) *keptRequest {
+	k := &keptRequest{
+		method: r.Method, proto: r.Proto, host: r.Host, remoteAddr: r.RemoteAddr, requestURI: r.RequestURI,
+		protoMajor: r.ProtoMajor, protoMinor: r.ProtoMinor,
+		url: r.URL, tls: r.TLS, ctx: ctx,
 	}
-	r = r.WithContext(ctx)
-	r.Header = h
-	return r
+	n := 0
+	for name := range r.Header {
+		if !handshakeHeader(name) {
+			n++
+		}
+	}
+	if n > 0 {
+		k.header = make([]headerField, 0, n)
+		for name, v := range r.Header {
+			if !handshakeHeader(name) {
+				k.header = append(k.header, headerField{name, v})
+			}
+		}
+	}
+	return k
+}
+
+func handshakeHeader(name string) bool {
+	switch name {
+	case "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
+		return true
+	}
+	return false
+}
+
+// keptAs wraps a request that is kept as it is (a check made before any
+// connection exists).
+func keptAs(r *http.Request) *keptRequest {
+	k := &keptRequest{}
+	k.built.Store(r)
+	return k
+}
+
+// request returns the kept request as an *http.Request, the same one on
+// every call.
+func (k *keptRequest) request() *http.Request {
+	if r := k.built.Load(); r != nil {
+		return r
+	}
+	h := make(http.Header, len(k.header))
+	for _, f := range k.header {
+		h[f.name] = f.values
+	}
+	u := k.url
+	if u == nil {
+		u = &url.URL{}
+	}
+	r := (&http.Request{
+		Method: k.method, URL: u, Proto: k.proto, ProtoMajor: k.protoMajor, ProtoMinor: k.protoMinor,
+		Header: h, Body: http.NoBody, Host: k.host, RemoteAddr: k.remoteAddr, RequestURI: k.requestURI, TLS: k.tls,
+	}).WithContext(k.ctx)
+	k.built.CompareAndSwap(nil, r)
+	return k.built.Load()
 }
 
 // readBufs lends readChunk-sized read buffers to connections while they

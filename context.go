@@ -46,7 +46,7 @@ func (c *Context) Items() *sync.Map {
 // Request is the HTTP request that opened the connection. Its body has been
 // consumed and the WebSocket handshake headers dropped; read only its URL,
 // headers and TLS state. Its context is the connection's.
-func (c *Context) Request() *http.Request { return c.c.req }
+func (c *Context) Request() *http.Request { return c.c.req.request() }
 
 // Abort closes the connection. The client receives a Close message and does
 // not reconnect automatically.

@@ -173,18 +173,24 @@ func TestIdleWebSocketContinuesOnFreshGoroutine(t *testing.T) {
 
 // The request a connection keeps has its handshake headers dropped and a
 // context that lives as long as the connection.
-func TestConnRequest(t *testing.T) {
+func TestKeptRequest(t *testing.T) {
 	r := httptest.NewRequest("GET", "/hub?x=1", nil)
 	r.Header.Set("Upgrade", "websocket")
 	r.Header.Set("Sec-WebSocket-Key", "k")
 	r.Header.Set("Cookie", "a=b")
+	r.RemoteAddr = "127.0.0.9:1234"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kept := connRequest(r, ctx)
+	k := keepRequest(r, ctx)
+	kept := k.request()
+	require.Same(t, kept, k.request(), "built once")
 	require.Equal(t, "a=b", kept.Header.Get("Cookie"))
 	require.Empty(t, kept.Header.Get("Upgrade"))
 	require.Empty(t, kept.Header.Get("Sec-WebSocket-Key"))
 	require.Equal(t, "1", kept.URL.Query().Get("x"))
+	require.Equal(t, "GET", kept.Method)
+	require.Equal(t, "127.0.0.9:1234", kept.RemoteAddr)
+	require.Equal(t, r.Host, kept.Host)
 	require.Equal(t, ctx, kept.Context())
 	require.Equal(t, "websocket", r.Header.Get("Upgrade"), "the original request is left alone")
 }
