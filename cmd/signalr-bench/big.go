@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ func (s *suite) bigRun(ctx context.Context, scenario string, hubs int, natsURL s
 		var args []string
 		if natsURL != "" {
 			args = append(args, "-nats", natsURL, "-name", "bench")
+		}
+		if s.bigMemLimit > 0 {
+			args = append(args, "-memlimit-mib", strconv.Itoa(s.bigMemLimit))
 		}
 		srv, err := startServerChild(fmt.Sprintf("hub %d", i), args...)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -34,11 +35,15 @@ func runServer(args []string) error {
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	stdinExit := fs.Bool("exit-with-stdin", false, "exit when standard input closes (for child processes)")
+	memLimit := fs.Int("memlimit-mib", 0, "soft memory limit for the Go runtime in MiB, as GOMEMLIMIT sets (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := loadgen.CheckLoopbackAddr(*addr); err != nil {
 		return err
+	}
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(int64(*memLimit) << 20)
 	}
 	if _, err := loadgen.RaiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "signalr-bench server:", err)

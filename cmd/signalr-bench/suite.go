@@ -57,6 +57,7 @@ type suite struct {
 	slowWrite       time.Duration
 	backplaneSubs   int
 	big             bool
+	bigMemLimit     int
 	bigHold         time.Duration
 	bigSingle       int
 	bigConns        int
@@ -118,6 +119,7 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	fs.IntVar(&s.bigConns, "big-conns", 100000, "big: connections over all hubs (0: skip)")
 	fs.IntVar(&s.bigHubs, "big-hubs", 6, "big: hub processes")
 	fs.IntVar(&s.bigMessages, "big-messages", 5, "big: broadcasts sent to every connection")
+	fs.IntVar(&s.bigMemLimit, "big-memlimit-mib", 0, "big: soft memory limit of each hub process of the multi-hub run, in MiB (0: none)")
 	fs.DurationVar(&s.soak, "soak", 0, "run the churn soak for this long (0: no soak)")
 	fs.IntVar(&s.soakConns, "soak-conns", 5000, "soak: connections")
 	fs.IntVar(&s.soakChurn, "soak-churn", 50, "soak: connections replaced per second")
