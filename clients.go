@@ -131,6 +131,9 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	}
 	o := p.h.newOutbound(&protocol.Invocation{Target: method, Arguments: args})
 	p.h.deliver(p, o)
+	if o.err == nil && !o.encoded() {
+		o.bytes(0) // no recipient here: still report arguments that cannot be encoded
+	}
 	if o.err != nil {
 		return o.err
 	}
@@ -260,6 +263,16 @@ type outbound struct {
 
 func (h *Hub) newOutbound(msg protocol.Message) *outbound {
 	return &outbound{h: h, msg: msg, enc: make([][]byte, len(h.protocols))}
+}
+
+// encoded reports whether the message has been encoded for any protocol.
+func (o *outbound) encoded() bool {
+	for _, b := range o.enc {
+		if b != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // bytes returns the message encoded with protocol i.
