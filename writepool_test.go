@@ -194,3 +194,24 @@ func TestKeptRequest(t *testing.T) {
 	require.Equal(t, ctx, kept.Context())
 	require.Equal(t, "websocket", r.Header.Get("Upgrade"), "the original request is left alone")
 }
+
+// Right after the handshake, a quiet connection's reader moves to a fresh
+// goroutine at once, without waiting for the idle time (2 s by default):
+// the handshake's stack is not kept through a burst of new connections.
+func TestReaderLeavesTheHandshakeStackAtOnce(t *testing.T) {
+	h, err := New(echoHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub", nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(`{"protocol":"json","version":1}`+"\x1e")))
+	_, _, err = ws.ReadMessage()
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		buf := make([]byte, 1<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*conn).continueServing")
+	}, time.Second, 10*time.Millisecond, "the reader moved to a fresh goroutine well before the idle time")
+	require.NoError(t, h.Shutdown(context.Background()))
+}

@@ -101,6 +101,7 @@ type wsConn struct {
 	peek       [1]byte
 	idleAfter  time.Duration
 	idle       bool // NextReader returned ErrIdle
+	frames     int  // frames read, counted up to 2
 	closeOnce  sync.Once
 	wmu        sync.Mutex // gorilla allows one writer at a time
 }
@@ -114,8 +115,17 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 			_ = c.raw.Read(c.readableFn)
 			c.idle = false
 		} else {
+			wait := c.idleAfter
+			if c.frames == 1 {
+				// Right after the first frame (the handshake, whose
+				// handling grew this goroutine's stack), move to a small
+				// stack at once unless more is already on its way: a
+				// burst of new connections would otherwise hold
+				// thousands of grown stacks for IdleAfter.
+				wait = time.Millisecond
+			}
 			nc := c.ws.NetConn()
-			_ = nc.SetReadDeadline(time.Now().Add(c.idleAfter))
+			_ = nc.SetReadDeadline(time.Now().Add(wait))
 			err := c.raw.Read(c.readableFn)
 			_ = nc.SetReadDeadline(time.Time{})
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -123,6 +133,9 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 				return false, nil, ErrIdle
 			}
 		}
+	}
+	if c.frames < 2 {
+		c.frames++
 	}
 	for {
 		typ, r, err := c.ws.NextReader()
