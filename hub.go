@@ -639,7 +639,10 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 		idleFor := now - c.lastWrite.Load()
 		if keepAlive > 0 && idleFor >= keepAlive {
 			c.enqueueIfIdle(pings[c.protoIndex])
-		} else if idleFor >= int64(time.Second) {
+		} else if idleFor >= 2*int64(time.Second) {
+			// lastWrite is the tick before the last write (the coarse
+			// clock, at most a second behind), so this is at least a
+			// second of real quiet: a busy connection keeps its array.
 			c.trimQueue()
 		}
 	})

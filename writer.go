@@ -223,12 +223,13 @@ func (c *conn) wrote() {
 // partsPool lends writers the list of a frame's messages.
 var partsPool = sync.Pool{New: func() any { return new([][]byte) }}
 
-// resetQueueLocked empties the queue. A large array goes back to the
-// collector; the queue starts again in the connection's own small array.
-// qmu must be held.
+// resetQueueLocked empties the queue. An array of up to 256 messages
+// (8 KiB) stays for the next burst until the connection goes quiet (see
+// trimQueue); a larger one goes back to the collector and the queue starts
+// again in the connection's own small array. qmu must be held.
 func (c *conn) resetQueueLocked() {
 	clear(c.queue)
-	if cap(c.queue) > 64 {
+	if cap(c.queue) > 256 {
 		c.queue = c.qbuf[:0]
 	} else {
 		c.queue = c.queue[:0]
