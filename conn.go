@@ -46,40 +46,57 @@ var (
 // and writes through a bounded queue drained by a writer goroutine that
 // exists only while there is something to write.
 type conn struct {
+	// The fields a broadcast touches come first, in three cache lines
+	// (TestConnLayout keeps them so): read-mostly ones, then the outbound
+	// queue that the broadcaster and the writer both change, then the
+	// queue's own first array. Fields that other goroutines write often
+	// (lastRead, the invocation queue) stay out of these lines.
 	hub        *Hub
 	t          transport.Conn // current transport; replaced by a stateful resume
 	t0         transport.Conn // the transport the connection started with
 	id         string
-	token      string
-	userID     string
-	identity   *Identity   // never nil once serving
-	expiry     *time.Timer // WithCloseOnAuthExpiration
-	req        *keptRequest
-	proto      protocol.HubProtocol
 	protoIndex int
-	state      atomic.Int32
-	pingSeen   atomic.Bool
-	ctx        context.Context
-	cancel     context.CancelCauseFunc
-	items      atomic.Pointer[sync.Map] // made on first use
-	created    time.Time
-	hsTimer    *time.Timer
-
-	lastRead  atomic.Int64 // unix nanoseconds
-	lastWrite atomic.Int64
-	readLimit int
 
 	// Outbound queue (writer.go), guarded by qmu.
-	qmu             sync.Mutex
-	queue           []outMsg
+	qmu       sync.Mutex
+	queue     []outMsg
+	queued    int
+	lastWrite atomic.Int64  // unix nanoseconds (the hub's coarse clock)
+	drained   chan struct{} // closed when the queue is taken; see waitQueueRoom
+	// Queue flags, guarded by qmu.
+	writing         bool
+	closing         bool
+	closeAfterFlush bool
+	writeFailed     bool
+	waited          bool // writer-owned: a Waiter transport has a poll ready
+	stateful        bool
+	gated           bool      // hold output until the client's first message
+	suspended       bool      // transport lost, waiting for a resume
 	qbuf            [2]outMsg // queue's first array; see resetQueueLocked
-	queued          int
+
+	token    string
+	userID   string
+	identity *Identity   // never nil once serving
+	expiry   *time.Timer // WithCloseOnAuthExpiration
+	req      *keptRequest
+	proto    protocol.HubProtocol
+	state    atomic.Int32
+	pingSeen atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	items    atomic.Pointer[sync.Map] // made on first use
+	created  time.Time
+	hsTimer  *time.Timer
+
+	lastRead  atomic.Int64 // unix nanoseconds
+	readLimit int
+
+	// More of the outbound queue, guarded by qmu.
 	closeReason     error
 	transportClosed chan struct{}
 	writeFn         func()
 	continueFn      func()
 	onServed        func()        // after the connection ends, when serve returned false
-	drained         chan struct{} // closed when the queue is taken; see waitQueueRoom
 	writerIdle      chan struct{} // closed when the writer goroutine exits
 
 	streams streamSet
@@ -112,20 +129,12 @@ type conn struct {
 	handshaken bool // reader-owned copy of state >= stateConnected
 	// typedFrames: the transport tells text frames from binary ones
 	// (WebSockets), so a frame of the wrong type is an error.
-	typedFrames     bool
-	writing         bool
-	closing         bool
-	closeAfterFlush bool
-	writeFailed     bool
-	waited          bool // writer-owned: a Waiter transport has a poll ready
-	stateful        bool
-	gated           bool // hold output until the client's first message
-	suspended       bool // transport lost, waiting for a resume
-	resumePending   bool // a resume transport is on resumeCh
-	awaitSeq        bool // reader-owned: drop input until the client's Sequence
-	wantStateful    bool // negotiated; takes effect with handshake version 2
-	draining        bool // Shutdown: no new invocations
-	removed         bool
+	typedFrames   bool
+	resumePending bool // a resume transport is on resumeCh
+	awaitSeq      bool // reader-owned: drop input until the client's Sequence
+	wantStateful  bool // negotiated; takes effect with handshake version 2
+	draining      bool // Shutdown: no new invocations
+	removed       bool
 }
 
 func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident *Identity) *conn {
