@@ -60,7 +60,9 @@ func UpgradeWebSocket(w http.ResponseWriter, r *http.Request, opts WebSocketOpti
 	if idle == 0 {
 		idle = 2 * time.Second
 	}
-	c := &wsConn{ws: ws, writeTimeout: wt, br: tap.br, idleAfter: idle}
+	// A new connection's first two frames are its handshake and, from
+	// the official clients, a ping.
+	c := &wsConn{ws: ws, writeTimeout: wt, br: tap.br, idleAfter: idle, quick: 2}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok && tap.br != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -99,9 +101,11 @@ type wsConn struct {
 	raw        syscall.RawConn
 	readableFn func(fd uintptr) bool
 	peek       [1]byte
+	idle       bool  // NextReader returned ErrIdle
+	sinceWake  uint8 // frames read since the start or the last wake, counted up to quick+1
+	quick      uint8 // frames after a wake that are followed by a short wait
 	idleAfter  time.Duration
-	idle       bool // NextReader returned ErrIdle
-	frames     int  // frames read, counted up to 2
+	wokeAt     int64 // unix nanoseconds of the last wake from idle
 	closeOnce  sync.Once
 	wmu        sync.Mutex // gorilla allows one writer at a time
 }
@@ -113,15 +117,20 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 		if c.idle || c.idleAfter < 0 {
 			// Errors (a closed connection) show in the read that follows.
 			_ = c.raw.Read(c.readableFn)
-			c.idle = false
+			if c.idle {
+				c.idle = false
+				c.wake()
+			}
 		} else {
 			wait := c.idleAfter
-			if c.frames == 1 {
-				// Right after the first frame (the handshake, whose
-				// handling grew this goroutine's stack), move to a small
-				// stack at once unless more is already on its way: a
-				// burst of new connections would otherwise hold
-				// thousands of grown stacks for IdleAfter.
+			if c.sinceWake > 0 && c.sinceWake <= c.quick {
+				// The frames so far are what an idle connection sends
+				// (its handshake and first ping, or a keep-alive ping),
+				// and handling them grew this goroutine's stack: move to
+				// a small stack at once unless more is already on its
+				// way. Thousands of clients that connected or pinged
+				// together would otherwise hold as many grown stacks
+				// for IdleAfter.
 				wait = time.Millisecond
 			}
 			nc := c.ws.NetConn()
@@ -134,8 +143,8 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 			}
 		}
 	}
-	if c.frames < 2 {
-		c.frames++
+	if c.sinceWake <= c.quick {
+		c.sinceWake++
 	}
 	for {
 		typ, r, err := c.ws.NextReader()
@@ -152,6 +161,21 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 			return true, r, nil
 		}
 	}
+}
+
+// wake notes that an idle connection has something to read. A connection
+// that was idle for IdleAfter most likely sent a lone keep-alive ping, and
+// goes idle again right after it; one that wakes again within IdleAfter is
+// busy, and keeps its goroutine until it has been quiet for IdleAfter, so
+// that a steady trickle of messages does not move it to a new goroutine
+// for each one.
+func (c *wsConn) wake() {
+	now := time.Now().UnixNano()
+	c.sinceWake, c.quick = 0, 0
+	if now-c.wokeAt >= int64(c.idleAfter) {
+		c.quick = 1
+	}
+	c.wokeAt = now
 }
 
 func (c *wsConn) WriteFrame(binary bool, parts ...[]byte) error {
