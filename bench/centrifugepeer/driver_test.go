@@ -40,18 +40,26 @@ func startServerWithStats(t *testing.T, cfg centrifugepeer.ServerConfig) (*centr
 	return srv, &centrifugepeer.Driver{URL: url}, hs.URL + centrifugepeer.StatsPath
 }
 
+// probe is the payload settle publishes; an inbox counts it apart.
+const probe = "probe"
+
 // inbox collects the payloads a connection receives.
 type inbox struct {
-	mu   sync.Mutex
-	got  []string
-	more chan struct{}
+	mu     sync.Mutex
+	got    []string
+	probes int
+	more   chan struct{}
 }
 
 func newInbox() *inbox { return &inbox{more: make(chan struct{}, 1)} }
 
 func (b *inbox) onMessage(payload []byte, _ time.Time) {
 	b.mu.Lock()
-	b.got = append(b.got, string(payload))
+	if string(payload) == probe {
+		b.probes++
+	} else {
+		b.got = append(b.got, string(payload))
+	}
 	b.mu.Unlock()
 	select {
 	case b.more <- struct{}{}:
@@ -74,6 +82,30 @@ func (b *inbox) wait(t *testing.T, n int) []string {
 		case <-b.more:
 		case <-timeout:
 			t.Fatalf("received %d of %d messages: %q", len(got), n, got)
+		}
+	}
+}
+
+// settle publishes probes to group until b receives one. centrifuge
+// writes the subscribe reply before the subscription takes effect (with
+// ProcessCommandsOffReadLoop the gap is wide enough to lose a publication
+// sent right after the reply), so a test that counts what a subscriber
+// receives first waits for the subscription to take effect.
+func settle(t *testing.T, ctx context.Context, pub loadgen.Conn, group string, b *inbox) {
+	t.Helper()
+	for {
+		require.NoError(t, pub.Publish(ctx, group, []byte(probe)))
+		select {
+		case <-b.more:
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatalf("no probe reached the subscribers of %q", group)
+		}
+		b.mu.Lock()
+		n := b.probes
+		b.mu.Unlock()
+		if n > 0 {
+			return
 		}
 	}
 }
@@ -109,6 +141,8 @@ func TestPublishReachesSubscribersOfTheAudience(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			settle(t, ctx, pub, "", everyone)
+			settle(t, ctx, pub, "room", room)
 			// Quotes, backslashes and control characters survive the trip as
 			// a JSON string.
 			payloads := []string{"hello", `a "quoted" \ path`, "tab\tnewline\n", "ünïcode"}
@@ -155,6 +189,7 @@ func TestPublishReplacesInvalidUTF8(t *testing.T) {
 	c := dial(t, d, loadgen.DialOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	settle(t, ctx, c, "", got)
 	require.NoError(t, c.Publish(ctx, "", []byte{'a', 0xff, 'b'}))
 	assert.Equal(t, []string{"a\uFFFDb"}, got.wait(t, 1))
 }
@@ -219,9 +254,10 @@ func TestStopReadingLeavesMessagesUnread(t *testing.T) {
 	dial(t, d, loadgen.DialOptions{Subscribe: true, OnMessage: live.onMessage})
 	pub := dial(t, d, loadgen.DialOptions{})
 
-	h.StopReading()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	settle(t, ctx, pub, "", live)
+	h.StopReading()
 	require.NoError(t, pub.Publish(ctx, "", []byte("one")))
 	live.wait(t, 1)
 	hung.mu.Lock()
