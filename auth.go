@@ -33,7 +33,8 @@ type Identity struct {
 
 // Authenticator turns a request into an identity. It returns (nil, nil)
 // for an anonymous request and an error to refuse it (401, with the
-// error's text as the body when it is an *AuthError).
+// error's text as the body when it is an *AuthError, and the
+// WWW-Authenticate header WithAuthChallenge describes).
 type Authenticator func(r *http.Request) (*Identity, error)
 
 // AuthError refuses a request with its Message, which the client sees.
@@ -70,6 +71,36 @@ func WithAuthenticator(a Authenticator) Option {
 // does not extend it.
 func WithCloseOnAuthExpiration() Option {
 	return func(c *config) { c.closeOnAuthExpiry = true }
+}
+
+// WithAuthChallenge sets the WWW-Authenticate header of every 401 the hub
+// answers (a refused authentication, or a hub policy refusing an anonymous
+// user); "" sends none. By default a 401 carries
+//
+//	WWW-Authenticate: Bearer
+//
+// when the request carried a bearer token (an Authorization: Bearer header
+// or an access_token query parameter), as ASP.NET Core's JWT bearer
+// authentication does, and no WWW-Authenticate header otherwise (cookie or
+// other authentication). An app that authenticates by bearer token and
+// wants token-less requests challenged too sets WithAuthChallenge("Bearer").
+func WithAuthChallenge(challenge string) Option {
+	return func(c *config) { c.authChallenge = &challenge }
+}
+
+// unauthorized answers w with 401, msg as the body, and the challenge
+// WithAuthChallenge describes.
+func (h *Hub) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	challenge := ""
+	if h.cfg.authChallenge != nil {
+		challenge = *h.cfg.authChallenge
+	} else if BearerToken(r) != "" {
+		challenge = "Bearer"
+	}
+	if challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	http.Error(w, msg, http.StatusUnauthorized)
 }
 
 // Policy decides whether the caller may connect (hub policies) or call a
@@ -171,8 +202,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, b
 			if errors.As(err, &ae) {
 				msg = ae.Message
 			}
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			http.Error(w, msg, http.StatusUnauthorized)
+			h.unauthorized(w, r, msg)
 			return nil, false
 		}
 	}
@@ -199,12 +229,11 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}}
 	for _, p := range h.cfg.hubPolicies {
 		if err := p(c); err != nil {
-			status := http.StatusForbidden
 			if id.UserID == "" {
-				status = http.StatusUnauthorized
-				w.Header().Set("WWW-Authenticate", "Bearer")
+				h.unauthorized(w, r, policyText(err))
+				return nil, false
 			}
-			http.Error(w, policyText(err), status)
+			http.Error(w, policyText(err), http.StatusForbidden)
 			return nil, false
 		}
 	}

@@ -65,6 +65,7 @@ type config struct {
 	presenceInterval       time.Duration
 	authenticator          Authenticator
 	closeOnAuthExpiry      bool
+	authChallenge          *string // nil: Bearer when the request carried a bearer token
 	hubPolicies            []Policy
 	methodPolicies         map[string][]Policy
 	maxConnsPerUser        int

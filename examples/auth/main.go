@@ -141,6 +141,9 @@ func newHub(secret []byte, logger *slog.Logger) (*signalr.Hub, error) {
 		signalr.WithAuthenticator(authenticator(secret, logger)),
 		// Anonymous requests get 401: nobody reaches the hub without a token.
 		signalr.WithHubPolicy(signalr.RequireAuthenticated()),
+		// Every 401 says "WWW-Authenticate: Bearer", token or not, as
+		// ASP.NET Core's JWT bearer authentication does.
+		signalr.WithAuthChallenge("Bearer"),
 		// Others get "Failed to invoke 'Broadcast' because user is unauthorized".
 		signalr.WithMethodPolicy("Broadcast", signalr.RequireClaim("role", "admin")),
 		// The server closes a connection when its token expires; the client
