@@ -18,6 +18,12 @@
 //	mux.Handle("/chat", hub)
 //	mux.Handle("/chat/", hub) // negotiate lives below the hub path
 //
+// A middleware in front of the hub that wraps the http.ResponseWriter
+// must implement Unwrap() http.ResponseWriter (as http.ResponseController
+// expects): WebSockets hijack the connection and Server-Sent Events flush
+// each event. Without it those two transports are answered 500 and the
+// reason is logged at Warn; long polling still works.
+//
 // A method may take a context.Context and/or a [*Context] first, then any
 // parameters the protocols can decode (numbers, strings, bools, structs
 // with json tags, slices, maps, pointers, [RawArgument]). It may return

@@ -411,6 +411,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
+	if err := h.canServe(w, r, transport.WebSockets); err != nil {
+		return nil, err
+	}
 	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter})
 	if err != nil {
 		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
@@ -451,6 +454,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.release(token)
+	if h.canServe(w, r, transport.ServerSentEvents) != nil {
+		return
+	}
 	t := transport.NewSSE(w, r, h.cfg.writeTimeout)
 	c := h.start(newConn(h, t, id, token, r, ident))
 	defer h.clusterServeToken(c)()
