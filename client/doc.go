@@ -33,7 +33,9 @@
 // protocol (structs by their json tags, under both protocols). A channel,
 // iter.Seq or iter.Seq2[T, error] argument is streamed to the server as an
 // upload. A server error comes back as a *ServerError with the server's
-// text.
+// text; errors.Is tells an unknown method (ErrMethodNotFound), a refused
+// caller (ErrUnauthorized) and arguments that do not fit
+// (ErrBindingFailed) from the hub's own errors.
 //
 // On (and the typed On1, Handle1, ... helpers) registers the client
 // methods the server calls. A handler that returns a value answers the

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Compare with errors.Is.
@@ -29,12 +30,96 @@ var (
 
 // ServerError is the error of an invocation or stream that the server
 // completed with an error; Message is the server's text.
+//
+// The server's text says why the call failed in words only, so ServerError
+// also matches, with errors.Is, the sentinel of the few failures that
+// ASP.NET Core SignalR (and a gosignalr hub) report in fixed words:
+// [ErrMethodNotFound], [ErrUnauthorized] and [ErrBindingFailed]. Any other
+// text (an error the hub method returned, a limit) matches none of them.
+//
+//	var sum int
+//	err := c.Invoke(ctx, &sum, "Add", 1, 2)
+//	switch {
+//	case errors.Is(err, client.ErrMethodNotFound): // the hub has no Add
+//	case errors.Is(err, client.ErrUnauthorized): // a policy refused the call
+//	case errors.Is(err, client.ErrBindingFailed): // the arguments do not fit
+//	}
 type ServerError struct {
 	Message string
 }
 
 // Error returns Message, the server's text.
 func (e *ServerError) Error() string { return e.Message }
+
+// Errors that a *ServerError matches with errors.Is, recognised by the
+// server's fixed text (the method name in quotes varies). They are never
+// returned on their own.
+var (
+	// ErrMethodNotFound: the hub has no method of that name.
+	//	Failed to invoke '<method>' due to an error on the server. HubException: Method does not exist.
+	ErrMethodNotFound = errors.New("signalr client: the hub has no such method")
+	// ErrUnauthorized: an authorization policy of the hub method refused
+	// the caller; the method did not run.
+	//	Failed to invoke '<method>' because user is unauthorized
+	ErrUnauthorized = errors.New("signalr client: the user is not authorized to invoke the method")
+	// ErrBindingFailed: the arguments do not fit the hub method's
+	// parameters (their number or types), or a streaming method was
+	// called without streaming or the reverse; the method did not run.
+	// The details follow the first text only when the server sends them
+	// (a gosignalr hub always, ASP.NET Core with detailed errors).
+	//	Failed to invoke '<method>' due to an error on the server.
+	//	Failed to invoke '<method>' due to an error on the server. InvalidDataException: ...
+	//	The client attempted to invoke the streaming '<method>' method with a non-streaming invocation.
+	//	The client attempted to invoke the non-streaming '<method>' method with a streaming invocation.
+	ErrBindingFailed = errors.New("signalr client: the arguments do not bind to the hub method")
+)
+
+// Is reports whether the server's text is that of ErrMethodNotFound,
+// ErrUnauthorized or ErrBindingFailed, whichever target is.
+func (e *ServerError) Is(target error) bool {
+	switch target {
+	case ErrMethodNotFound, ErrUnauthorized, ErrBindingFailed:
+		return serverErrorKind(e.Message) == target
+	}
+	return false
+}
+
+// serverErrorKind maps ASP.NET Core SignalR's fixed invocation error texts
+// (DefaultHubDispatcher) to their sentinels, nil for any other text.
+func serverErrorKind(msg string) error {
+	const (
+		prefix     = "Failed to invoke '"
+		notFound   = "' due to an error on the server. HubException: Method does not exist."
+		binding    = "' due to an error on the server."
+		unauthzEnd = "' because user is unauthorized"
+	)
+	if rest, ok := strings.CutPrefix(msg, "The client attempted to invoke the "); ok {
+		// A streaming method called without streaming, or the reverse.
+		if strings.HasSuffix(rest, " method with a non-streaming invocation.") ||
+			strings.HasSuffix(rest, " method with a streaming invocation.") {
+			return ErrBindingFailed
+		}
+		return nil
+	}
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return nil
+	}
+	switch {
+	case strings.HasSuffix(rest, notFound):
+		return ErrMethodNotFound
+	case strings.HasSuffix(rest, unauthzEnd):
+		return ErrUnauthorized
+	}
+	// The method's name, then the binding text, then nothing or the
+	// exception's type and message.
+	if i := strings.Index(rest, binding); i >= 0 {
+		if after := rest[i+len(binding):]; after == "" || after[0] == ' ' {
+			return ErrBindingFailed
+		}
+	}
+	return nil
+}
 
 // CloseError reports a Close message from the server; Message is its
 // error, empty for a close without one. With AllowReconnect, automatic
