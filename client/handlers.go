@@ -20,6 +20,33 @@ type handlerFunc func(ctx context.Context, args []any, p protocol.HubProtocol) (
 type handlerTable struct {
 	mu sync.RWMutex
 	m  map[string][]handlerFunc
+
+	// unhandled holds the lower-cased methods the server called without a
+	// handler, at most maxWarnedMethods of them: each is logged at Warn
+	// once, later calls at Debug.
+	unhandledMu sync.Mutex
+	unhandled   map[string]struct{}
+}
+
+// maxWarnedMethods bounds how many distinct method names without a
+// handler are remembered (and logged at Warn), whatever names the server
+// sends.
+const maxWarnedMethods = 64
+
+// firstUnhandled reports whether this is the first call of method without
+// a handler that should be logged at Warn.
+func (t *handlerTable) firstUnhandled(method string) bool {
+	key := strings.ToLower(method)
+	t.unhandledMu.Lock()
+	defer t.unhandledMu.Unlock()
+	if _, seen := t.unhandled[key]; seen || len(t.unhandled) >= maxWarnedMethods {
+		return false
+	}
+	if t.unhandled == nil {
+		t.unhandled = map[string]struct{}{}
+	}
+	t.unhandled[key] = struct{}{}
+	return true
 }
 
 func (t *handlerTable) add(method string, h handlerFunc) {
@@ -61,7 +88,10 @@ var (
 // invocations that expect a result ("client results"): the value, or the
 // error's text, goes back to the server; a nil error alone answers null.
 // A handler that returns nothing answers "Client didn't provide a
-// result.", as does a method with no handler.
+// result.", as does a method with no handler. The first call of a method
+// without a handler is logged at Warn (for up to 64 method names), later
+// ones at Debug, so that a handler registered under a misspelt name shows
+// without a line per message.
 //
 // Several handlers may be registered for one method; all run, in
 // registration order. Handlers run one at a time, in the order the
@@ -371,7 +401,11 @@ func (s *session) invokeHandlers(inv *protocol.Invocation) {
 	hs := s.c.handlers.get(inv.Target)
 	expects := inv.InvocationID != ""
 	if len(hs) == 0 {
-		s.log.Warn("signalr client: no handler for a client method", "method", inv.Target)
+		if s.c.handlers.firstUnhandled(inv.Target) {
+			s.log.Warn("signalr client: no handler for a client method; later calls of it are logged at Debug", "method", inv.Target)
+		} else {
+			s.log.Debug("signalr client: no handler for a client method", "method", inv.Target)
+		}
 		if expects {
 			s.answer(&protocol.Completion{InvocationID: inv.InvocationID, Error: errNoResult})
 		}
