@@ -7,7 +7,9 @@ import (
 
 // Sentinel errors. Compare with errors.Is.
 var (
-	// ErrHubClosed is returned once Shutdown or Close has begun.
+	// ErrHubClosed is returned by sends and client results once
+	// Hub.Shutdown has begun, and is the reason OnDisconnected receives
+	// for the connections Shutdown closes.
 	ErrHubClosed = errors.New("signalr: hub closed")
 	// ErrConnectionNotFound is returned by group operations on a connection
 	// id the hub does not hold.

@@ -4,7 +4,9 @@
 // bus; the signalr package builds its routing (broadcasts, groups, users,
 // connections, group changes and client results across nodes) on top of
 // it. Memory is the in-process implementation; backplane/nats carries it
-// over NATS.
+// over NATS and backplane/redis over Redis pub/sub. Package
+// backplane/backplanetest is the conformance suite every implementation
+// passes.
 //
 // Users pass a Backplane to signalr.WithBackplane and never call it
 // directly.
