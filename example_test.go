@@ -2,19 +2,17 @@ package signalr_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
+	"slices"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/client"
 	"github.com/gosignalr/signalr/contract"
 )
 
@@ -37,11 +35,24 @@ func Example() {
 	defer srv.Close()
 	defer hub.Shutdown(context.Background())
 
-	// A client, as connection.invoke("Add", 40, 2) in JavaScript.
-	c := dial(srv.URL + "/calc")
-	defer c.close()
-	fmt.Println(c.invoke("Add", 40, 2))
-	// Output: 42
+	// A client: the Go client here, as connection.invoke("Add", 40, 2)
+	// in JavaScript.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.New(srv.URL + "/calc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Stop(context.Background())
+	var sum int
+	err = c.Invoke(ctx, &sum, "Add", 40, 2)
+	fmt.Println(sum, err)
+	// Output: 42 <nil>
 }
 
 // Chat is a hub whose Send broadcasts to every connection. The user id
@@ -58,30 +69,44 @@ func (Chat) Send(c *signalr.Context, text string) error {
 // applications authenticate (see signalr.WithAuthenticator).
 func userFromRequest(r *http.Request) string { return r.URL.Query().Get("user") }
 
+// onMessage passes each "message" the client receives to ch, formatted.
+func onMessage(ch chan<- string) func(*client.Client) error {
+	return func(c *client.Client) error {
+		return client.On2(c, "message", func(from, text string) { ch <- from + ": " + text })
+	}
+}
+
 func ExampleClientProxy_Send() {
 	hub, _ := signalr.New(Chat{}, signalr.WithUserIDFunc(userFromRequest))
 	url, stop := serve(hub)
 	defer stop()
-	alice, bob := dial(url+"?user=alice"), dial(url+"?user=bob")
-	defer alice.close()
-	defer bob.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	toAlice, toBob := make(chan string, 8), make(chan string, 8)
 
-	// Inside a hub method: alice calls Send.
-	alice.invoke("Send", "hello")
-	fmt.Println("alice got", alice.next())
-	fmt.Println("bob got", bob.next())
+	// Inside a hub method: alice calls Send, then bob does.
+	alice := connect(ctx, url+"?user=alice", onMessage(toAlice))
+	defer alice.Stop(context.Background())
+	_ = alice.Invoke(ctx, nil, "Send", "hello")
+	fmt.Println("alice got", receive(ctx, toAlice))
+	bob := connect(ctx, url+"?user=bob", onMessage(toBob))
+	defer bob.Stop(context.Background())
+	_ = bob.Invoke(ctx, nil, "Send", "hi alice")
+	fmt.Println("alice got", receive(ctx, toAlice))
+	fmt.Println("bob got", receive(ctx, toBob))
 
 	// Anywhere else in the program.
-	err := hub.Clients().All().Send(context.Background(), "message", "server", "back at noon")
+	err := hub.Clients().All().Send(ctx, "message", "server", "back at noon")
 	fmt.Println(err)
-	fmt.Println("alice got", alice.next())
-	fmt.Println("bob got", bob.next())
+	fmt.Println("alice got", receive(ctx, toAlice))
+	fmt.Println("bob got", receive(ctx, toBob))
 	// Output:
-	// alice got message("alice", "hello")
-	// bob got message("alice", "hello")
+	// alice got alice: hello
+	// alice got bob: hi alice
+	// bob got bob: hi alice
 	// <nil>
-	// alice got message("server", "back at noon")
-	// bob got message("server", "back at noon")
+	// alice got server: back at noon
+	// bob got server: back at noon
 }
 
 // Rooms is a hub with groups: Join adds the caller to a room, and Say
@@ -98,32 +123,50 @@ func (Rooms) Say(c *signalr.Context, room, text string) error {
 	return c.Clients().OthersInGroup(room).Send(c, "said", room, c.UserID(), text)
 }
 
+// onRoom passes each "said" and "alert" the client receives to ch,
+// formatted.
+func onRoom(ch chan<- string) func(*client.Client) error {
+	return func(c *client.Client) error {
+		if err := client.On3(c, "said", func(room, from, text string) {
+			ch <- fmt.Sprintf("%s in %s: %s", from, room, text)
+		}); err != nil {
+			return err
+		}
+		return client.On1(c, "alert", func(text string) { ch <- "alert: " + text })
+	}
+}
+
 func ExampleGroups() {
 	hub, _ := signalr.New(Rooms{}, signalr.WithUserIDFunc(userFromRequest))
 	url, stop := serve(hub)
 	defer stop()
-	alice, bob, carol := dial(url+"?user=alice"), dial(url+"?user=bob"), dial(url+"?user=carol")
-	defer alice.close()
-	defer bob.close()
-	defer carol.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	toAlice, toBob, toCarol := make(chan string, 8), make(chan string, 8), make(chan string, 8)
+	alice := connect(ctx, url+"?user=alice", onRoom(toAlice))
+	defer alice.Stop(context.Background())
+	bob := connect(ctx, url+"?user=bob", onRoom(toBob))
+	defer bob.Stop(context.Background())
+	carol := connect(ctx, url+"?user=carol", onRoom(toCarol))
+	defer carol.Stop(context.Background())
 
-	alice.invoke("Join", "ops")
-	bob.invoke("Join", "ops")
-	alice.invoke("Say", "ops", "deploying")
-	fmt.Println("bob got", bob.next())
+	_ = alice.Invoke(ctx, nil, "Join", "ops")
+	_ = bob.Invoke(ctx, nil, "Join", "ops")
+	_ = carol.Invoke(ctx, nil, "Join", "dev")
+	_ = alice.Invoke(ctx, nil, "Say", "ops", "deploying")
+	fmt.Println("bob got", receive(ctx, toBob))
 
 	// From outside a hub method: the group, then everyone.
-	ctx := context.Background()
 	_ = hub.Clients().Group("ops").Send(ctx, "alert", "disk full")
 	_ = hub.Clients().All().Send(ctx, "alert", "all clear")
-	fmt.Println("alice got", alice.next(), "and", alice.next())
-	fmt.Println("bob got", bob.next(), "and", bob.next())
-	fmt.Println("carol got", carol.next()) // not in ops
+	fmt.Println("alice got", receive(ctx, toAlice), "and", receive(ctx, toAlice))
+	fmt.Println("bob got", receive(ctx, toBob), "and", receive(ctx, toBob))
+	fmt.Println("carol got", receive(ctx, toCarol)) // not in ops
 	// Output:
-	// bob got said("ops", "alice", "deploying")
-	// alice got alert("disk full") and alert("all clear")
-	// bob got alert("disk full") and alert("all clear")
-	// carol got alert("all clear")
+	// bob got alice in ops: deploying
+	// alice got alert: disk full and alert: all clear
+	// bob got alert: disk full and alert: all clear
+	// carol got alert: all clear
 }
 
 // Quiz is a hub that reports each new connection's id on connected.
@@ -142,29 +185,24 @@ func ExampleSingleClientProxy_Invoke() {
 	hub, _ := signalr.New(quiz)
 	url, stop := serve(hub)
 	defer stop()
-	alice := dial(url)
-	defer alice.close()
-	// As connection.on("Ask", question => 42) in JavaScript: a handler
-	// that returns a value answers the server.
-	alice.on("Ask", func(args []json.RawMessage) any {
-		fmt.Println("alice was asked", string(args[0]))
-		return 42
-	})
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var id string
-	select {
-	case id = <-quiz.connected:
-	case <-ctx.Done():
-		fmt.Println("no connection")
-		return
-	}
+	// A handler that returns a value answers the server, as
+	// connection.on("Ask", question => 42) in JavaScript.
+	alice := connect(ctx, url, func(c *client.Client) error {
+		return client.Handle1(c, "Ask", func(_ context.Context, question string) (int, error) {
+			fmt.Println("alice was asked", question)
+			return 42, nil
+		})
+	})
+	defer alice.Stop(context.Background())
+
+	id := receive(ctx, quiz.connected)
 	var answer int
 	err := hub.Clients().Client(id).Invoke(ctx, &answer, "Ask", "6 x 7?")
 	fmt.Println(answer, err)
 	// Output:
-	// alice was asked "6 x 7?"
+	// alice was asked 6 x 7?
 	// 42 <nil>
 }
 
@@ -204,14 +242,24 @@ func Example_streaming() {
 	hub, _ := signalr.New(Numbers{})
 	url, stop := serve(hub)
 	defer stop()
-	c := dial(url)
-	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := connect(ctx, url, nil)
+	defer c.Stop(context.Background())
 
-	fmt.Println(c.stream("Count", 3))
-	fmt.Println(c.upload("Sum", 1, 2, 3, 4))
+	// From the server: a stream of items.
+	for n, err := range client.Stream[int](ctx, c, "Count", 3) {
+		fmt.Println(n, err)
+	}
+	// To the server: an iterator (or a channel) argument is uploaded.
+	var sum int
+	err := c.Invoke(ctx, &sum, "Sum", slices.Values([]int{1, 2, 3, 4}))
+	fmt.Println(sum, err)
 	// Output:
-	// [1 2 3]
-	// 10
+	// 1 <nil>
+	// 2 <nil>
+	// 3 <nil>
+	// 10 <nil>
 }
 
 func ExampleWithBackplane() {
@@ -225,17 +273,26 @@ func ExampleWithBackplane() {
 	defer stop1()
 	url2, stop2 := serve(node2)
 	defer stop2()
-	alice, bob := dial(url1+"?user=alice"), dial(url2+"?user=bob")
-	defer alice.close()
-	defer bob.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	toAlice, toBob := make(chan string, 8), make(chan string, 8)
 
-	alice.invoke("Send", "hi from node 1")
-	fmt.Println("bob got", bob.next())
-	_ = node2.Clients().User("alice").Send(context.Background(), "message", "node 2", "hi alice")
-	fmt.Println("alice got", alice.next(), "and", alice.next())
+	alice := connect(ctx, url1+"?user=alice", onMessage(toAlice))
+	defer alice.Stop(context.Background())
+	_ = alice.Invoke(ctx, nil, "Send", "hi from node 1")
+	fmt.Println("alice got", receive(ctx, toAlice))
+	bob := connect(ctx, url2+"?user=bob", onMessage(toBob))
+	defer bob.Stop(context.Background())
+	_ = bob.Invoke(ctx, nil, "Send", "hi from node 2")
+	fmt.Println("alice got", receive(ctx, toAlice))
+	fmt.Println("bob got", receive(ctx, toBob))
+	_ = node2.Clients().User("alice").Send(ctx, "message", "node 2", "hi alice")
+	fmt.Println("alice got", receive(ctx, toAlice))
 	// Output:
-	// bob got message("alice", "hi from node 1")
-	// alice got message("alice", "hi from node 1") and message("node 2", "hi alice")
+	// alice got alice: hi from node 1
+	// alice got bob: hi from node 2
+	// bob got bob: hi from node 2
+	// alice got node 2: hi alice
 }
 
 // ChatClient is the contract of the typed chat: the methods the server
@@ -261,17 +318,27 @@ func Example_typedHub() {
 	hub, _ := signalr.New(TypedChat{}, signalr.WithUserIDFunc(userFromRequest))
 	url, stop := serve(hub)
 	defer stop()
-	alice, bob := dial(url+"?user=alice"), dial(url+"?user=bob")
-	defer alice.close()
-	defer bob.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan string, 8)
 
-	alice.invoke("Send", "hello")
-	fmt.Println("bob got", bob.next())
-	_ = chatClient.Welcome.Send(context.Background(), hub.Clients().User("alice"), 2)
-	fmt.Println("alice got", alice.next())
+	// The Go client registers its handlers with the same descriptors.
+	alice := connect(ctx, url+"?user=alice", func(c *client.Client) error {
+		return chatClient.Message.On(c, func(from, text string) { got <- "alice got " + from + ": " + text })
+	})
+	defer alice.Stop(context.Background())
+	_ = alice.Invoke(ctx, nil, "Send", "anyone here?") // nobody else yet
+	bob := connect(ctx, url+"?user=bob", func(c *client.Client) error {
+		return chatClient.Welcome.On(c, func(n int) { got <- fmt.Sprint("bob got welcome, ", n, " connected") })
+	})
+	defer bob.Stop(context.Background())
+	_ = bob.Invoke(ctx, nil, "Send", "hello")
+	fmt.Println(receive(ctx, got))
+	_ = chatClient.Welcome.Send(ctx, hub.Clients().User("bob"), 2)
+	fmt.Println(receive(ctx, got))
 	// Output:
-	// bob got Message("alice", "hello")
-	// alice got Welcome(2)
+	// alice got bob: hello
+	// bob got welcome, 2 connected
 }
 
 // serve mounts hub at /hub on an in-memory HTTP server and returns the
@@ -291,223 +358,32 @@ func serve(hub *signalr.Hub) (url string, stop func()) {
 	}
 }
 
-// exampleClient is a minimal SignalR client for the examples: the JSON
-// protocol over a WebSocket, without negotiate. Programs use the official
-// clients or the Go client instead. Failures are printed, so that they
-// show in an example's output.
-type exampleClient struct {
-	ws       *websocket.Conn
-	wmu      sync.Mutex // one writer at a time
-	mu       sync.Mutex
-	nextID   int
-	waiting  map[string]chan exampleMessage
-	handlers map[string]func(args []json.RawMessage) any
-	received chan string // invocations without a handler, formatted
-	done     chan struct{}
-}
-
-type exampleMessage struct {
-	Type         int               `json:"type"`
-	InvocationID string            `json:"invocationId"`
-	Target       string            `json:"target"`
-	Arguments    []json.RawMessage `json:"arguments"`
-	Item         json.RawMessage   `json:"item"`
-	Result       json.RawMessage   `json:"result"`
-	Error        string            `json:"error"`
-}
-
-const exampleTimeout = 5 * time.Second
-
-// dial connects to the hub at url (http://…) and completes the handshake.
-func dial(url string) *exampleClient {
-	c := &exampleClient{
-		waiting:  map[string]chan exampleMessage{},
-		handlers: map[string]func([]json.RawMessage) any{},
-		received: make(chan string, 64),
-		done:     make(chan struct{}),
+// connect starts a Go client (package client) for the hub at url, with
+// the handlers setup registers. Failures are printed, so that they show
+// in an example's output.
+func connect(ctx context.Context, url string, setup func(c *client.Client) error) *client.Client {
+	c, err := client.New(url, client.WithLogger(slog.New(slog.DiscardHandler)))
+	if err == nil && setup != nil {
+		err = setup(c)
 	}
-	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http"), nil)
-	if resp != nil {
-		resp.Body.Close()
+	if err == nil {
+		err = c.Start(ctx)
 	}
 	if err != nil {
-		fmt.Println("dial:", err)
-		close(c.done)
-		return c
-	}
-	c.ws = ws
-	c.write(map[string]any{"protocol": "json", "version": 1})
-	_ = ws.SetReadDeadline(time.Now().Add(exampleTimeout))
-	_, frame, err := ws.ReadMessage()
-	records := strings.Split(strings.TrimSuffix(string(frame), "\x1e"), "\x1e")
-	if err != nil || records[0] != "{}" {
-		fmt.Println("handshake:", err, string(frame))
-	}
-	_ = ws.SetReadDeadline(time.Time{})
-	go c.readLoop(records[1:])
-	// The hub answers the handshake before it registers the connection,
-	// as ASP.NET Core does; the answer to a first call comes after.
-	if _, res := await(c.call(1, "ready?", nil, nil)); !strings.HasPrefix(res, "error: ") {
-		fmt.Println("no answer to the first call:", res)
+		fmt.Println("connect:", err)
 	}
 	return c
 }
 
-func (c *exampleClient) write(v any) {
-	b, err := json.Marshal(v)
-	if err == nil {
-		c.wmu.Lock()
-		err = c.ws.WriteMessage(websocket.TextMessage, append(b, 0x1e))
-		c.wmu.Unlock()
-	}
-	if err != nil {
-		fmt.Println("write:", err)
-	}
-}
-
-// readLoop dispatches every message until the connection ends: results
-// and stream items to the call waiting for them, invocations to their
-// handler (answering the server when it waits for a result) or to
-// received.
-func (c *exampleClient) readLoop(records []string) {
-	defer close(c.done)
-	for {
-		for _, rec := range records {
-			var m exampleMessage
-			if err := json.Unmarshal([]byte(rec), &m); err != nil {
-				fmt.Println("bad message:", rec)
-				return
-			}
-			switch m.Type {
-			case 1: // Invocation
-				c.mu.Lock()
-				h := c.handlers[m.Target]
-				c.mu.Unlock()
-				switch {
-				case h != nil && m.InvocationID != "":
-					c.write(map[string]any{"type": 3, "invocationId": m.InvocationID, "result": h(m.Arguments)})
-				case h != nil:
-					h(m.Arguments)
-				default:
-					c.received <- format(m.Target, m.Arguments)
-				}
-			case 2, 3: // StreamItem, Completion
-				c.mu.Lock()
-				ch := c.waiting[m.InvocationID]
-				c.mu.Unlock()
-				if ch != nil {
-					ch <- m
-				}
-			case 7: // Close
-				return
-			}
-		}
-		_, frame, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		records = strings.Split(strings.TrimSuffix(string(frame), "\x1e"), "\x1e")
-	}
-}
-
-func format(target string, args []json.RawMessage) string {
-	s := make([]string, len(args))
-	for i, a := range args {
-		s[i] = string(a)
-	}
-	return target + "(" + strings.Join(s, ", ") + ")"
-}
-
-// on registers a handler for the server's invocations of method.
-func (c *exampleClient) on(method string, h func(args []json.RawMessage) any) {
-	c.mu.Lock()
-	c.handlers[method] = h
-	c.mu.Unlock()
-}
-
-// call sends an invocation of type typ and returns the channel of its
-// stream items and completion.
-func (c *exampleClient) call(typ int, method string, args []any, streamIDs []string) chan exampleMessage {
-	ch := make(chan exampleMessage, 64)
-	c.mu.Lock()
-	c.nextID++
-	id := fmt.Sprint(c.nextID)
-	c.waiting[id] = ch
-	c.mu.Unlock()
-	if args == nil {
-		args = []any{}
-	}
-	msg := map[string]any{"type": typ, "invocationId": id, "target": method, "arguments": args}
-	if streamIDs != nil {
-		msg["streamIds"] = streamIDs
-	}
-	c.write(msg)
-	return ch
-}
-
-// await returns the stream items up to the completion, then its result or
-// error.
-func await(ch chan exampleMessage) (items []string, result string) {
-	for {
-		select {
-		case m := <-ch:
-			switch {
-			case m.Type == 2:
-				items = append(items, string(m.Item))
-			case m.Error != "":
-				return items, "error: " + m.Error
-			default:
-				return items, string(m.Result)
-			}
-		case <-time.After(exampleTimeout):
-			return items, "timeout"
-		}
-	}
-}
-
-// invoke calls a hub method and returns its result as JSON, "" for none.
-func (c *exampleClient) invoke(method string, args ...any) string {
-	_, result := await(c.call(1, method, args, nil))
-	if strings.HasPrefix(result, "error: ") || result == "timeout" {
-		fmt.Println(method+":", result)
-	}
-	return result
-}
-
-// stream calls a streaming hub method and returns its items.
-func (c *exampleClient) stream(method string, args ...any) []string {
-	items, result := await(c.call(4, method, args, nil))
-	if result != "" {
-		fmt.Println(method+":", result)
-	}
-	return items
-}
-
-// upload calls a hub method whose only argument is a stream of items.
-func (c *exampleClient) upload(method string, items ...any) string {
-	ch := c.call(1, method, nil, []string{"up"})
-	for _, it := range items {
-		c.write(map[string]any{"type": 2, "invocationId": "up", "item": it})
-	}
-	c.write(map[string]any{"type": 3, "invocationId": "up"})
-	_, result := await(ch)
-	return result
-}
-
-// next returns the next invocation the server sent without a handler.
-func (c *exampleClient) next() string {
+// receive returns the next value from ch, or prints "timeout" when ctx
+// ends first.
+func receive[T any](ctx context.Context, ch <-chan T) T {
 	select {
-	case s := <-c.received:
-		return s
-	case <-time.After(exampleTimeout):
-		return "timeout"
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		fmt.Println("timeout")
+		var zero T
+		return zero
 	}
-}
-
-// close ends the connection and waits for the read loop.
-func (c *exampleClient) close() {
-	if c.ws != nil {
-		c.ws.Close()
-	}
-	<-c.done
 }
