@@ -3,6 +3,7 @@ package faultsuite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -64,6 +65,7 @@ type receiver struct {
 	got        map[string]map[int]delivery // sender, seq
 	last       map[string]int              // last seq per sender
 	outOfOrder int
+	disorder   []string // the first few messages out of order
 
 	life     sync.Mutex // held to start again or to stop for good
 	stopping bool
@@ -105,6 +107,9 @@ func (r *receiver) onMsg(sender string, seq int) {
 	defer r.mu.Unlock()
 	if seq <= r.last[sender] {
 		r.outOfOrder++
+		if len(r.disorder) < 4 {
+			r.disorder = append(r.disorder, fmt.Sprintf("%s got %s#%d (%s) after #%d", r.name, sender, seq, kindOf(seq), r.last[sender]))
+		}
 	} else {
 		r.last[sender] = seq
 	}

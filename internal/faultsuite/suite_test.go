@@ -276,11 +276,10 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 	})
 
 	// No node crashed but the one killed.
-	for i, n := range e.nodes {
+	for _, n := range e.nodes {
 		if !n.wasKilled() && !n.alive() {
 			t.Errorf("node %s crashed: %v\n%s", n.name, n.cmd.ProcessState, n.out.tail())
 		}
-		_ = i
 	}
 
 	// Local delivery went on during the fault on every surviving node.
@@ -358,9 +357,11 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 			}
 		}
 	}
+	var disorder []string
 	for _, r := range e.rs {
 		r.mu.Lock()
 		res.outOfOrder += r.outOfOrder
+		disorder = append(disorder, r.disorder...)
 		r.mu.Unlock()
 	}
 	if recovered {
@@ -377,7 +378,7 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 		t.Errorf("%d messages silently lost, for example:\n%s", res.silent, strings.Join(samples, "\n"))
 	}
 	if res.outOfOrder > 0 {
-		t.Errorf("%d messages out of order or twice", res.outOfOrder)
+		t.Errorf("%d messages out of order or twice, for example:\n%s", res.outOfOrder, strings.Join(disorder, "\n"))
 	}
 
 	// Clean ends: clients first, then every surviving node by SIGTERM.
