@@ -332,6 +332,7 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 
 	// Count.
 	var samples []string
+	silentPairs := map[string]int{} // "s0->r1": count
 	for _, s := range e.ss {
 		for _, m := range s.snapshot() {
 			for k, ri := range m.to {
@@ -349,6 +350,7 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 					res.reported++
 				} else {
 					res.silent++
+					silentPairs[s.name+"->"+r.name]++
 					if len(samples) < 8 {
 						samples = append(samples, fmt.Sprintf("%s#%d (%s) -> %s: sent at %+v, ok; %s",
 							s.name, m.seq, kindOf(m.seq), r.name, m.start.Sub(faultStart).Round(time.Millisecond), why))
@@ -375,7 +377,8 @@ func runRow(t *testing.T, busKind, tr string, f fault, res *row) {
 	t.Logf("sent %d, delivered %d, reported lost %d, silently lost %d, out of order %d",
 		res.sent, res.delivered, res.reported, res.silent, res.outOfOrder)
 	if res.silent > 0 {
-		t.Errorf("%d messages silently lost, for example:\n%s", res.silent, strings.Join(samples, "\n"))
+		t.Errorf("%d messages silently lost (by sender and receiver: %v), for example:\n%s",
+			res.silent, silentPairs, strings.Join(samples, "\n"))
 	}
 	if res.outOfOrder > 0 {
 		t.Errorf("%d messages out of order or twice, for example:\n%s", res.outOfOrder, strings.Join(disorder, "\n"))
