@@ -59,6 +59,15 @@ var faults = []fault{
 		e.proxies[1].Blackhole(false)
 		return time.Now()
 	}},
+	{"node blackhole, then cut", -1, func(t *testing.T, e *env) time.Time {
+		e.proxies[1].Blackhole(true)
+		hold(2 * time.Second)
+		e.proxies[1].Cut(true) // what the blackhole held is gone
+		e.proxies[1].Blackhole(false)
+		hold(500 * time.Millisecond)
+		e.proxies[1].Cut(false)
+		return time.Now()
+	}},
 	{"bus delay", -1, func(t *testing.T, e *env) time.Time {
 		for _, p := range e.proxies {
 			p.Delay(200 * time.Millisecond)
@@ -84,40 +93,50 @@ type row struct {
 
 // TestFaults runs every fault over NATS and over Redis with WebSocket
 // clients, and a bus restart over Server-Sent Events and long polling,
-// and prints the table RELIABILITY.md shows.
+// and prints the table RELIABILITY.md shows. The NATS rows and the Redis
+// rows run side by side; the rows of one bus, one after the other.
 func TestFaults(t *testing.T) {
 	type rowSpec struct {
-		bus, transport string
-		f              fault
+		transport string
+		f         fault
 	}
-	var specs []rowSpec
+	other := map[string]string{"nats": transport.ServerSentEvents, "redis": transport.LongPolling}
+	var (
+		mu   sync.Mutex
+		rows = map[string][]row{}
+	)
+	t.Cleanup(func() { // after the parallel subtests
+		all := append(rows["nats"], rows["redis"]...)
+		if len(all) > 0 {
+			t.Log("\n" + table(all))
+		}
+	})
 	for _, b := range []string{"nats", "redis"} {
-		for _, f := range faults {
-			specs = append(specs, rowSpec{b, transport.WebSockets, f})
-		}
-	}
-	specs = append(specs,
-		rowSpec{"nats", transport.ServerSentEvents, faults[1]},
-		rowSpec{"redis", transport.LongPolling, faults[1]})
-
-	var rows []row
-	for _, sp := range specs {
-		name := sp.bus + "/" + strings.ReplaceAll(sp.f.name, " ", "_") + "/" + sp.transport
-		res := row{fault: sp.f.name, bus: sp.bus, transport: sp.transport, recovery: -1}
-		started := false
-		ok := t.Run(name, func(t *testing.T) {
-			started = true
-			start := time.Now()
-			defer func() { res.took = time.Since(start) }()
-			runRow(t, sp.bus, sp.transport, sp.f, &res)
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			var specs []rowSpec
+			for _, f := range faults {
+				specs = append(specs, rowSpec{transport.WebSockets, f})
+			}
+			specs = append(specs, rowSpec{other[b], faults[1]})
+			for _, sp := range specs {
+				name := strings.NewReplacer(" ", "_", ",", "").Replace(sp.f.name) + "/" + sp.transport
+				res := row{fault: sp.f.name, bus: b, transport: sp.transport, recovery: -1}
+				started := false
+				ok := t.Run(name, func(t *testing.T) {
+					started = true
+					start := time.Now()
+					defer func() { res.took = time.Since(start) }()
+					runRow(t, b, sp.transport, sp.f, &res)
+				})
+				if started { // not left out by -run
+					res.failed = !ok
+					mu.Lock()
+					rows[b] = append(rows[b], res)
+					mu.Unlock()
+				}
+			}
 		})
-		if started { // not left out by -run
-			res.failed = !ok
-			rows = append(rows, res)
-		}
-	}
-	if len(rows) > 0 {
-		t.Log("\n" + table(rows))
 	}
 }
 
