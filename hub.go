@@ -485,7 +485,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
+	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout, WriteTimeout: h.cfg.writeTimeout})
 	c := h.start(newConn(h, t, id, token, r, ident))
 	stopServing := h.clusterServeToken(c)
 	go func() {

@@ -258,8 +258,11 @@ func WithMaxRequestBodySize(n int64) Option {
 	}
 }
 
-// WithWriteTimeout bounds one write to a client (default 10 s). A client
-// that does not take a frame in that time is disconnected.
+// WithWriteTimeout bounds one write to a client (default 10 s): a
+// WebSocket frame, a Server-Sent Events event, a long-poll response or the
+// answer to a send. A client that does not take it in that time (one that
+// sent its request and stopped reading) is disconnected, and
+// OnDisconnected receives the write's error.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
