@@ -516,8 +516,7 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	reply := envelope{}
 	h.mu.Lock()
 	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
-		p.timer.Stop()
-		delete(h.pending, tokenKey(env.Token))
+		h.dropPendingLocked(env.Token, p, false)
 		reply.Conn, reply.Stateful = p.id, p.stateful
 	} else {
 		reply.ErrKind = errKindNotFound

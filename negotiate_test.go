@@ -189,7 +189,7 @@ func TestUnusedTokenExpires(t *testing.T) {
 }
 
 func TestMaxPendingNegotiations(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(2))
+	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(2), signalr.WithMaxPendingNegotiationsPerAddress(2))
 	first := negotiateOK(t, url, "?negotiateVersion=1")
 	negotiateOK(t, url, "?negotiateVersion=1")
 	status, body := negotiateStatus(t, url)

@@ -71,6 +71,10 @@ type config struct {
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
 	metrics                metricsConfig
+
+	maxPendingPerAddress int                        // 0: a tenth of maxPendingNegotiations
+	clientAddress        func(*http.Request) string // nil: the remote IP
+	minProtocolVersion   int
 }
 
 func defaultConfig() config {
@@ -180,7 +184,9 @@ func WithNegotiateTimeout(d time.Duration) Option {
 }
 
 // WithMaxPendingNegotiations caps negotiated tokens not yet used by a
-// transport (default 10,000). Past it, negotiate answers 503.
+// transport (default 10,000). Past it, negotiate answers 503. Each client
+// address may hold only a share of the cap (see
+// WithMaxPendingNegotiationsPerAddress).
 func WithMaxPendingNegotiations(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -333,4 +339,35 @@ func WithPresenceInterval(d time.Duration) Option {
 			c.presenceInterval = d
 		}
 	}
+}
+
+// WithMaxPendingNegotiationsPerAddress caps the negotiated tokens not yet
+// used by a transport that one client address may hold (default: a tenth
+// of WithMaxPendingNegotiations' cap, at least 1). Past it, negotiate
+// answers that address 429 while other addresses go on negotiating, so a
+// flood from one address cannot fill the hub-wide cap and keep everyone
+// else out. A token counts until a transport uses it or it expires
+// (WithNegotiateTimeout).
+//
+// The address is the request's remote IP; IPv6 addresses count by their
+// /64 prefix. Behind a reverse proxy every request comes from the proxy's
+// address, so all clients share one share: set WithClientAddressFunc to
+// name the client the proxy saw.
+func WithMaxPendingNegotiationsPerAddress(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxPendingPerAddress = n
+		}
+	}
+}
+
+// WithClientAddressFunc sets how a request's client address is found for
+// per-address limits (WithMaxPendingNegotiationsPerAddress). The default
+// is the remote IP of the request. Behind a reverse proxy, return the
+// client address your proxy reports (the X-Forwarded-For entry it added,
+// or X-Real-IP), and only from requests that came through it: a header
+// the client can set itself lets each request pick a fresh address. An
+// empty result falls back to the remote IP.
+func WithClientAddressFunc(f func(r *http.Request) string) Option {
+	return func(c *config) { c.clientAddress = f }
 }
