@@ -301,7 +301,7 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 func (h *Hub) decodeEnvelope(m *backplane.Message) (*envelope, bool) {
 	var env envelope
 	if err := msgpack.Unmarshal(m.Data, &env); err != nil {
-		h.cfg.logger.Warn("signalr: dropping a malformed backplane message", "subject", m.Subject, "error", err)
+		h.cfg.logger.Warn("signalr: dropping a malformed backplane message", "subject", h.logSubject(m.Subject), "error", err)
 		return nil, false
 	}
 	return &env, true

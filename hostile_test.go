@@ -149,6 +149,10 @@ func FuzzNegotiateQuery(f *testing.F) {
 				t.Fatalf("200 with %q", body)
 			}
 		case http.StatusMethodNotAllowed, http.StatusServiceUnavailable:
+		case http.StatusBadRequest: // version 0, refused by default
+			if !strings.Contains(rec.Body.String(), "version '0'") {
+				t.Fatalf("400 with %q", rec.Body.String())
+			}
 		default:
 			t.Fatalf("status %d for %q %q", rec.Code, method, query)
 		}

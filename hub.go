@@ -202,6 +202,10 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := h.clientAddress(r)
 	version := transport.NegotiateVersion(r)
+	if version == 0 && !h.cfg.allowNegotiateV0 {
+		transport.Error(w, http.StatusBadRequest, "The client requested version '0', but the server does not support this version.")
+		return
+	}
 	id := newID()
 	token := id
 	if version >= 1 {

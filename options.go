@@ -74,7 +74,7 @@ type config struct {
 
 	maxPendingPerAddress int                        // 0: a tenth of maxPendingNegotiations
 	clientAddress        func(*http.Request) string // nil: the remote IP
-	minProtocolVersion   int
+	allowNegotiateV0     bool                       // WithMinimumProtocolVersion(0)
 }
 
 func defaultConfig() config {
@@ -102,7 +102,11 @@ func defaultConfig() config {
 }
 
 // WithLogger sets the logger for connection events and errors. The default
-// is slog.Default(). Connection tokens are never logged.
+// is slog.Default(). Connection tokens are never logged: a connection
+// negotiated with version 0 (see WithMinimumProtocolVersion), whose id is
+// its token, appears in log records under a stand-in, "v0-" and 16 hex
+// digits of a hash of its id, and its id is cut out of any other value of
+// the record.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
@@ -370,4 +374,29 @@ func WithMaxPendingNegotiationsPerAddress(n int) Option {
 // empty result falls back to the remote IP.
 func WithClientAddressFunc(f func(r *http.Request) string) Option {
 	return func(c *config) { c.clientAddress = f }
+}
+
+// WithMinimumProtocolVersion sets the lowest negotiate protocol version
+// (the negotiateVersion query parameter of POST {hub}/negotiate) that the
+// hub accepts: 0 or 1 (default 1). A lower request is answered 400 with
+// the text "The client requested version '0', but the server does not
+// support this version.", as ASP.NET Core's MinimumProtocolVersion does.
+//
+// With version 0 the client has no separate token: it names its
+// connection by the connection id, so anyone who learns the id (from
+// Clients.Client sends an application makes on a client's behalf, from
+// presence, from the backplane, from application logs) can read the
+// connection's messages, call methods as its user and end it. Official
+// clients from 3.0 on (JavaScript, .NET, Java) send version 1; allow 0
+// only for older clients that omit the parameter, and treat connection ids
+// as secrets while you do. Values other than 0 and 1 keep the default.
+func WithMinimumProtocolVersion(v int) Option {
+	return func(c *config) {
+		switch v {
+		case 0:
+			c.allowNegotiateV0 = true
+		case 1:
+			c.allowNegotiateV0 = false
+		}
+	}
 }
