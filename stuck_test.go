@@ -2,8 +2,11 @@ package signalr_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/backplane"
 )
 
 // These tests open connections whose client sends its requests and then
@@ -181,4 +185,50 @@ func TestShutdownWithStuckConnections(t *testing.T) {
 	for range ids {
 		assert.Error(t, recvEnded(t, h, "a stuck connection"))
 	}
+}
+
+// A poll that lands on another node than the connection's is answered by
+// that node, and its write is bounded too: the request ends even though
+// its client never reads.
+func TestStuckForwardedPollEndsAtWriteTimeout(t *testing.T) {
+	bus := backplane.NewMemory()
+	t.Cleanup(func() { bus.Close() })
+	opts := append(stuckOptions(), signalr.WithBackplane(bus, "stuck"))
+	h := newStuckHub()
+	a := startHTTPHubWith(t, htConfig{smallBuffers: true}, h, opts...)
+
+	// Node b, whose handler reports when a poll's request is over.
+	hb, err := signalr.New(newStuckHub(), append([]signalr.Option{signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
+	require.NoError(t, err)
+	pollDone := make(chan struct{}, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hb.ServeHTTP(w, r)
+		if r.Method == http.MethodGet {
+			pollDone <- struct{}{}
+		}
+	}))
+	srv.Listener = htSmallBufListener{srv.Listener}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), htWait)
+		defer cancel()
+		assert.NoError(t, hb.Shutdown(ctx))
+		srv.Close()
+	})
+	b := &htServer{t: t, hub: hb, url: srv.URL, client: a.client}
+
+	token, _ := a.lpConnect(htJSONHandshake)
+	id := recvConnected(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), htWait)
+	defer cancel()
+	require.NoError(t, a.hub.Clients().Client(id).Send(ctx, "big", strings.Repeat("x", 512<<10)))
+
+	nc := dialStuck(t, b)
+	writeRaw(t, nc, "GET /hub?id="+token+"&_=1 HTTP/1.1\r\nHost: test\r\n\r\n")
+	select {
+	case <-pollDone:
+	case <-time.After(htWait):
+		require.FailNow(t, "the forwarded poll of a client that does not read never ended")
+	}
+	a.del(token)
 }
