@@ -2,7 +2,6 @@ package signalr
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -185,7 +184,12 @@ func WithMethodPolicy(method string, p Policy) Option {
 }
 
 // WithMaxConnectionsPerUser caps the connections one user may hold on this
-// node (default 0: no cap). Past it, connecting is answered 429.
+// node (default 0: no cap). Past it, negotiating or connecting is answered
+// 429. A slot is taken when it is asked for, not at the handshake: a
+// negotiation holds one from negotiate until its connection ends, or until
+// its token expires unused (WithNegotiateTimeout); a connection opened
+// without negotiating (skipNegotiation) takes one when its transport
+// opens. Sockets opened at once therefore cannot pass the cap together.
 // Anonymous connections are not counted.
 func WithMaxConnectionsPerUser(n int) Option {
 	return func(c *config) { c.maxConnsPerUser = n }
@@ -219,8 +223,9 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, b
 }
 
 // admit authenticates a request that opens a connection (or negotiates
-// one) and applies the hub policies and per-user cap. On refusal it has
-// answered w.
+// one) and applies the hub policies (the per-user cap is applied with the
+// token bookkeeping, see takeUserSlotLocked). On refusal it has answered
+// w.
 func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	id, ok := h.authenticate(w, r)
 	if !ok {
@@ -234,14 +239,6 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 				return nil, false
 			}
 			http.Error(w, policyText(err), http.StatusForbidden)
-			return nil, false
-		}
-	}
-	if n := h.cfg.maxConnsPerUser; n > 0 && id.UserID != "" {
-		count := 0
-		h.reg.eachOfUser(id.UserID, func(*conn) { count++ })
-		if count >= n {
-			http.Error(w, fmt.Sprintf("Too many connections for this user (limit %d).", n), http.StatusTooManyRequests)
 			return nil, false
 		}
 	}

@@ -301,7 +301,7 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 func (h *Hub) decodeEnvelope(m *backplane.Message) (*envelope, bool) {
 	var env envelope
 	if err := msgpack.Unmarshal(m.Data, &env); err != nil {
-		h.cfg.logger.Warn("signalr: dropping a malformed backplane message", "subject", m.Subject, "error", err)
+		h.cfg.logger.Warn("signalr: dropping a malformed backplane message", "subject", h.logSubject(m.Subject), "error", err)
 		return nil, false
 	}
 	return &env, true
@@ -516,8 +516,7 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	reply := envelope{}
 	h.mu.Lock()
 	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
-		p.timer.Stop()
-		delete(h.pending, tokenKey(env.Token))
+		h.dropPendingLocked(env.Token, p, false)
 		reply.Conn, reply.Stateful = p.id, p.stateful
 	} else {
 		reply.ErrKind = errKindNotFound

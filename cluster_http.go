@@ -84,6 +84,7 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 	if reply.Proto != "" {
 		w.Header().Set("Content-Type", reply.Proto)
 	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
 	w.WriteHeader(int(reply.Status))
 	_, _ = w.Write(reply.Result)
 	return true

@@ -171,7 +171,12 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 	return c
 }
 
-func (c *conn) logger() *slog.Logger { return c.hub.cfg.logger }
+func (c *conn) logger() *slog.Logger {
+	if c.id == c.token { // negotiated with version 0: the id is a secret
+		return redactedLogger(c.hub.cfg.logger, c.id)
+	}
+	return c.hub.cfg.logger
+}
 
 // serve runs the connection until it ends, and then reports true. On a
 // transport that reports idleness it may return false early, and the

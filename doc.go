@@ -198,14 +198,26 @@
 //   - Limits, each with a default: message size ([WithMaxReceiveMessageSize],
 //     32 KiB, enforced while reading, so a huge frame or a huge declared
 //     length is never buffered), request body size, parallel invocations,
-//     open streams, outbound queue, connections per user (off by default),
-//     pending negotiations (capped, expiring after 15 s), handshake
-//     deadline, write deadline.
+//     open streams, outbound queue, connections per user (off by default;
+//     counted from negotiate, not from the handshake), pending negotiations
+//     (capped, a share per client address, expiring after 15 s), handshake
+//     deadline, write deadline (on every transport: a client that stops
+//     reading is disconnected).
 //   - The WebSocket Origin: same origin only unless [WithAllowedOrigins]
 //     or [WithCheckOrigin] say otherwise; CORS is off by default.
 //   - Ids and tokens come from crypto/rand (128 bits). Connection ids are
 //     public; tokens are secrets, looked up by a hash so that timing
 //     reveals nothing, never logged and never put on the backplane.
+//   - Negotiate version 0 is refused by default
+//     ([WithMinimumProtocolVersion]). A version 0 client has no token: it
+//     names its connection by the connection id on every request, so the
+//     id is the secret, and whoever learns it can receive the connection's
+//     messages, invoke methods as its user and end it (with an
+//     authenticator, only while presenting the same user). With version 0
+//     allowed, such ids travel on the backplane in subjects, reach hub code
+//     as [Context.ConnectionID] and presence answers, and must be kept
+//     from other clients; the library's logs show them only as a hashed
+//     stand-in.
 //   - Bad input closes only the connection that sent it, with a Close
 //     message that says why, or is answered with an HTTP status and a
 //     message; it never panics the process. Hub method panics become error

@@ -99,7 +99,7 @@ func TestHostileJSON(t *testing.T) {
 }
 
 func TestPostsToOtherTokensAndFloods(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(50))
+	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(50), signalr.WithMaxPendingNegotiationsPerAddress(50))
 	// A guessed or stolen-looking token gets 404 on every transport request.
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		req, _ := http.NewRequest(m, url+"/hub?id=AAAAAAAAAAAAAAAAAAAAAA", strings.NewReader("x"))
@@ -149,6 +149,10 @@ func FuzzNegotiateQuery(f *testing.F) {
 				t.Fatalf("200 with %q", body)
 			}
 		case http.StatusMethodNotAllowed, http.StatusServiceUnavailable:
+		case http.StatusBadRequest: // version 0, refused by default
+			if !strings.Contains(rec.Body.String(), "version '0'") {
+				t.Fatalf("400 with %q", rec.Body.String())
+			}
 		default:
 			t.Fatalf("status %d for %q %q", rec.Code, method, query)
 		}

@@ -51,6 +51,12 @@ type Hub struct {
 	drained  chan struct{}           // closed when closed and active == 0
 	tickStop chan struct{}
 	tickDone chan struct{}
+
+	// Admission accounting (admission.go), guarded by mu; made on first
+	// use.
+	pendingByAddr map[string]int    // pending negotiations per client address
+	userSlots     map[string]int    // WithMaxConnectionsPerUser: slots taken per user
+	liveSlots     map[string]string // user holding a slot, by tokenKey of a live token
 }
 
 type pendingConn struct {
@@ -58,6 +64,7 @@ type pendingConn struct {
 	timer    *time.Timer
 	stateful bool
 	user     string // who negotiated; the transport must be the same user
+	addr     string // the negotiating client's address (see clientAddress)
 }
 
 // New returns a Hub serving the exported methods of hub. Every exported
@@ -193,7 +200,12 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	addr := h.clientAddress(r)
 	version := transport.NegotiateVersion(r)
+	if version == 0 && !h.cfg.allowNegotiateV0 {
+		transport.Error(w, http.StatusBadRequest, "The client requested version '0', but the server does not support this version.")
+		return
+	}
 	id := newID()
 	token := id
 	if version >= 1 {
@@ -211,8 +223,13 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		transport.Error(w, http.StatusServiceUnavailable, "Too many pending connections; try again later.")
 		return
 	}
+	if status, msg := h.admitPendingLocked(addr, ident.UserID); status != 0 {
+		h.mu.Unlock()
+		transport.Error(w, status, "%s", msg)
+		return
+	}
 	stateful := h.cfg.statefulReconnect && r.URL.Query().Get("useStatefulReconnect") == "true"
-	p := &pendingConn{id: id, stateful: stateful, user: ident.UserID}
+	p := &pendingConn{id: id, stateful: stateful, user: ident.UserID, addr: addr}
 	h.pending[tokenKey(token)] = p
 	p.timer = time.AfterFunc(h.cfg.negotiateTimeout, func() { h.expirePending(token, p) })
 	h.mu.Unlock()
@@ -269,7 +286,7 @@ func (h *Hub) allowsTransport(name string) bool {
 func (h *Hub) expirePending(token string, p *pendingConn) {
 	h.mu.Lock()
 	if h.pending[tokenKey(token)] == p {
-		delete(h.pending, tokenKey(token))
+		h.dropPendingLocked(token, p, false)
 	}
 	h.mu.Unlock()
 }
@@ -306,15 +323,21 @@ func (h *Hub) claim(token, transportName, user string, allowNew bool) (id, tok s
 	}
 	if token == "" {
 		id, tok = newID(), h.newToken()
+		if !h.takeUserSlotLocked(user) {
+			return "", "", false, http.StatusTooManyRequests, h.userCapText()
+		}
 	} else {
 		p := h.pending[tokenKey(token)]
 		if h.cfg.authenticator != nil && p.user != user {
 			return "", "", false, http.StatusForbidden, "The connection was negotiated by another user."
 		}
-		p.timer.Stop()
-		delete(h.pending, tokenKey(token))
+		if p.user != user && !h.takeUserSlotLocked(user) {
+			return "", "", false, http.StatusTooManyRequests, h.userCapText()
+		}
+		h.dropPendingLocked(token, p, p.user == user) // the negotiated slot passes on
 		id, tok, stateful = p.id, token, p.stateful
 	}
+	h.holdUserSlotLocked(tok, user)
 	h.live[tokenKey(tok)] = nil // reserved until the connection object exists
 	h.active++
 	return id, tok, stateful, 0, ""
@@ -340,6 +363,10 @@ func (h *Hub) claimAny(r *http.Request, transportName, user string, allowNew boo
 	if _, taken := h.live[tokenKey(token)]; taken {
 		return "", "", false, http.StatusConflict, "Connection already has a transport."
 	}
+	if !h.takeUserSlotLocked(user) {
+		return "", "", false, http.StatusTooManyRequests, h.userCapText()
+	}
+	h.holdUserSlotLocked(token, user)
 	h.live[tokenKey(token)] = nil
 	h.active++
 	return rid, token, rstateful, 0, ""
@@ -369,6 +396,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, transportName string)
 func (h *Hub) release(token string) {
 	h.mu.Lock()
 	delete(h.live, tokenKey(token))
+	h.releaseUserSlotLocked(token)
 	h.active--
 	if h.active == 0 && h.closed.Load() {
 		select {
@@ -491,7 +519,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout})
+	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout, WriteTimeout: h.cfg.writeTimeout})
 	c := h.start(newConn(h, t, id, token, r, ident))
 	stopServing := h.clusterServeToken(c)
 	go func() {

@@ -101,8 +101,20 @@ func TestNegotiateVersion1(t *testing.T) {
 	assert.Equal(t, n.ConnectionID, c.result("GetConnectionId"), "the hub sees the public id, not the token")
 }
 
+func TestNegotiateVersion0IsRefusedByDefault(t *testing.T) {
+	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(1))
+	for _, query := range []string{"", "?negotiateVersion=0", "?negotiateVersion=x", "?negotiateVersion=-1"} {
+		resp, body := doHTTP(t, http.MethodPost, url+"/hub/negotiate"+query)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, query)
+		assert.Equal(t, "The client requested version '0', but the server does not support this version.", body, query)
+	}
+	// Version 1 is still accepted: the refused requests took no pending
+	// place.
+	negotiateOK(t, url, "?negotiateVersion=1")
+}
+
 func TestNegotiateVersion0(t *testing.T) {
-	_, url := startHub(t, interopHub{})
+	_, url := startHub(t, interopHub{}, signalr.WithMinimumProtocolVersion(0))
 	for _, query := range []string{"", "?negotiateVersion=0", "?negotiateVersion=x", "?negotiateVersion=-1"} {
 		t.Run(query, func(t *testing.T) {
 			n := negotiateOK(t, url, query)
@@ -189,7 +201,7 @@ func TestUnusedTokenExpires(t *testing.T) {
 }
 
 func TestMaxPendingNegotiations(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(2))
+	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(2), signalr.WithMaxPendingNegotiationsPerAddress(2))
 	first := negotiateOK(t, url, "?negotiateVersion=1")
 	negotiateOK(t, url, "?negotiateVersion=1")
 	status, body := negotiateStatus(t, url)

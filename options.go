@@ -72,6 +72,10 @@ type config struct {
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
 	metrics                metricsConfig
+
+	maxPendingPerAddress int                        // 0: a tenth of maxPendingNegotiations
+	clientAddress        func(*http.Request) string // nil: the remote IP
+	allowNegotiateV0     bool                       // WithMinimumProtocolVersion(0)
 }
 
 func defaultConfig() config {
@@ -99,7 +103,11 @@ func defaultConfig() config {
 }
 
 // WithLogger sets the logger for connection events and errors. The default
-// is slog.Default(). Connection tokens are never logged.
+// is slog.Default(). Connection tokens are never logged: a connection
+// negotiated with version 0 (see WithMinimumProtocolVersion), whose id is
+// its token, appears in log records under a stand-in, "v0-" and 16 hex
+// digits of a hash of its id, and its id is cut out of any other value of
+// the record.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
@@ -181,7 +189,9 @@ func WithNegotiateTimeout(d time.Duration) Option {
 }
 
 // WithMaxPendingNegotiations caps negotiated tokens not yet used by a
-// transport (default 10,000). Past it, negotiate answers 503.
+// transport (default 10,000). Past it, negotiate answers 503. Each client
+// address may hold only a share of the cap (see
+// WithMaxPendingNegotiationsPerAddress).
 func WithMaxPendingNegotiations(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -259,8 +269,11 @@ func WithMaxRequestBodySize(n int64) Option {
 	}
 }
 
-// WithWriteTimeout bounds one write to a client (default 10 s). A client
-// that does not take a frame in that time is disconnected.
+// WithWriteTimeout bounds one write to a client (default 10 s): a
+// WebSocket frame, a Server-Sent Events event, a long-poll response or the
+// answer to a send. A client that does not take it in that time (one that
+// sent its request and stopped reading) is disconnected, and
+// OnDisconnected receives the write's error.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -329,6 +342,62 @@ func WithPresenceInterval(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.presenceInterval = d
+		}
+	}
+}
+
+// WithMaxPendingNegotiationsPerAddress caps the negotiated tokens not yet
+// used by a transport that one client address may hold (default: a tenth
+// of WithMaxPendingNegotiations' cap, at least 1). Past it, negotiate
+// answers that address 429 while other addresses go on negotiating, so a
+// flood from one address cannot fill the hub-wide cap and keep everyone
+// else out. A token counts until a transport uses it or it expires
+// (WithNegotiateTimeout).
+//
+// The address is the request's remote IP; IPv6 addresses count by their
+// /64 prefix. Behind a reverse proxy every request comes from the proxy's
+// address, so all clients share one share: set WithClientAddressFunc to
+// name the client the proxy saw.
+func WithMaxPendingNegotiationsPerAddress(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxPendingPerAddress = n
+		}
+	}
+}
+
+// WithClientAddressFunc sets how a request's client address is found for
+// per-address limits (WithMaxPendingNegotiationsPerAddress). The default
+// is the remote IP of the request. Behind a reverse proxy, return the
+// client address your proxy reports (the X-Forwarded-For entry it added,
+// or X-Real-IP), and only from requests that came through it: a header
+// the client can set itself lets each request pick a fresh address. An
+// empty result falls back to the remote IP.
+func WithClientAddressFunc(f func(r *http.Request) string) Option {
+	return func(c *config) { c.clientAddress = f }
+}
+
+// WithMinimumProtocolVersion sets the lowest negotiate protocol version
+// (the negotiateVersion query parameter of POST {hub}/negotiate) that the
+// hub accepts: 0 or 1 (default 1). A lower request is answered 400 with
+// the text "The client requested version '0', but the server does not
+// support this version.", as ASP.NET Core's MinimumProtocolVersion does.
+//
+// With version 0 the client has no separate token: it names its
+// connection by the connection id, so anyone who learns the id (from
+// Clients.Client sends an application makes on a client's behalf, from
+// presence, from the backplane, from application logs) can read the
+// connection's messages, call methods as its user and end it. Official
+// clients from 3.0 on (JavaScript, .NET, Java) send version 1; allow 0
+// only for older clients that omit the parameter, and treat connection ids
+// as secrets while you do. Values other than 0 and 1 keep the default.
+func WithMinimumProtocolVersion(v int) Option {
+	return func(c *config) {
+		switch v {
+		case 0:
+			c.allowNegotiateV0 = true
+		case 1:
+			c.allowNegotiateV0 = false
 		}
 	}
 }

@@ -34,6 +34,9 @@ type httpInbound struct {
 	posting atomic.Bool
 	closed  chan struct{}
 	once    sync.Once
+
+	// writeTimeout bounds each write of a response (see deadline).
+	writeTimeout time.Duration
 }
 
 type postFrame struct {
@@ -41,8 +44,21 @@ type postFrame struct {
 	done chan struct{}
 }
 
-func newHTTPInbound() httpInbound {
-	return httpInbound{posts: make(chan *postFrame), closed: make(chan struct{})}
+func newHTTPInbound(writeTimeout time.Duration) httpInbound {
+	if writeTimeout <= 0 {
+		writeTimeout = 10 * time.Second
+	}
+	return httpInbound{writeTimeout: writeTimeout, posts: make(chan *postFrame), closed: make(chan struct{})}
+}
+
+// deadline bounds the writes to w that follow: a client that sent a
+// request but does not read the answer cannot hold the handler (and the
+// connection it serves) past the write timeout. net/http clears the
+// deadline once the response is over.
+func (in *httpInbound) deadline(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(in.writeTimeout))
+	return rc
 }
 
 // next returns the next POST body; done is an extra channel that ends the
@@ -90,6 +106,9 @@ func (in *httpInbound) isClosed() bool {
 
 // HandlePost implements Poster.
 func (in *httpInbound) HandlePost(w http.ResponseWriter, r *http.Request, maxBody int64) {
+	// The answer is buffered and sent when the handler returns, which may
+	// be long after the request came: the deadline starts then.
+	defer in.deadline(w)
 	if in.isClosed() {
 		Error(w, http.StatusNotFound, "No Connection with that ID.")
 		return
@@ -161,6 +180,7 @@ type SSE struct {
 	writeTimeout time.Duration
 	wmu          sync.Mutex // guards buf and writes to w
 	buf          []byte
+	werr         error // the first failed write; guarded by wmu
 }
 
 // NewSSE returns the event-stream transport of the GET request r. Call
@@ -170,7 +190,7 @@ func NewSSE(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) 
 		writeTimeout = 10 * time.Second
 	}
 	return &SSE{
-		httpInbound:  newHTTPInbound(),
+		httpInbound:  newHTTPInbound(writeTimeout),
 		w:            w,
 		rc:           http.NewResponseController(w),
 		reqDone:      r.Context().Done(),
@@ -187,6 +207,7 @@ func (t *SSE) Open() error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	_ = t.rc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 	t.w.WriteHeader(http.StatusOK)
 	if _, err := io.WriteString(t.w, ":\r\n"); err != nil {
 		return err
@@ -200,6 +221,17 @@ func (t *SSE) Name() string { return ServerSentEvents }
 // NextReader implements Conn; frames are POST bodies.
 func (t *SSE) NextReader() (bool, io.Reader, error) {
 	r, err := t.next(t.reqDone)
+	if err == io.EOF {
+		// A failed write ends the request too (net/http cancels its
+		// context): report the write's error, not a clean close. Taking
+		// wmu waits for a write still in progress to record it.
+		t.wmu.Lock()
+		werr := t.werr
+		t.wmu.Unlock()
+		if werr != nil {
+			return false, nil, werr
+		}
+	}
 	return false, r, err
 }
 
@@ -227,6 +259,9 @@ func (t *SSE) WriteFrame(_ bool, parts ...[]byte) error {
 	_, err := t.w.Write(b)
 	if err == nil {
 		err = t.rc.Flush()
+	}
+	if err != nil && t.werr == nil {
+		t.werr = err
 	}
 	if cap(b) <= 16<<10 {
 		t.buf = b[:0]
@@ -269,6 +304,10 @@ type LongPollingOptions struct {
 	// DisconnectTimeout is how long a connection may go without a poll
 	// before it is closed (default 15 s).
 	DisconnectTimeout time.Duration
+	// WriteTimeout bounds the writing of one poll response (default
+	// 10 s). A client that does not take a response in that time fails
+	// the write, which ends the connection.
+	WriteTimeout time.Duration
 }
 
 // NewLongPoll returns the transport of a new long-polling connection.
@@ -281,7 +320,7 @@ func NewLongPoll(opts LongPollingOptions) *LongPoll {
 		opts.DisconnectTimeout = 15 * time.Second
 	}
 	t := &LongPoll{
-		httpInbound:       newHTTPInbound(),
+		httpInbound:       newHTTPInbound(opts.WriteTimeout),
 		ready:             make(chan struct{}, 1),
 		pollTimeout:       opts.PollTimeout,
 		disconnectTimeout: opts.DisconnectTimeout,
@@ -310,6 +349,7 @@ func (t *LongPoll) NextReader() (bool, io.Reader, error) {
 // an empty body, as the official client expects.
 func (t *LongPoll) FirstPoll(w http.ResponseWriter) {
 	t.idle.Reset(t.disconnectTimeout)
+	t.deadline(w)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 }
@@ -362,6 +402,7 @@ func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status != 0 {
+		t.deadline(w)
 		w.WriteHeader(status)
 	}
 }
@@ -405,6 +446,7 @@ func (t *LongPoll) WaitWritable() error {
 		t.cur = p // put it back for WriteFrame
 	} else {
 		t.mu.Unlock()
+		t.deadline(p.w)
 		p.w.WriteHeader(http.StatusOK) // a newer poll replaced it; answer empty
 		p.done <- nil
 		return nil
@@ -419,10 +461,20 @@ func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
 	if err != nil {
 		return err
 	}
+	// The client may have sent its poll and stopped reading: the write
+	// fails at the deadline instead of holding the connection forever.
+	rc := t.deadline(p.w)
 	p.w.WriteHeader(http.StatusOK)
 	for _, b := range parts {
 		if _, err = p.w.Write(b); err != nil {
 			break
+		}
+	}
+	if err == nil {
+		// Flush, so that a failure is seen here, by the writer, and not
+		// after the handler returns, where nobody would hear of it.
+		if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
+			err = nil
 		}
 	}
 	p.done <- err
