@@ -115,12 +115,118 @@ type (
 	}
 )
 
+// methodSelection is what the options say about which exported methods
+// of the hub value clients may call.
+type methodSelection struct {
+	hidden map[string]bool // lower-case names
+	listed map[string]bool // lower-case names; nil: not listed explicitly
+}
+
+// WithHiddenMethods keeps the named methods of the hub value (matched
+// case-insensitively) from clients: they stay ordinary Go methods. New
+// fails if the hub has no such exported method.
+func WithHiddenMethods(names ...string) Option {
+	return func(c *config) {
+		if c.methodSel.hidden == nil {
+			c.methodSel.hidden = map[string]bool{}
+		}
+		for _, n := range names {
+			c.methodSel.hidden[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// WithMethods lists the methods of the hub value that clients may call
+// (matched case-insensitively); no other method is a hub method. A listed
+// method is served even if it implements a standard interface (String,
+// MarshalJSON, ...), which is otherwise hidden. New fails if the hub has no
+// such exported method. Several WithMethods add up.
+func WithMethods(names ...string) Option {
+	return func(c *config) {
+		if c.methodSel.listed == nil {
+			c.methodSel.listed = map[string]bool{}
+		}
+		for _, n := range names {
+			c.methodSel.listed[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// standardMethods are the methods of interfaces that the standard library
+// (and this library's codec) call on values of any type: a hub value that
+// implements one did so for Go code, not for clients, and without
+// WithMethods they are not hub methods. Each is matched by name and
+// signature.
+var standardMethods = map[string]reflect.Type{
+	"String":           reflect.TypeFor[func() string](),                // fmt.Stringer
+	"GoString":         reflect.TypeFor[func() string](),                // fmt.GoStringer
+	"Format":           reflect.TypeFor[func(fmt.State, rune)](),        // fmt.Formatter
+	"Error":            reflect.TypeFor[func() string](),                // error
+	"Unwrap":           reflect.TypeFor[func() error](),                 // errors.Unwrap
+	"MarshalText":      reflect.TypeFor[func() ([]byte, error)](),       // encoding.TextMarshaler
+	"UnmarshalText":    reflect.TypeFor[func([]byte) error](),           // encoding.TextUnmarshaler
+	"AppendText":       reflect.TypeFor[func([]byte) ([]byte, error)](), // encoding.TextAppender
+	"MarshalBinary":    reflect.TypeFor[func() ([]byte, error)](),       // encoding.BinaryMarshaler
+	"UnmarshalBinary":  reflect.TypeFor[func([]byte) error](),           // encoding.BinaryUnmarshaler
+	"AppendBinary":     reflect.TypeFor[func([]byte) ([]byte, error)](), // encoding.BinaryAppender
+	"MarshalJSON":      reflect.TypeFor[func() ([]byte, error)](),       // json.Marshaler
+	"UnmarshalJSON":    reflect.TypeFor[func([]byte) error](),           // json.Unmarshaler
+	"GobEncode":        reflect.TypeFor[func() ([]byte, error)](),       // gob.GobEncoder
+	"GobDecode":        reflect.TypeFor[func([]byte) error](),           // gob.GobDecoder
+	"MarshalMsgpack":   reflect.TypeFor[func() ([]byte, error)](),       // msgpack.Marshaler
+	"UnmarshalMsgpack": reflect.TypeFor[func([]byte) error](),           // msgpack.Unmarshaler
+	"Close":            reflect.TypeFor[func() error](),                 // io.Closer
+}
+
+// isStandardMethod reports whether m (from a method set, receiver first)
+// is one of standardMethods, or this library's lifecycle hooks.
+func isStandardMethod(m reflect.Method) bool {
+	want, ok := standardMethods[m.Name]
+	if !ok {
+		return false
+	}
+	ft := m.Type
+	if ft.NumIn() != want.NumIn()+1 || ft.NumOut() != want.NumOut() || ft.IsVariadic() != want.IsVariadic() {
+		return false
+	}
+	for i := 0; i < want.NumIn(); i++ {
+		if ft.In(i+1) != want.In(i) {
+			return false
+		}
+	}
+	for i := 0; i < want.NumOut(); i++ {
+		if ft.Out(i) != want.Out(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// served reports whether the exported, non-promoted method m of the hub
+// value is a hub method under sel.
+func (sel methodSelection) served(m reflect.Method) bool {
+	l := strings.ToLower(m.Name)
+	if sel.hidden[l] {
+		return false
+	}
+	if sel.listed != nil {
+		return sel.listed[l]
+	}
+	return !isStandardMethod(m)
+}
+
 // buildMethods returns the hub value's callable methods keyed by name and
 // its lifecycle hooks.
-func buildMethods(hub any) (map[string]*method, hooks, error) {
+func buildMethods(hub any, sel methodSelection) (map[string]*method, hooks, error) {
 	v := reflect.ValueOf(hub)
 	if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
 		return nil, hooks{}, errors.New("signalr: New needs a non-nil hub value")
+	}
+	if err := checkReceivers(v.Type(), sel); err != nil {
+		return nil, hooks{}, err
+	}
+	if err := sel.check(v.Type()); err != nil {
+		return nil, hooks{}, err
 	}
 	var hk hooks
 	if c, ok := hub.(Connecter); ok {
@@ -150,6 +256,9 @@ func buildMethods(hub any) (map[string]*method, hooks, error) {
 			}
 			continue
 		}
+		if !sel.served(m) {
+			continue
+		}
 		md, err := newMethod(m.Name, v.Method(i))
 		if err != nil {
 			return nil, hooks{}, err
@@ -162,6 +271,57 @@ func buildMethods(hub any) (map[string]*method, hooks, error) {
 		methods[l] = md
 	}
 	return methods, hk, nil
+}
+
+// checkReceivers fails for a hub passed by value whose type has hub
+// methods or hooks with pointer receivers: those are not in the value's
+// method set, and clients would find them missing.
+func checkReceivers(t reflect.Type, sel methodSelection) error {
+	if t.Kind() == reflect.Pointer {
+		return nil
+	}
+	pt := reflect.PointerTo(t)
+	promoted := promotedMethods(pt)
+	var missing []string
+	for i := 0; i < pt.NumMethod(); i++ {
+		m := pt.Method(i)
+		hook := m.Name == "OnConnected" || m.Name == "OnDisconnected"
+		if promoted[m.Name] || (!hook && !sel.served(m)) {
+			continue
+		}
+		if _, ok := t.MethodByName(m.Name); !ok {
+			missing = append(missing, m.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	name := t.String()
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return fmt.Errorf("signalr: New(%s{}): methods %s have pointer receivers and are not in the method set of a %s value; pass a pointer: New(&%s{})",
+		name, strings.Join(missing, ", "), t, name)
+}
+
+// check fails for a name given to WithHiddenMethods or WithMethods that is
+// not an exported method of the hub type t.
+func (sel methodSelection) check(t reflect.Type) error {
+	have := make(map[string]bool, t.NumMethod())
+	for i := 0; i < t.NumMethod(); i++ {
+		have[strings.ToLower(t.Method(i).Name)] = true
+	}
+	for _, set := range []struct {
+		opt   string
+		names map[string]bool
+	}{{"WithHiddenMethods", sel.hidden}, {"WithMethods", sel.listed}} {
+		for n := range set.names {
+			if !have[n] {
+				return fmt.Errorf("signalr: %s: the hub has no method %q", set.opt, n)
+			}
+		}
+	}
+	return nil
 }
 
 // promotedMethods names the methods that t gets from embedded fields. They

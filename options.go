@@ -71,6 +71,9 @@ type config struct {
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
 	metrics                metricsConfig
+
+	// Which methods are hub methods (method.go).
+	methodSel methodSelection
 }
 
 func defaultConfig() config {
