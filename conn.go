@@ -675,7 +675,7 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	if err != nil {
 		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
 		c.hub.metrics.refused(m, invokeInvalid)
-		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", inv.Target, err))
+		c.completeError(inv.InvocationID, c.bindErrorText(inv.Target, err))
 		c.releaseStreamIDs(m, inv.StreamIDs)
 		return
 	}

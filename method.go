@@ -453,19 +453,47 @@ func checkParamType(t reflect.Type) error {
 	return nil
 }
 
-// bindError is an argument binding failure; its text reaches the client.
-type bindError struct{ msg string }
+// bindError is an argument binding failure. msg is ASP.NET Core's text
+// for it, which reaches the client only with detailed errors (a stream
+// count mismatch, a HubException there, always); cause, the decoder's
+// error, is only logged.
+type bindError struct {
+	msg     string
+	cause   error
+	streams bool // the number of upload streams does not match
+}
 
-func (e *bindError) Error() string { return e.msg }
+func (e *bindError) Error() string {
+	if e.cause != nil {
+		return e.msg + " " + e.cause.Error()
+	}
+	return e.msg
+}
+
+// bindErrorText is the error completion text for a call of target whose
+// arguments could not be bound, as ASP.NET Core words it.
+func (c *conn) bindErrorText(target string, err error) string {
+	var be *bindError
+	if errors.As(err, &be) && be.streams {
+		return fmt.Sprintf("An unexpected error occurred invoking '%s' on the server. HubException: %s", target, be.msg)
+	}
+	msg := fmt.Sprintf("Failed to invoke '%s' due to an error on the server.", target)
+	if c.hub.cfg.detailedErrors && be != nil {
+		msg += " InvalidDataException: " + be.msg
+	}
+	return msg
+}
+
+const errBindingArguments = "Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked."
 
 // bind decodes raw arguments straight into the method's parameter types,
 // and connects upload stream parameters to the client's stream ids.
 func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Context, hc *Context) ([]reflect.Value, []*upload, error) {
 	if len(args) != m.nArgs {
-		return nil, nil, &bindError{fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), m.nArgs)}
+		return nil, nil, &bindError{msg: fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), m.nArgs)}
 	}
 	if len(streamIDs) != m.nStreams {
-		return nil, nil, &bindError{fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.nStreams)}
+		return nil, nil, &bindError{msg: fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.nStreams), streams: true}
 	}
 	n := len(m.params)
 	if m.ctxIndex >= 0 {
@@ -495,7 +523,7 @@ func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Conte
 		raw, ok := args[ai].(protocol.Raw)
 		ai++
 		if !ok {
-			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Argument %d is not a raw protocol value.", ai)}
+			return nil, nil, &bindError{msg: errBindingArguments, cause: fmt.Errorf("argument %d is not a raw protocol value", ai)}
 		}
 		if pm.t == typeRawArgument {
 			in[off+i] = reflect.ValueOf(RawArgument{p: c.proto, raw: raw})
@@ -503,7 +531,7 @@ func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Conte
 		}
 		pv := reflect.New(pm.t)
 		if err := c.proto.Unmarshal(raw, pv.Interface()); err != nil {
-			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked. Argument %d: %v", ai, err)}
+			return nil, nil, &bindError{msg: errBindingArguments, cause: fmt.Errorf("argument %d: %w", ai, err)}
 		}
 		in[off+i] = pv.Elem()
 	}

@@ -291,7 +291,8 @@ func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvo
 	in, ups, err := m.bind(c, si.Arguments, si.StreamIDs, ctx, hc)
 	if err != nil {
 		c.releaseStreamIDs(m, si.StreamIDs)
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", si.Target, err))
+		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", si.Target, "error", err)
+		c.completeError(si.InvocationID, c.bindErrorText(si.Target, err))
 		return
 	}
 	defer c.releaseUploads(ups)
