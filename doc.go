@@ -30,7 +30,9 @@
 // program, [Context.Clients] inside a method, which adds Caller, Others and
 // OthersInGroup) and manage membership through [Groups]. A hub value that
 // implements [Connecter] or [Disconnecter] hears about connections as they
-// come and go.
+// come and go. [Context.CloseConnection] and, by connection id from
+// anywhere (any node), [Hub.CloseConnection] close a connection with a
+// reason the client receives; OnDisconnected then sees [ErrClosedByHub].
 //
 // Clients may speak JSON or MessagePack (see [WithProtocols]) over
 // WebSockets, Server-Sent Events or long polling (see [WithTransports]).
