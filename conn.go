@@ -573,6 +573,7 @@ func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 	c.imu.Lock()
 	if c.draining {
 		c.imu.Unlock()
+		c.releaseStreamIDs(c.hub.lookup(inv.Target), inv.StreamIDs)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s': the server is shutting down.", inv.Target))
 		return nil
 	}
