@@ -104,9 +104,17 @@ func (h *Hub) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 
 // Policy decides whether the caller may connect (hub policies) or call a
 // method (method policies). It returns nil to allow, or an error to
-// refuse; an *AuthError's text reaches the client. A hub policy runs
-// before the connection exists: its Context has the identity and the
-// request, but no connection id, items or clients yet.
+// refuse; an *AuthError's text reaches the client.
+//
+// A hub policy runs before the connection exists (at negotiate and at
+// connect): its Context has the identity, the request and the request's
+// context, but no connection. There, ConnectionID is "", Items is a map
+// that lives only for the policy call, Clients().Caller() Send and Invoke
+// return [ErrNoConnection], Others and OthersInGroup leave no one out,
+// CloseConnection returns [ErrNoConnection] and Abort does nothing: a
+// policy refuses a connection by returning an error. Clients and Groups
+// reach other connections as usual. A method policy runs within the
+// connection, with a Context like the method's.
 type Policy func(c *Context) error
 
 // RequireAuthenticated allows identified users only.
@@ -231,7 +239,7 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	if !ok {
 		return nil, false
 	}
-	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}}
+	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}, noConn: true}
 	for _, p := range h.cfg.hubPolicies {
 		if err := p(c); err != nil {
 			if id.UserID == "" {

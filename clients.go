@@ -98,14 +98,23 @@ func (c CallerClients) Caller() SingleClientProxy {
 	return SingleClientProxy{ClientProxy{h: c.h, kind: targetCaller, caller: c.caller}}
 }
 
-// Others is every connection but the caller.
+// Others is every connection but the caller (every connection in a hub
+// policy, where there is no caller yet).
 func (c CallerClients) Others() ClientProxy {
-	return ClientProxy{h: c.h, kind: targetAllExcept, except: []string{c.caller.id}}
+	return ClientProxy{h: c.h, kind: targetAllExcept, except: c.callerIDs()}
 }
 
 // OthersInGroup is every connection in a group but the caller.
 func (c CallerClients) OthersInGroup(name string) ClientProxy {
-	return ClientProxy{h: c.h, kind: targetGroupExcept, names: []string{name}, except: []string{c.caller.id}}
+	return ClientProxy{h: c.h, kind: targetGroupExcept, names: []string{name}, except: c.callerIDs()}
+}
+
+// callerIDs is the caller's connection id, or none without a caller.
+func (c CallerClients) callerIDs() []string {
+	if c.caller == nil {
+		return nil
+	}
+	return []string{c.caller.id}
 }
 
 // Send invokes method on every recipient with args and returns without
@@ -125,6 +134,9 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	}
 	if p.h.closed.Load() {
 		return ErrHubClosed
+	}
+	if p.kind == targetCaller && p.caller == nil {
+		return ErrNoConnection
 	}
 	if args == nil {
 		args = []any{}

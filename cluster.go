@@ -34,6 +34,10 @@ const (
 	opClaim
 )
 
+// opCloseConn asks the node holding a connection to close it
+// (Hub.CloseConnection).
+const opCloseConn uint8 = 64
+
 // Reply error kinds.
 const (
 	errKindNone uint8 = iota
@@ -64,6 +68,8 @@ type envelope struct {
 	Stateful  bool   `msgpack:"s,omitempty"`
 	Status    uint16 `msgpack:"st,omitempty"` // forwarded HTTP responses
 	User      string `msgpack:"us,omitempty"` // authenticated user of a forwarded request
+
+	Close *closeRequest `msgpack:"cl,omitempty"` // opCloseConn
 }
 
 // cluster is the hub's side of a backplane.
@@ -374,6 +380,8 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		// The client may take its time: answer from another goroutine so
 		// that this subscription keeps serving.
 		go h.serveRemoteInvoke(m, env, c)
+	case opCloseConn:
+		h.serveRemoteClose(m, env, c)
 	}
 }
 

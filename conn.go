@@ -578,6 +578,7 @@ func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 	c.imu.Lock()
 	if c.draining {
 		c.imu.Unlock()
+		c.releaseStreamIDs(c.hub.lookup(inv.Target), inv.StreamIDs)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s': the server is shutting down.", inv.Target))
 		return nil
 	}
@@ -659,13 +660,13 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 		c.logger().Debug("signalr: unknown hub method", "connection", c.id, "method", inv.Target)
 		c.hub.metrics.refused(nil, invokeUnknownMethod)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
-		c.releaseStreamIDs(inv.StreamIDs)
+		c.releaseStreamIDs(m, inv.StreamIDs)
 		return
 	}
 	if m.stream != streamNone {
 		c.hub.metrics.refused(m, invokeInvalid)
 		c.completeError(inv.InvocationID, fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", inv.Target))
-		c.releaseStreamIDs(inv.StreamIDs)
+		c.releaseStreamIDs(m, inv.StreamIDs)
 		return
 	}
 	hc := &Context{Context: c.ctx, c: c}
@@ -673,15 +674,15 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 		c.logger().Debug("signalr: call refused", "connection", c.id, "method", m.name, "error", err)
 		c.hub.metrics.refused(m, invokeUnauthorized)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target))
-		c.releaseStreamIDs(inv.StreamIDs)
+		c.releaseStreamIDs(m, inv.StreamIDs)
 		return
 	}
 	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
 		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
 		c.hub.metrics.refused(m, invokeInvalid)
-		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", inv.Target, err))
-		c.releaseStreamIDs(inv.StreamIDs)
+		c.completeError(inv.InvocationID, c.bindErrorText(inv.Target, err))
+		c.releaseStreamIDs(m, inv.StreamIDs)
 		return
 	}
 	start := c.hub.metrics.now()
@@ -698,9 +699,13 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	c.sendCompletion(&protocol.Completion{InvocationID: inv.InvocationID, HasResult: m.hasResult, Result: result})
 }
 
-// releaseStreamIDs drops uploads prepared for an invocation that will not
-// run.
-func (c *conn) releaseStreamIDs(ids []string) {
+// releaseStreamIDs drops uploads prepared for an invocation of m that will
+// not run. Nothing was prepared for an unknown method or a wrong number of
+// streams, and the ids may then belong to another invocation's uploads.
+func (c *conn) releaseStreamIDs(m *method, ids []string) {
+	if m == nil || len(ids) != m.nStreams {
+		return
+	}
 	c.streams.mu.Lock()
 	for _, id := range ids {
 		delete(c.streams.uploads, id)

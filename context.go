@@ -16,6 +16,9 @@ import (
 type Context struct {
 	context.Context
 	c *conn
+	// noConn: a hub policy's Context, made before the connection exists;
+	// c then holds only the hub, the identity and the request.
+	noConn bool
 }
 
 // ConnectionID is the public id of the calling connection.
@@ -27,6 +30,9 @@ func (c *Context) UserID() string { return c.c.userID }
 // Clients reaches clients of the hub, including Caller and Others relative
 // to the calling connection.
 func (c *Context) Clients() CallerClients {
+	if c.noConn {
+		return CallerClients{targets: targets{h: c.c.hub}}
+	}
 	return CallerClients{targets: targets{h: c.c.hub}, caller: c.c}
 }
 
@@ -49,7 +55,11 @@ func (c *Context) Items() *sync.Map {
 func (c *Context) Request() *http.Request { return c.c.req.request() }
 
 // Abort closes the connection. The client receives a Close message and does
-// not reconnect automatically.
+// not reconnect automatically. In a hub policy, where no connection exists
+// yet, it does nothing.
 func (c *Context) Abort() {
+	if c.noConn {
+		return
+	}
 	c.c.closeWith(&closeMsgAborted, errAborted)
 }

@@ -36,7 +36,9 @@
 // program, [Context.Clients] inside a method, which adds Caller, Others and
 // OthersInGroup) and manage membership through [Groups]. A hub value that
 // implements [Connecter] or [Disconnecter] hears about connections as they
-// come and go.
+// come and go. [Context.CloseConnection] and, by connection id from
+// anywhere (any node), [Hub.CloseConnection] close a connection with a
+// reason the client receives; OnDisconnected then sees [ErrClosedByHub].
 //
 // Clients may speak JSON or MessagePack (see [WithProtocols]) over
 // WebSockets, Server-Sent Events or long polling (see [WithTransports]).
@@ -221,7 +223,16 @@
 //   - Bad input closes only the connection that sent it, with a Close
 //     message that says why, or is answered with an HTTP status and a
 //     message; it never panics the process. Hub method panics become error
-//     completions.
+//     completions. JSON text with invalid UTF-8 is refused as ASP.NET Core
+//     refuses it: in an argument the call fails, anywhere else in the
+//     message the connection is closed.
+//   - Which methods clients may call: methods of standard interfaces
+//     (String, Error, Format, MarshalJSON, MarshalText, Close, ...) are not
+//     hub methods unless listed with [WithMethods]; [WithHiddenMethods]
+//     hides others. A hub passed by value whose methods need a pointer is
+//     refused by New.
+//   - A hub policy's [Context] has no connection: calls that need one
+//     return [ErrNoConnection] and Abort does nothing.
 //
 // What the application must do: decide who a user is and what each user
 // may call; validate arguments (the library checks only their types);

@@ -18,6 +18,16 @@ var (
 	ErrConnectionClosed = errors.New("signalr: connection closed")
 )
 
+// ErrNoConnection is returned by calls that need the calling connection
+// when there is none: from a hub policy, which runs before the connection
+// exists.
+var ErrNoConnection = errors.New("signalr: no connection: a hub policy runs before the connection exists")
+
+// ErrClosedByHub is the reason OnDisconnected receives (compare with
+// errors.Is) for a connection closed by [Context.CloseConnection] or
+// [Hub.CloseConnection]; its text includes the reason given.
+var ErrClosedByHub = errors.New("signalr: connection closed by the hub")
+
 // HubError is an error whose message is meant for the client. When a hub
 // method returns a *HubError (possibly wrapped), the client receives
 //

@@ -68,9 +68,13 @@ type pendingConn struct {
 }
 
 // New returns a Hub serving the exported methods of hub. Every exported
-// method (except OnConnected and OnDisconnected, and methods promoted from
-// embedded fields) becomes callable by clients under its name, matched
-// case-insensitively. A method may take a context.Context and/or a
+// method (except OnConnected and OnDisconnected, methods promoted from
+// embedded fields, and methods of standard interfaces such as String,
+// Error, MarshalJSON or Close, see [WithMethods]) becomes callable by
+// clients under its name, matched case-insensitively; [WithHiddenMethods]
+// hides more and [WithMethods] lists them explicitly. A hub whose methods
+// have pointer receivers must be passed as a pointer; New fails otherwise.
+// A method may take a context.Context and/or a
 // *Context first, then any number of parameters that the protocols can
 // decode; it may return nothing, an error, a value, or a value and an error.
 // New reports a *SignatureError for any method that does not fit.
@@ -83,7 +87,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	methods, hk, err := buildMethods(hub)
+	methods, hk, err := buildMethods(hub, cfg.methodSel)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +105,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, m := range methods {
 		h.exact[m.name] = m
 	}
-	if hk.onConnected != nil || len(cfg.connectionFilters) > 0 {
+	if hk.onConnected != nil || hk.onDisconnected != nil || len(cfg.connectionFilters) > 0 {
 		h.onConnected, h.onDisconnected = h.connectHook(), h.disconnectHook()
 	}
 	for name := range cfg.methodPolicies {

@@ -115,12 +115,118 @@ type (
 	}
 )
 
+// methodSelection is what the options say about which exported methods
+// of the hub value clients may call.
+type methodSelection struct {
+	hidden map[string]bool // lower-case names
+	listed map[string]bool // lower-case names; nil: not listed explicitly
+}
+
+// WithHiddenMethods keeps the named methods of the hub value (matched
+// case-insensitively) from clients: they stay ordinary Go methods. New
+// fails if the hub has no such exported method.
+func WithHiddenMethods(names ...string) Option {
+	return func(c *config) {
+		if c.methodSel.hidden == nil {
+			c.methodSel.hidden = map[string]bool{}
+		}
+		for _, n := range names {
+			c.methodSel.hidden[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// WithMethods lists the methods of the hub value that clients may call
+// (matched case-insensitively); no other method is a hub method. A listed
+// method is served even if it implements a standard interface (String,
+// MarshalJSON, ...), which is otherwise hidden. New fails if the hub has no
+// such exported method. Several WithMethods add up.
+func WithMethods(names ...string) Option {
+	return func(c *config) {
+		if c.methodSel.listed == nil {
+			c.methodSel.listed = map[string]bool{}
+		}
+		for _, n := range names {
+			c.methodSel.listed[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// standardMethods are the methods of interfaces that the standard library
+// (and this library's codec) call on values of any type: a hub value that
+// implements one did so for Go code, not for clients, and without
+// WithMethods they are not hub methods. Each is matched by name and
+// signature.
+var standardMethods = map[string]reflect.Type{
+	"String":           reflect.TypeFor[func() string](),                // fmt.Stringer
+	"GoString":         reflect.TypeFor[func() string](),                // fmt.GoStringer
+	"Format":           reflect.TypeFor[func(fmt.State, rune)](),        // fmt.Formatter
+	"Error":            reflect.TypeFor[func() string](),                // error
+	"Unwrap":           reflect.TypeFor[func() error](),                 // errors.Unwrap
+	"MarshalText":      reflect.TypeFor[func() ([]byte, error)](),       // encoding.TextMarshaler
+	"UnmarshalText":    reflect.TypeFor[func([]byte) error](),           // encoding.TextUnmarshaler
+	"AppendText":       reflect.TypeFor[func([]byte) ([]byte, error)](), // encoding.TextAppender
+	"MarshalBinary":    reflect.TypeFor[func() ([]byte, error)](),       // encoding.BinaryMarshaler
+	"UnmarshalBinary":  reflect.TypeFor[func([]byte) error](),           // encoding.BinaryUnmarshaler
+	"AppendBinary":     reflect.TypeFor[func([]byte) ([]byte, error)](), // encoding.BinaryAppender
+	"MarshalJSON":      reflect.TypeFor[func() ([]byte, error)](),       // json.Marshaler
+	"UnmarshalJSON":    reflect.TypeFor[func([]byte) error](),           // json.Unmarshaler
+	"GobEncode":        reflect.TypeFor[func() ([]byte, error)](),       // gob.GobEncoder
+	"GobDecode":        reflect.TypeFor[func([]byte) error](),           // gob.GobDecoder
+	"MarshalMsgpack":   reflect.TypeFor[func() ([]byte, error)](),       // msgpack.Marshaler
+	"UnmarshalMsgpack": reflect.TypeFor[func([]byte) error](),           // msgpack.Unmarshaler
+	"Close":            reflect.TypeFor[func() error](),                 // io.Closer
+}
+
+// isStandardMethod reports whether m (from a method set, receiver first)
+// is one of standardMethods, or this library's lifecycle hooks.
+func isStandardMethod(m reflect.Method) bool {
+	want, ok := standardMethods[m.Name]
+	if !ok {
+		return false
+	}
+	ft := m.Type
+	if ft.NumIn() != want.NumIn()+1 || ft.NumOut() != want.NumOut() || ft.IsVariadic() != want.IsVariadic() {
+		return false
+	}
+	for i := 0; i < want.NumIn(); i++ {
+		if ft.In(i+1) != want.In(i) {
+			return false
+		}
+	}
+	for i := 0; i < want.NumOut(); i++ {
+		if ft.Out(i) != want.Out(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// served reports whether the exported, non-promoted method m of the hub
+// value is a hub method under sel.
+func (sel methodSelection) served(m reflect.Method) bool {
+	l := strings.ToLower(m.Name)
+	if sel.hidden[l] {
+		return false
+	}
+	if sel.listed != nil {
+		return sel.listed[l]
+	}
+	return !isStandardMethod(m)
+}
+
 // buildMethods returns the hub value's callable methods keyed by name and
 // its lifecycle hooks.
-func buildMethods(hub any) (map[string]*method, hooks, error) {
+func buildMethods(hub any, sel methodSelection) (map[string]*method, hooks, error) {
 	v := reflect.ValueOf(hub)
 	if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
 		return nil, hooks{}, errors.New("signalr: New needs a non-nil hub value")
+	}
+	if err := checkReceivers(v.Type(), sel); err != nil {
+		return nil, hooks{}, err
+	}
+	if err := sel.check(v.Type()); err != nil {
+		return nil, hooks{}, err
 	}
 	var hk hooks
 	if c, ok := hub.(Connecter); ok {
@@ -150,6 +256,9 @@ func buildMethods(hub any) (map[string]*method, hooks, error) {
 			}
 			continue
 		}
+		if !sel.served(m) {
+			continue
+		}
 		md, err := newMethod(m.Name, v.Method(i))
 		if err != nil {
 			return nil, hooks{}, err
@@ -162,6 +271,57 @@ func buildMethods(hub any) (map[string]*method, hooks, error) {
 		methods[l] = md
 	}
 	return methods, hk, nil
+}
+
+// checkReceivers fails for a hub passed by value whose type has hub
+// methods or hooks with pointer receivers: those are not in the value's
+// method set, and clients would find them missing.
+func checkReceivers(t reflect.Type, sel methodSelection) error {
+	if t.Kind() == reflect.Pointer {
+		return nil
+	}
+	pt := reflect.PointerTo(t)
+	promoted := promotedMethods(pt)
+	var missing []string
+	for i := 0; i < pt.NumMethod(); i++ {
+		m := pt.Method(i)
+		hook := m.Name == "OnConnected" || m.Name == "OnDisconnected"
+		if promoted[m.Name] || (!hook && !sel.served(m)) {
+			continue
+		}
+		if _, ok := t.MethodByName(m.Name); !ok {
+			missing = append(missing, m.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	name := t.String()
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return fmt.Errorf("signalr: New(%s{}): methods %s have pointer receivers and are not in the method set of a %s value; pass a pointer: New(&%s{})",
+		name, strings.Join(missing, ", "), t, name)
+}
+
+// check fails for a name given to WithHiddenMethods or WithMethods that is
+// not an exported method of the hub type t.
+func (sel methodSelection) check(t reflect.Type) error {
+	have := make(map[string]bool, t.NumMethod())
+	for i := 0; i < t.NumMethod(); i++ {
+		have[strings.ToLower(t.Method(i).Name)] = true
+	}
+	for _, set := range []struct {
+		opt   string
+		names map[string]bool
+	}{{"WithHiddenMethods", sel.hidden}, {"WithMethods", sel.listed}} {
+		for n := range set.names {
+			if !have[n] {
+				return fmt.Errorf("signalr: %s: the hub has no method %q", set.opt, n)
+			}
+		}
+	}
+	return nil
 }
 
 // promotedMethods names the methods that t gets from embedded fields. They
@@ -293,19 +453,47 @@ func checkParamType(t reflect.Type) error {
 	return nil
 }
 
-// bindError is an argument binding failure; its text reaches the client.
-type bindError struct{ msg string }
+// bindError is an argument binding failure. msg is ASP.NET Core's text
+// for it, which reaches the client only with detailed errors (a stream
+// count mismatch, a HubException there, always); cause, the decoder's
+// error, is only logged.
+type bindError struct {
+	msg     string
+	cause   error
+	streams bool // the number of upload streams does not match
+}
 
-func (e *bindError) Error() string { return e.msg }
+func (e *bindError) Error() string {
+	if e.cause != nil {
+		return e.msg + " " + e.cause.Error()
+	}
+	return e.msg
+}
+
+// bindErrorText is the error completion text for a call of target whose
+// arguments could not be bound, as ASP.NET Core words it.
+func (c *conn) bindErrorText(target string, err error) string {
+	var be *bindError
+	if errors.As(err, &be) && be.streams {
+		return fmt.Sprintf("An unexpected error occurred invoking '%s' on the server. HubException: %s", target, be.msg)
+	}
+	msg := fmt.Sprintf("Failed to invoke '%s' due to an error on the server.", target)
+	if c.hub.cfg.detailedErrors && be != nil {
+		msg += " InvalidDataException: " + be.msg
+	}
+	return msg
+}
+
+const errBindingArguments = "Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked."
 
 // bind decodes raw arguments straight into the method's parameter types,
 // and connects upload stream parameters to the client's stream ids.
 func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Context, hc *Context) ([]reflect.Value, []*upload, error) {
 	if len(args) != m.nArgs {
-		return nil, nil, &bindError{fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), m.nArgs)}
+		return nil, nil, &bindError{msg: fmt.Sprintf("Invocation provides %d argument(s) but target expects %d.", len(args), m.nArgs)}
 	}
 	if len(streamIDs) != m.nStreams {
-		return nil, nil, &bindError{fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.nStreams)}
+		return nil, nil, &bindError{msg: fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.nStreams), streams: true}
 	}
 	n := len(m.params)
 	if m.ctxIndex >= 0 {
@@ -335,7 +523,7 @@ func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Conte
 		raw, ok := args[ai].(protocol.Raw)
 		ai++
 		if !ok {
-			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Argument %d is not a raw protocol value.", ai)}
+			return nil, nil, &bindError{msg: errBindingArguments, cause: fmt.Errorf("argument %d is not a raw protocol value", ai)}
 		}
 		if pm.t == typeRawArgument {
 			in[off+i] = reflect.ValueOf(RawArgument{p: c.proto, raw: raw})
@@ -343,7 +531,7 @@ func (m *method) bind(c *conn, args []any, streamIDs []string, ctx context.Conte
 		}
 		pv := reflect.New(pm.t)
 		if err := c.proto.Unmarshal(raw, pv.Interface()); err != nil {
-			return nil, nil, &bindError{fmt.Sprintf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked. Argument %d: %v", ai, err)}
+			return nil, nil, &bindError{msg: errBindingArguments, cause: fmt.Errorf("argument %d: %w", ai, err)}
 		}
 		in[off+i] = pv.Elem()
 	}

@@ -269,7 +269,7 @@ func TestMetricsInvocations(t *testing.T) {
 	c.callError("Broken")
 	c.callError("Crash")
 	require.Contains(t, c.callError("Secret"), "unauthorized")
-	require.Contains(t, c.callError("Echo", 1, 2), "InvalidDataException")
+	require.Equal(t, "Failed to invoke 'Echo' due to an error on the server.", c.callError("Echo", 1, 2))
 	require.Contains(t, c.callError("NoSuchMethod"), "Method does not exist")
 
 	// Completions are sent after the measurements are recorded.

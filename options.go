@@ -76,6 +76,8 @@ type config struct {
 	maxPendingPerAddress int                        // 0: a tenth of maxPendingNegotiations
 	clientAddress        func(*http.Request) string // nil: the remote IP
 	allowNegotiateV0     bool                       // WithMinimumProtocolVersion(0)
+	// Which methods are hub methods (method.go).
+	methodSel methodSelection
 }
 
 func defaultConfig() config {

@@ -54,6 +54,9 @@ func (p SingleClientProxy) Invoke(ctx context.Context, result any, method string
 	if p.h.closed.Load() {
 		return ErrHubClosed
 	}
+	if p.kind == targetCaller && p.caller == nil {
+		return ErrNoConnection
+	}
 	c := p.caller
 	if c == nil {
 		c = p.h.reg.conn(p.names[0])

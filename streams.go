@@ -61,6 +61,11 @@ func (c *conn) prepareUploads(m *method, streamIDs []string) string {
 		id := streamIDs[si]
 		si++
 		if _, dup := c.streams.uploads[id]; dup {
+			// Give back the slots this invocation took so far (a stream id
+			// repeated within it included).
+			for _, prev := range streamIDs[:si-1] {
+				delete(c.streams.uploads, prev)
+			}
 			return fmt.Sprintf("Failed to invoke '%s': stream id '%s' is already in use.", m.name, id)
 		}
 		if c.streams.uploads == nil {
@@ -231,18 +236,23 @@ func (c *conn) startStream(si *protocol.StreamInvocation) {
 		c.completeError(si.InvocationID, fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", si.Target))
 		return
 	}
+	// The stream and its uploads take their slots together, or none: only
+	// this goroutine (the reader) adds streams, so the check holds until
+	// they are added.
+	c.streams.mu.Lock()
+	_, dup := c.streams.cancels[si.InvocationID]
+	full := c.streams.open()+len(si.StreamIDs)+1 > c.hub.cfg.maxStreams
+	c.streams.mu.Unlock()
+	if dup || full {
+		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s': the connection has too many open streams (limit %d) or reused an invocation id.", si.Target, c.hub.cfg.maxStreams))
+		return
+	}
 	if msg := c.prepareUploads(m, si.StreamIDs); msg != "" {
 		c.completeError(si.InvocationID, msg)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.streams.mu.Lock()
-	if _, dup := c.streams.cancels[si.InvocationID]; dup || c.streams.open() >= c.hub.cfg.maxStreams {
-		c.streams.mu.Unlock()
-		cancel(nil)
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s': the connection has too many open streams (limit %d) or reused an invocation id.", si.Target, c.hub.cfg.maxStreams))
-		return
-	}
 	if c.streams.cancels == nil {
 		c.streams.cancels = make(map[string]context.CancelCauseFunc)
 	}
@@ -274,13 +284,15 @@ func (c *conn) cancelStream(id string) {
 func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvocation) {
 	hc := &Context{Context: ctx, c: c}
 	if err := c.authorize(m, hc); err != nil {
-		c.releaseStreamIDs(si.StreamIDs)
+		c.releaseStreamIDs(m, si.StreamIDs)
 		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", si.Target))
 		return
 	}
 	in, ups, err := m.bind(c, si.Arguments, si.StreamIDs, ctx, hc)
 	if err != nil {
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: %s", si.Target, err))
+		c.releaseStreamIDs(m, si.StreamIDs)
+		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", si.Target, "error", err)
+		c.completeError(si.InvocationID, c.bindErrorText(si.Target, err))
 		return
 	}
 	defer c.releaseUploads(ups)

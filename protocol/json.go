@@ -26,9 +26,16 @@ func (JSON) Version() int { return 2 }
 func (JSON) TransferFormat() TransferFormat { return Text }
 
 // Unmarshal implements HubProtocol.
+//
+// A value with invalid UTF-8 is refused (ASP.NET Core's System.Text.Json
+// refuses it; encoding/json would replace it with U+FFFD), so a hub method
+// never sees text the client did not send.
 func (JSON) Unmarshal(raw Raw, v any) error {
 	if len(raw) == 0 {
 		return fmt.Errorf("%w: empty value", ErrInvalidMessage)
+	}
+	if !utf8.Valid(raw) {
+		return fmt.Errorf("%w: invalid UTF-8 in a value", ErrInvalidMessage)
 	}
 	return json.Unmarshal(raw, v)
 }
@@ -54,11 +61,15 @@ func (JSON) ParseMessage(data []byte, maxSize int) (Message, int, error) {
 
 // The hub message envelope is read by a hand-written scanner rather than by
 // encoding/json: one pass over the object, no reflection, and argument, item
-// and result values are sub-slices of the input. It accepts exactly what
-// encoding/json accepts (the same grammar, the same nesting limit, invalid
-// UTF-8 allowed in strings and replaced by U+FFFD when decoded) and gives the
-// fields the same meaning as decoding into a struct of pointers did, with one
-// difference: field names are matched case-sensitively.
+// and result values are sub-slices of the input. It accepts what
+// encoding/json accepts (the same grammar, the same nesting limit) and gives
+// the fields the same meaning as decoding into a struct of pointers did,
+// with two differences: field names are matched case-sensitively, and the
+// strings it reads as text (property names, target, invocationId, error,
+// streamIds, headers) must be valid UTF-8, as ASP.NET Core's reader
+// requires: the message is refused rather than the bytes replaced by
+// U+FFFD. Argument, item and result values are checked when they are
+// decoded (Unmarshal), so a bad argument fails only its call.
 
 // maxJSONDepth is the deepest nesting of arrays and objects accepted,
 // counting the message object itself. It is encoding/json's limit, so every
@@ -165,6 +176,9 @@ func parseJSONMessage(body []byte) (Message, error) {
 			keyStart := i + 1
 			var esc bool
 			if i, esc, err = scanJSONString(body, i); err != nil {
+				return nil, err
+			}
+			if err = checkJSONText(body[keyStart:i-1], "a property name", false); err != nil {
 				return nil, err
 			}
 			var field jsonField
@@ -403,6 +417,9 @@ func parseJSONStreamIDs(data []byte, i int, ids []string) ([]string, int, error)
 			if i, esc, err = scanJSONString(data, i); err != nil {
 				return nil, i, err
 			}
+			if err = checkJSONText(data[start:i-1], "streamIds", true); err != nil {
+				return nil, i, err
+			}
 			ids[len(ids)-1] = decodeJSONString(data[start:i-1], esc)
 		case i < len(data) && data[i] == 'n':
 			if i, err = scanJSONLiteral(data, i, "null"); err != nil {
@@ -452,6 +469,9 @@ func parseJSONHeaders(data []byte, i int, h map[string]string) (map[string]strin
 		if i, esc, err = scanJSONString(data, i); err != nil {
 			return nil, i, err
 		}
+		if err = checkJSONText(data[keyStart:i-1], "a header name", false); err != nil {
+			return nil, i, err
+		}
 		key := decodeJSONString(data[keyStart:i-1], esc)
 		i = skipJSONSpace(data, i)
 		if i >= len(data) || data[i] != ':' {
@@ -462,6 +482,9 @@ func parseJSONHeaders(data []byte, i int, h map[string]string) (map[string]strin
 		case i < len(data) && data[i] == '"':
 			start := i + 1
 			if i, esc, err = scanJSONString(data, i); err != nil {
+				return nil, i, err
+			}
+			if err = checkJSONText(data[start:i-1], "a header value", false); err != nil {
 				return nil, i, err
 			}
 			h[key] = decodeJSONString(data[start:i-1], esc)
@@ -492,6 +515,9 @@ func scanJSONStringField(data []byte, i int, name string) (jsonSpan, int, error)
 		start := i + 1
 		end, esc, err := scanJSONString(data, i)
 		if err != nil {
+			return jsonSpan{}, end, err
+		}
+		if err := checkJSONText(data[start:end-1], name, true); err != nil {
 			return jsonSpan{}, end, err
 		}
 		return jsonSpan{start: start, end: end - 1, esc: esc, set: true}, end, nil
@@ -826,6 +852,24 @@ func skipJSONKey(data []byte, i int) (int, error) {
 		return i, jsonSyntaxError(data, i, "")
 	}
 	return i, nil
+}
+
+// checkJSONText refuses a string that the protocol reads as text (between
+// the quotes, already scanned) if it holds invalid UTF-8. what names the
+// string in the error, quoted when quote is set.
+func checkJSONText(s []byte, what string, quote bool) error {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
+			if utf8.Valid(s) {
+				return nil
+			}
+			if quote {
+				return invalidf("invalid UTF-8 in '%s'", what)
+			}
+			return invalidf("invalid UTF-8 in %s", what)
+		}
+	}
+	return nil
 }
 
 // decodeJSONString returns the content of a JSON string (between the quotes,

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gosignalr/signalr/protocol"
 )
@@ -59,6 +60,11 @@ func refParseJSONBody(body []byte) (protocol.Message, error) {
 	var m refJSONMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, refInvalidf("%v", err)
+	}
+	// encoding/json replaces invalid UTF-8 with U+FFFD; the protocol
+	// refuses it in the strings it reads as text.
+	if !refTextIsUTF8(body) {
+		return nil, refInvalidf("invalid UTF-8")
 	}
 	if m.Type == nil {
 		return nil, refInvalidf("missing required property 'type'")
@@ -138,6 +144,39 @@ func refParseJSONBody(body []byte) (protocol.Message, error) {
 var jsonKnownFields = []string{
 	"type", "invocationId", "target", "arguments", "streamIds", "item",
 	"result", "error", "allowReconnect", "sequenceId", "headers",
+}
+
+// refTextIsUTF8 reports whether the strings that the protocol reads as
+// text are valid UTF-8 in body, a JSON object that encoding/json accepts:
+// every top-level property name, the values of "target", "invocationId"
+// and "error", and the whole of "streamIds" and "headers" (strings only,
+// or a type error). Names match exactly, after unescaping.
+func refTextIsUTF8(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{'
+		return true
+	}
+	for dec.More() {
+		start := dec.InputOffset()
+		key, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		if !utf8.Valid(body[start:dec.InputOffset()]) {
+			return false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return true
+		}
+		switch key {
+		case "target", "invocationId", "error", "streamIds", "headers":
+			if !utf8.Valid(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // hasCaseVariantKey tells whether body is a JSON object with a key that

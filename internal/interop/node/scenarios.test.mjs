@@ -233,14 +233,14 @@ test(`06 errors keep the connection usable (${COMBO})`, { timeout: 20_000 }, asy
   await expectInvokeError(conn, "Add", [1], (msg) =>
     assert.equal(
       msg,
-      "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Invocation provides 1 argument(s) but target expects 2.",
+      "Failed to invoke 'Add' due to an error on the server.",
     ),
   );
   assertConnected(conn);
 
-  const bindPrefix = "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Error binding arguments.";
+  // Without detailed errors the binding failure is not described.
   await expectInvokeError(conn, "Add", ["x", 2], (msg) =>
-    assert.ok(msg.startsWith(bindPrefix), `expected a message starting with ${JSON.stringify(bindPrefix)}, got ${JSON.stringify(msg)}`),
+    assert.equal(msg, "Failed to invoke 'Add' due to an error on the server."),
   );
 
   assert.equal(await call(conn, "Add", 40, 2), 42, "Add after all errors");
