@@ -71,6 +71,11 @@ type config struct {
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
 	metrics                metricsConfig
+
+	maxGroupNameLength     int
+	maxUserIDLength        int
+	maxGroupsPerConnection int
+	subjectHash            func(string) string // tests only; nil: hashName
 }
 
 func defaultConfig() config {
@@ -94,6 +99,10 @@ func defaultConfig() config {
 		maxStreams:             DefaultMaxStreams,
 		streamBufferCapacity:   DefaultStreamBufferCapacity,
 		presenceInterval:       DefaultPresenceInterval,
+
+		maxGroupNameLength:     DefaultMaxGroupNameLength,
+		maxUserIDLength:        DefaultMaxUserIDLength,
+		maxGroupsPerConnection: DefaultMaxGroupsPerConnection,
 	}
 }
 
