@@ -55,8 +55,9 @@ type envelope struct {
 	Conn     string            `msgpack:"c,omitempty"`
 	Group    string            `msgpack:"gr,omitempty"`
 	Method   string            `msgpack:"m,omitempty"`
-	Token    string            `msgpack:"t,omitempty"`
-	Deadline int64             `msgpack:"d,omitempty"` // unix nanoseconds
+	Token    string            `msgpack:"t,omitempty"`  // presence: the inbox for answers
+	TokenKey string            `msgpack:"tk,omitempty"` // claims: tokenKey of a connection token, never the token
+	Deadline int64             `msgpack:"d,omitempty"`  // unix nanoseconds
 
 	// Replies.
 	ErrKind   uint8  `msgpack:"ek,omitempty"`
@@ -572,9 +573,9 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	}
 	reply := envelope{}
 	h.mu.Lock()
-	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
+	if p := h.pending[env.TokenKey]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
 		p.timer.Stop()
-		delete(h.pending, tokenKey(env.Token))
+		delete(h.pending, env.TokenKey)
 		reply.Conn, reply.Stateful = p.id, p.stateful
 	} else {
 		reply.ErrKind = errKindNotFound
@@ -584,7 +585,8 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 }
 
 // remoteClaim takes a token negotiated by another node. Tokens start with
-// the id of the node that issued them.
+// the id of the node that issued them. The request carries the token's
+// hash, never the token.
 func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
 	cl := h.cluster
 	if cl == nil {
@@ -596,7 +598,7 @@ func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, s
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, Token: token, User: user})
+	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, TokenKey: tokenKey(token), User: user})
 	if err != nil || reply.ErrKind != errKindNone {
 		return "", false, false
 	}

@@ -1,13 +1,16 @@
 package signalr_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +120,86 @@ func TestLongGroupNamesRedis(t *testing.T) {
 		require.NoError(t, err)
 		return bp
 	})
+}
+
+// recordingBackplane keeps every subject and every byte that crosses the
+// bus through it: publishes, requests, their replies and deliveries.
+type recordingBackplane struct {
+	backplane.Backplane
+	mu   sync.Mutex
+	seen [][]byte
+}
+
+func (r *recordingBackplane) record(subject string, data []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, []byte(subject), append([]byte(nil), data...))
+}
+
+// contains reports whether b appears in anything recorded.
+func (r *recordingBackplane) contains(b []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.seen {
+		if bytes.Contains(s, b) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *recordingBackplane) Publish(ctx context.Context, subject string, data []byte) error {
+	r.record(subject, data)
+	return r.Backplane.Publish(ctx, subject, data)
+}
+
+func (r *recordingBackplane) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	r.record(subject, data)
+	reply, err := r.Backplane.Request(ctx, subject, data)
+	r.record("", reply)
+	return reply, err
+}
+
+func (r *recordingBackplane) Subscribe(subject string, h backplane.Handler) (backplane.Subscription, error) {
+	r.record(subject, nil)
+	return r.Backplane.Subscribe(subject, func(m *backplane.Message) {
+		r.record(m.Subject, m.Data)
+		if m.Reply != nil {
+			reply := m.Reply
+			m2 := *m
+			m2.Reply = func(b []byte) error {
+				r.record("", b)
+				return reply(b)
+			}
+			m = &m2
+		}
+		h(m)
+	})
+}
+
+// TestConnectionTokenNeverCrossesTheBus negotiates on one node and opens
+// the connection on the other, which claims it from the first over the
+// bus (a WebSocket, then a long poll whose stop reaches the first node
+// and is forwarded): neither the token nor its random part ever appears
+// on the bus.
+func TestConnectionTokenNeverCrossesTheBus(t *testing.T) {
+	bus := &recordingBackplane{Backplane: backplane.NewMemory()}
+	nc := newNamesCluster(t, func() backplane.Backplane { return bus })
+
+	n := negotiateOK(t, nc.urls[0], "?negotiateVersion=1")
+	ws := connectJSONQuery(t, nc.urls[1], "?id="+neturl.QueryEscape(n.ConnectionToken))
+	require.Equal(t, n.ConnectionID, ws.result("GetConnectionId"), "the connection was claimed across nodes")
+
+	lp := negotiateOK(t, nc.urls[0], "?negotiateVersion=1")
+	resp, body := doHTTP(t, http.MethodGet, nc.urls[1]+"/hub?id="+neturl.QueryEscape(lp.ConnectionToken))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the first poll claims the connection across nodes: %s", body)
+	resp, body = doHTTP(t, http.MethodDelete, nc.urls[0]+"/hub?id="+neturl.QueryEscape(lp.ConnectionToken))
+	require.Less(t, resp.StatusCode, 300, "the stop is forwarded to the node holding the connection: %s", body)
+
+	for _, tok := range []string{n.ConnectionToken, lp.ConnectionToken} {
+		_, random, found := strings.Cut(tok, ".")
+		require.True(t, found, "a cluster token names its node: %q", tok)
+		require.False(t, bus.contains([]byte(tok)), "the token %q crossed the bus", tok)
+		require.False(t, bus.contains([]byte(random)), "the secret part of the token %q crossed the bus", tok)
+	}
 }
