@@ -203,3 +203,82 @@ func TestConnectionTokenNeverCrossesTheBus(t *testing.T) {
 		require.False(t, bus.contains([]byte(random)), "the secret part of the token %q crossed the bus", tok)
 	}
 }
+
+// TestCollidingNamesStayApart gives every name the same subject, as if
+// every group name and user id hashed alike: the nodes share subjects, but
+// each message reaches only the group or users it names, once.
+func TestCollidingNamesStayApart(t *testing.T) {
+	bus := backplane.NewMemory()
+	nc := newNamesCluster(t, func() backplane.Backplane { return bus },
+		signalr.WithSubjectHash(func(string) string { return "same" }))
+	red := connectJSONQuery(t, nc.urls[1], "?user=alice")
+	blue := connectJSONQuery(t, nc.urls[1], "?user=bob")
+	none := connectJSONQuery(t, nc.urls[1], "?user=carol")
+	require.Nil(t, red.call("JoinGroup", "red")["error"])
+	require.Nil(t, blue.call("JoinGroup", "blue")["error"])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	from := nc.hubs[0].Clients() // the other node: every send crosses the bus
+	require.NoError(t, from.Group("red").Send(ctx, "receive", "to red"))
+	require.NoError(t, from.Group("green").Send(ctx, "receive", "to green"))
+	require.NoError(t, from.GroupExcept("blue", blue.id(t)).Send(ctx, "receive", "to blue but bob"))
+	require.NoError(t, from.User("bob").Send(ctx, "receive", "to bob"))
+	require.NoError(t, from.User("dave").Send(ctx, "receive", "to dave"))
+	require.NoError(t, from.Users("alice", "bob", "alice").Send(ctx, "receive", "to alice and bob"))
+	require.NoError(t, from.Groups("red", "blue").Send(ctx, "receive", "to red and blue"))
+
+	require.Equal(t, []any{"to red"}, red.invocation("receive"))
+	require.Equal(t, []any{"to alice and bob"}, red.invocation("receive"))
+	require.Equal(t, []any{"to red and blue"}, red.invocation("receive"))
+	require.Equal(t, []any{"to bob"}, blue.invocation("receive"))
+	require.Equal(t, []any{"to alice and bob"}, blue.invocation("receive"))
+	require.Equal(t, []any{"to red and blue"}, blue.invocation("receive"))
+	// A marker from the clients' own node: the in-process bus delivers in
+	// the publishing goroutine, so anything else sent to them (a leak, a
+	// duplicate) is queued before it.
+	for _, c := range []*jsonClient{red, blue, none} {
+		require.NoError(t, nc.hubs[1].Clients().Client(c.id(t)).Send(ctx, "receive", "end"))
+		require.Equal(t, []any{"end"}, c.invocation("receive"))
+	}
+}
+
+// TestHostileIDsOverNATS hands ids no connection or node can have (too
+// long for a NATS control line, wildcards, dots, empty) to group changes,
+// sends, client results and token claims: they are nobody, group changes
+// say so, and the node's NATS connection keeps carrying messages.
+func TestHostileIDsOverNATS(t *testing.T) {
+	url, _ := startNATS(t, 0)
+	nc := newNamesCluster(t, func() backplane.Backplane {
+		bp, err := natsbp.Connect(url, natsbp.Options{Prefix: "ids"})
+		require.NoError(t, err)
+		return bp
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	long := strings.Repeat("c", 3100)
+	ids := []string{long, strings.Repeat("c", 64<<10), "a.b", "*", ">", "", "c c", nc.b.id(t) + "x", nc.b.id(t)[:21]}
+	h := nc.hubs[0]
+	for _, id := range ids {
+		err := h.Groups().Add(ctx, id, "g")
+		require.ErrorIs(t, err, signalr.ErrConnectionNotFound, "Add(%.20q)", id)
+		require.Contains(t, err.Error(), "not a connection id")
+		require.ErrorIs(t, h.Groups().Remove(ctx, id, "g"), signalr.ErrConnectionNotFound, "Remove(%.20q)", id)
+		require.NoError(t, h.Clients().Client(id).Send(ctx, "receive", "nobody"), "Send to %.20q", id)
+		require.NoError(t, h.Clients().Clients(id, id).Send(ctx, "receive", "nobody"), "Send to %.20q", id)
+		require.ErrorIs(t, h.Clients().Client(id).Invoke(ctx, nil, "anything"), signalr.ErrConnectionNotFound, "Invoke on %.20q", id)
+	}
+	// The same from a client, through hub methods.
+	require.Nil(t, nc.a.call("SendToClient", long, "nobody")["error"])
+	require.Nil(t, nc.a.call("SendToClients", []string{long, "a.b"}, "nobody")["error"])
+	// Tokens whose node part no node can have: 404, and no bus request.
+	for _, tok := range []string{long + ".x", strings.Repeat("n", 11) + "*.x", ">.x", "a b.x"} {
+		status, body := dialStatus(t, nc.urls[1], "?id="+neturl.QueryEscape(tok))
+		require.Equal(t, http.StatusNotFound, status, body)
+	}
+	nc.crossNodeGroupWorks(t, "hostile ids")
+	// A real id of the other node still works.
+	require.NoError(t, h.Groups().Add(ctx, nc.b.id(t), "real"))
+	require.NoError(t, h.Clients().Group("real").Send(ctx, "receive", "real"))
+	require.Equal(t, []any{"real"}, nc.b.invocation("receive"))
+}
