@@ -442,9 +442,9 @@ func (h *Hub) remoteGroupChange(ctx context.Context, op uint8, connID, group str
 	case errKindNone:
 		return nil
 	case errKindNameTooLong:
-		return &wrapped{ErrNameTooLong, reply.Err}
+		return &sentinelError{ErrNameTooLong, reply.Err}
 	case errKindTooManyGroups:
-		return &wrapped{ErrTooManyGroups, reply.Err}
+		return &sentinelError{ErrTooManyGroups, reply.Err}
 	}
 	return ErrConnectionNotFound
 }

@@ -203,6 +203,10 @@ func TestPresenceAnswerTooLarge(t *testing.T) {
 	require.ErrorIs(t, err, signalr.ErrPresenceTooLarge)
 	require.Nil(t, users, "no partial answer")
 	require.Contains(t, err.Error(), "(limit 524288)")
+	// The node that holds them answers the same.
+	users, err = nc.hubs[1].OnlineUsers(ctx)
+	require.ErrorIs(t, err, signalr.ErrPresenceTooLarge)
+	require.Nil(t, users)
 
 	n, err := h.ConnectionCount(ctx)
 	require.NoError(t, err)

@@ -97,34 +97,34 @@ func validNodeID(id string) bool { return idOfLength(id, nodeIDLength) }
 
 // errNotConnectionID is returned by group changes and client results
 // for an id that no connection can have.
-var errNotConnectionID = &wrapped{sentinel: ErrConnectionNotFound, msg: "signalr: connection not found (not a connection id)"}
+var errNotConnectionID = &sentinelError{sentinel: ErrConnectionNotFound, msg: "signalr: connection not found (not a connection id)"}
 
-// wrapped is an error with its own text that matches a sentinel, also
-// when it comes back from another node.
-type wrapped struct {
+// sentinelError is an error with its own text that matches a sentinel,
+// also when it comes back from another node.
+type sentinelError struct {
 	sentinel error
 	msg      string
 }
 
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.sentinel }
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }
 
 func (h *Hub) checkGroupName(group string) error {
 	if n := h.cfg.maxGroupNameLength; len(group) > n {
-		return &wrapped{ErrNameTooLong, fmt.Sprintf("signalr: name too long: a group name of %d bytes (limit %d)", len(group), n)}
+		return &sentinelError{ErrNameTooLong, fmt.Sprintf("signalr: name too long: a group name of %d bytes (limit %d)", len(group), n)}
 	}
 	return nil
 }
 
 func (h *Hub) checkUserID(user string) error {
 	if n := h.cfg.maxUserIDLength; len(user) > n {
-		return &wrapped{ErrNameTooLong, fmt.Sprintf("signalr: name too long: a user id of %d bytes (limit %d)", len(user), n)}
+		return &sentinelError{ErrNameTooLong, fmt.Sprintf("signalr: name too long: a user id of %d bytes (limit %d)", len(user), n)}
 	}
 	return nil
 }
 
 func (h *Hub) errTooManyGroups() error {
-	return &wrapped{ErrTooManyGroups, fmt.Sprintf("signalr: too many groups for one connection (limit %d)", h.cfg.maxGroupsPerConnection)}
+	return &sentinelError{ErrTooManyGroups, fmt.Sprintf("signalr: too many groups for one connection (limit %d)", h.cfg.maxGroupsPerConnection)}
 }
 
 // checkNames checks the group names or user ids a proxy sends to.

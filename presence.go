@@ -2,6 +2,7 @@ package signalr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -150,7 +151,11 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	expect := cl.liveNodes()
 	inbox := cl.subject("r", newID())
 	var mu sync.Mutex
-	answers := map[string]presenceAnswer{cl.nodeID: h.localPresence(kind, name)}
+	local := h.localPresence(kind, name)
+	if _, err := encodeShare(&local); err != nil {
+		return nil, err // the same answer as any other node would get
+	}
+	answers := map[string]presenceAnswer{cl.nodeID: local}
 	var failed error // a node that could not answer
 	done := make(chan struct{})
 	closed := false
@@ -171,7 +176,7 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 		switch env.ErrKind {
 		case errKindNone:
 		case errKindTooLarge:
-			failed = &wrapped{ErrPresenceTooLarge, env.Err}
+			failed = &sentinelError{ErrPresenceTooLarge, env.Err}
 		default:
 			failed = fmt.Errorf("signalr: presence: a node could not answer: %s", env.Err)
 		}
@@ -213,6 +218,19 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	return out, ctx.Err()
 }
 
+// encodeShare encodes a node's share of a presence answer, or fails with
+// ErrPresenceTooLarge when it is larger than maxPresenceAnswer.
+func encodeShare(a *presenceAnswer) ([]byte, error) {
+	b, err := msgpack.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPresenceAnswer {
+		return nil, &sentinelError{ErrPresenceTooLarge, fmt.Sprintf("%v: %d bytes from one node (limit %d)", ErrPresenceTooLarge, len(b), maxPresenceAnswer)}
+	}
+	return b, nil
+}
+
 func all(expect []string, answers map[string]presenceAnswer) bool {
 	for _, n := range expect {
 		if _, ok := answers[n]; !ok {
@@ -230,15 +248,17 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 	}
 	a := h.localPresence(env.Method, env.Group)
 	reply := envelope{Origin: h.cluster.nodeID}
-	reply.Result, _ = msgpack.Marshal(&a)
-	if n := len(reply.Result); n > maxPresenceAnswer {
-		reply.Result, reply.ErrKind = nil, errKindTooLarge
-		reply.Err = fmt.Sprintf("%v: %d bytes from one node (limit %d)", ErrPresenceTooLarge, n, maxPresenceAnswer)
+	var err error
+	if reply.Result, err = encodeShare(&a); err != nil {
+		reply.ErrKind, reply.Err = errKindOther, err.Error()
+		if errors.Is(err, ErrPresenceTooLarge) {
+			reply.ErrKind = errKindTooLarge
+		}
 	}
 	data, _ := msgpack.Marshal(&reply)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
 	defer cancel()
-	err := h.cluster.bp.Publish(ctx, env.Token, data)
+	err = h.cluster.bp.Publish(ctx, env.Token, data)
 	if err != nil && reply.ErrKind == errKindNone {
 		// Tell the asker, in a message small enough to pass, that this
 		// node's share is missing.
