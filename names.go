@@ -32,6 +32,7 @@ const (
 // 1,024). Groups.Add, Groups.Remove, sends to a group and GroupMembers with
 // a longer name fail with an error that matches ErrNameTooLong; a hub
 // method that returns it answers its client with an error completion.
+// Zero or less keeps the default.
 func WithMaxGroupNameLength(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -45,6 +46,7 @@ func WithMaxGroupNameLength(n int) Option {
 // WithUserIDFunc) is longer cannot negotiate or connect: it is answered
 // 403 with a message naming the limit. Sends to a longer user id and
 // IsUserOnline with one fail with an error that matches ErrNameTooLong.
+// Zero or less keeps the default.
 func WithMaxUserIDLength(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -56,7 +58,7 @@ func WithMaxUserIDLength(n int) Option {
 // WithMaxGroupsPerConnection caps the groups one connection may be in at
 // once (default 1,000). Groups.Add past it fails with an error that
 // matches ErrTooManyGroups and changes nothing; adding a connection to a
-// group it is already in always succeeds.
+// group it is already in always succeeds. Zero or less keeps the default.
 func WithMaxGroupsPerConnection(n int) Option {
 	return func(c *config) {
 		if n > 0 {
