@@ -65,12 +65,13 @@ func (h *Hub) admitPendingLocked(addr, user string) (int, string) {
 	return 0, ""
 }
 
-// dropPendingLocked forgets the pending negotiation p of token, and gives
+// dropPendingLocked forgets the pending negotiation p (key is its token's
+// tokenKey), and gives
 // back its address share and, unless keepSlot (the connection that uses
 // the token takes it over), its user's connection slot. mu must be held.
-func (h *Hub) dropPendingLocked(token string, p *pendingConn, keepSlot bool) {
+func (h *Hub) dropPendingLocked(key string, p *pendingConn, keepSlot bool) {
 	p.timer.Stop()
-	delete(h.pending, tokenKey(token))
+	delete(h.pending, key)
 	if n := h.pendingByAddr[p.addr] - 1; n > 0 {
 		h.pendingByAddr[p.addr] = n
 	} else {

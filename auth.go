@@ -236,7 +236,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, b
 // w.
 func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	id, ok := h.authenticate(w, r)
-	if !ok {
+	if !ok || !h.admitUserID(w, id.UserID) {
 		return nil, false
 	}
 	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}, noConn: true}

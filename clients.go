@@ -126,6 +126,11 @@ func (c CallerClients) callerIDs() []string {
 // reports no encoding error), or the backplane cannot take the message;
 // local recipients have been served by then.
 //
+// A group name or user id longer than the hub allows (see
+// [WithMaxGroupNameLength] and [WithMaxUserIDLength]) fails the whole send
+// with ErrNameTooLong before anything is sent. A connection id that is not
+// of the form this library gives connections is nobody's.
+//
 // Messages sent by one goroutine reach each connection in the order sent.
 // args are encoded before Send returns; the caller may reuse them.
 func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error {
@@ -137,6 +142,9 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	}
 	if p.kind == targetCaller && p.caller == nil {
 		return ErrNoConnection
+	}
+	if err := p.checkNames(); err != nil {
+		return err
 	}
 	if args == nil {
 		args = []any{}

@@ -2,9 +2,9 @@ package signalr
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +44,9 @@ const (
 	errKindNotFound
 	errKindClient
 	errKindOther
+	errKindNameTooLong
+	errKindTooManyGroups
+	errKindTooLarge
 )
 
 // envelope is what hubs send each other, msgpack-encoded.
@@ -56,8 +59,9 @@ type envelope struct {
 	Conn     string            `msgpack:"c,omitempty"`
 	Group    string            `msgpack:"gr,omitempty"`
 	Method   string            `msgpack:"m,omitempty"`
-	Token    string            `msgpack:"t,omitempty"`
-	Deadline int64             `msgpack:"d,omitempty"` // unix nanoseconds
+	Token    string            `msgpack:"t,omitempty"`  // presence: the inbox for answers
+	TokenKey string            `msgpack:"tk,omitempty"` // claims: tokenKey of a connection token, never the token
+	Deadline int64             `msgpack:"d,omitempty"`  // unix nanoseconds
 
 	// Replies.
 	ErrKind   uint8  `msgpack:"ek,omitempty"`
@@ -77,6 +81,7 @@ type cluster struct {
 	bp     backplane.Backplane
 	name   string
 	nodeID string
+	hash   func(string) string // subject token of a name: hashName
 
 	mu    sync.Mutex
 	subs  map[string]*refSub
@@ -106,7 +111,11 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 		name = "hub"
 	}
 	bp = h.metrics.backplane(bp)
-	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	cl := &cluster{bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	if h.cfg.subjectHash != nil {
+		cl.hash = h.cfg.subjectHash
+	}
+	cl.name = "h" + cl.hash(name)
 	h.cluster = cl // handlers may run as soon as they are subscribed
 	for _, s := range []struct {
 		subject string
@@ -130,15 +139,17 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	return cl, nil
 }
 
-// encodeToken makes any name a safe subject token.
-func encodeToken(s string) string { return "x" + base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
 func (cl *cluster) subject(parts ...string) string {
 	return cl.name + "." + strings.Join(parts, ".")
 }
 
-func (cl *cluster) groupSubject(g string) string { return cl.subject("g", encodeToken(g)) }
-func (cl *cluster) userSubject(u string) string  { return cl.subject("u", encodeToken(u)) }
+// groupSubject and userSubject carry a hash of the name: subjects have a
+// bounded length whatever names clients choose. Messages on them carry
+// the names they are for.
+func (cl *cluster) groupSubject(g string) string { return cl.subject("g", cl.hash(g)) }
+func (cl *cluster) userSubject(u string) string  { return cl.subject("u", cl.hash(u)) }
+
+// connSubject takes only ids that pass validConnectionID.
 func (cl *cluster) connSubject(id string) string { return cl.subject("c", id) }
 
 // ref subscribes to subject on first use.
@@ -208,8 +219,7 @@ func (h *Hub) clusterRegister(c *conn) {
 	}
 	cl.ref(cl.connSubject(c.id), h.onConnMessage, h.logBackplaneErr)
 	if c.userID != "" {
-		u := c.userID
-		cl.ref(cl.userSubject(u), func(m *backplane.Message) { h.onBroadcastTo(m, targetUser, u) }, h.logBackplaneErr)
+		cl.ref(cl.userSubject(c.userID), func(m *backplane.Message) { h.onBroadcastTo(m, targetUsers) }, h.logBackplaneErr)
 	}
 }
 
@@ -230,10 +240,16 @@ func (h *Hub) clusterUnregister(c *conn, groups []string) {
 
 // joinGroup adds a local connection to a group.
 func (h *Hub) joinGroup(c *conn, group string) error {
-	joined, err := h.reg.addToGroup(c, group)
+	if err := h.checkGroupName(group); err != nil {
+		return err
+	}
+	joined, err := h.reg.addToGroup(c, group, h.cfg.maxGroupsPerConnection)
+	if errors.Is(err, ErrTooManyGroups) {
+		err = h.errTooManyGroups()
+	}
 	if joined && h.cluster != nil {
 		cl := h.cluster
-		cl.ref(cl.groupSubject(group), func(m *backplane.Message) { h.onBroadcastTo(m, targetGroupExcept, group) }, h.logBackplaneErr)
+		cl.ref(cl.groupSubject(group), func(m *backplane.Message) { h.onBroadcastTo(m, targetGroupExcept) }, h.logBackplaneErr)
 	}
 	return err
 }
@@ -251,6 +267,7 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 	cl := h.cluster
 	env := envelope{Op: opSend, Origin: cl.nodeID, Except: p.except}
 	var subjects []string
+	var names [][]string // by subject: the names it is published for
 	switch p.kind {
 	case targetCaller:
 		return nil
@@ -258,23 +275,31 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 		subjects = []string{cl.subject("all")}
 	case targetClient, targetClients:
 		for i, id := range p.names {
-			if !dupBefore(p.names, i) && h.reg.conn(id) == nil {
+			// An id that cannot be a connection is nobody's.
+			if validConnectionID(id) && !dupBefore(p.names, i) && h.reg.conn(id) == nil {
 				subjects = append(subjects, cl.connSubject(id))
 			}
 		}
 	case targetGroup, targetGroupExcept:
-		subjects = []string{cl.groupSubject(p.names[0])}
+		subjects, names = []string{cl.groupSubject(p.names[0])}, [][]string{p.names[:1]}
 	case targetGroups:
 		if len(p.names) == 1 {
-			subjects = []string{cl.groupSubject(p.names[0])}
+			subjects, names = []string{cl.groupSubject(p.names[0])}, [][]string{p.names[:1]}
 		} else {
 			env.Names = p.names
 			subjects = []string{cl.subject("groups")}
 		}
 	case targetUser, targetUsers:
+		// Users whose ids hash alike share one subject and one message.
 		for i, u := range p.names {
-			if !dupBefore(p.names, i) {
-				subjects = append(subjects, cl.userSubject(u))
+			if dupBefore(p.names, i) {
+				continue
+			}
+			s := cl.userSubject(u)
+			if j := slices.Index(subjects, s); j >= 0 {
+				names[j] = append(names[j], u)
+			} else {
+				subjects, names = append(subjects, s), append(names, []string{u})
 			}
 		}
 	}
@@ -290,11 +315,17 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 	if o.err != nil {
 		return o.err
 	}
-	data, err := msgpack.Marshal(&env)
-	if err != nil {
-		return err
-	}
-	for _, s := range subjects {
+	var data []byte
+	for i, s := range subjects {
+		if i == 0 || names != nil {
+			if names != nil {
+				env.Names = names[i]
+			}
+			var err error
+			if data, err = msgpack.Marshal(&env); err != nil {
+				return err
+			}
+		}
 		if err := cl.bp.Publish(ctx, s, data); err != nil {
 			h.cfg.logger.Warn("signalr: publishing to the backplane failed", "error", err)
 			return fmt.Errorf("signalr: backplane: %w", err)
@@ -336,13 +367,17 @@ func (h *Hub) onBroadcast(m *backplane.Message, kind targetKind) {
 	h.deliver(ClientProxy{h: h, kind: kind, names: env.Names, except: env.Except}, h.inbound(env))
 }
 
-// onBroadcastTo delivers a group or user message from another node.
-func (h *Hub) onBroadcastTo(m *backplane.Message, kind targetKind, name string) {
+// onBroadcastTo delivers a group or user message from another node to the
+// group or users it names, never to others whose names share its subject.
+func (h *Hub) onBroadcastTo(m *backplane.Message, kind targetKind) {
 	env, ok := h.decodeEnvelope(m)
-	if !ok || env.Op != opSend || env.Origin == h.cluster.nodeID {
+	if !ok || env.Op != opSend || env.Origin == h.cluster.nodeID || len(env.Names) == 0 {
 		return
 	}
-	h.deliver(ClientProxy{h: h, kind: kind, names: []string{name}, except: env.Except}, h.inbound(env))
+	if kind == targetGroupExcept && len(env.Names) != 1 {
+		return // one group per group subject message
+	}
+	h.deliver(ClientProxy{h: h, kind: kind, names: env.Names, except: env.Except}, h.inbound(env))
 }
 
 // onConnMessage serves a local connection's subject: sends, group changes
@@ -366,10 +401,14 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 			reply.ErrKind = errKindNotFound
 		case env.Op == opGroupAdd:
 			if err := h.joinGroup(c, env.Group); err != nil {
-				reply.ErrKind, reply.Err = errKindNotFound, err.Error()
+				reply.ErrKind, reply.Err = errKindOf(err), err.Error()
 			}
 		default:
-			h.leaveGroup(c, env.Group)
+			if err := h.checkGroupName(env.Group); err != nil {
+				reply.ErrKind, reply.Err = errKindOf(err), err.Error()
+			} else {
+				h.leaveGroup(c, env.Group)
+			}
 		}
 		h.reply(m, &reply)
 	case opInvoke:
@@ -407,10 +446,26 @@ func (h *Hub) remoteGroupChange(ctx context.Context, op uint8, connID, group str
 	if err != nil {
 		return err
 	}
-	if reply.ErrKind != errKindNone {
-		return ErrConnectionNotFound
+	switch reply.ErrKind {
+	case errKindNone:
+		return nil
+	case errKindNameTooLong:
+		return &sentinelError{ErrNameTooLong, reply.Err}
+	case errKindTooManyGroups:
+		return &sentinelError{ErrTooManyGroups, reply.Err}
 	}
-	return nil
+	return ErrConnectionNotFound
+}
+
+// errKindOf is the reply kind of a group change's error.
+func errKindOf(err error) uint8 {
+	switch {
+	case errors.Is(err, ErrNameTooLong):
+		return errKindNameTooLong
+	case errors.Is(err, ErrTooManyGroups):
+		return errKindTooManyGroups
+	}
+	return errKindNotFound
 }
 
 // request sends a request envelope and decodes the reply. No responder
@@ -442,6 +497,9 @@ func (h *Hub) request(ctx context.Context, subject string, env *envelope) (*enve
 func (h *Hub) remoteInvoke(ctx context.Context, connID string, result any, method string, args []any) error {
 	if h.cluster == nil {
 		return ErrConnectionNotFound
+	}
+	if !validConnectionID(connID) {
+		return errNotConnectionID
 	}
 	if args == nil {
 		args = []any{}
@@ -523,8 +581,8 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 	}
 	reply := envelope{}
 	h.mu.Lock()
-	if p := h.pending[tokenKey(env.Token)]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
-		h.dropPendingLocked(env.Token, p, false)
+	if p := h.pending[env.TokenKey]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
+		h.dropPendingLocked(env.TokenKey, p, false)
 		reply.Conn, reply.Stateful = p.id, p.stateful
 	} else {
 		reply.ErrKind = errKindNotFound
@@ -534,19 +592,20 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 }
 
 // remoteClaim takes a token negotiated by another node. Tokens start with
-// the id of the node that issued them.
+// the id of the node that issued them. The request carries the token's
+// hash, never the token.
 func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
 	cl := h.cluster
 	if cl == nil {
 		return "", false, false
 	}
 	node, _, found := strings.Cut(token, ".")
-	if !found || node == cl.nodeID || node == "" {
+	if !found || node == cl.nodeID || !validNodeID(node) {
 		return "", false, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, Token: token, User: user})
+	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, TokenKey: tokenKey(token), User: user})
 	if err != nil || reply.ErrKind != errKindNone {
 		return "", false, false
 	}

@@ -125,6 +125,19 @@
 // themselves every [WithPresenceInterval] (2 s); a node that stops
 // without Shutdown drops out of the answers within three intervals.
 //
+// Backplane subjects have a bounded length whatever names clients choose:
+// a group name, user id or hub name appears in a subject only as a
+// 22-character hash (128 bits of SHA-256, base64url), and a connection id
+// or node id only once it has the form the library gives it (22 and 11
+// characters of base64url). A message to a group or user carries the
+// names it is for, and a node delivers it only to those, so names that
+// hash alike never receive each other's messages. Each node's share of a
+// presence answer may take up to 512 KiB encoded (some 9,500 group
+// members with 25-byte user ids, or 13,000 user ids of 37 bytes, on one
+// node); a larger share, or one the bus refuses, makes the query fail
+// with [ErrPresenceTooLarge] or an error naming the node's failure, never
+// a partial answer returned as complete.
+//
 // When the backplane is down, local delivery goes on, and sends that must
 // reach other nodes return the backplane's error (the local recipients
 // have been served). What is lost: messages for other nodes sent during
@@ -205,6 +218,19 @@
 //     (capped, a share per client address, expiring after 15 s), handshake
 //     deadline, write deadline (on every transport: a client that stops
 //     reading is disconnected).
+//   - Names: group names ([WithMaxGroupNameLength]) and user ids
+//     ([WithMaxUserIDLength]) up to 1,024 bytes by default. Group changes,
+//     sends and presence queries with a longer name fail with
+//     [ErrNameTooLong] before anything reaches another connection or the
+//     backplane (from a hub method, the client gets an error completion);
+//     a request whose user id, from the authenticator or [WithUserIDFunc],
+//     is longer is answered 403 and opens no connection. A connection may
+//     be in up to 1,000 groups at once ([WithMaxGroupsPerConnection]);
+//     Groups.Add past that fails with [ErrTooManyGroups], on its node or
+//     from another. A connection id that is not of the form the library
+//     issues is nobody: sends to it reach no one, and Groups.Add, Remove
+//     and client results report [ErrConnectionNotFound]. No name a client
+//     chooses reaches the backplane as a subject (see Scaling).
 //   - The WebSocket Origin: same origin only unless [WithAllowedOrigins]
 //     or [WithCheckOrigin] say otherwise; CORS is off by default.
 //   - Ids and tokens come from crypto/rand (128 bits). Connection ids are

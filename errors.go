@@ -28,6 +28,20 @@ var ErrNoConnection = errors.New("signalr: no connection: a hub policy runs befo
 // [Hub.CloseConnection]; its text includes the reason given.
 var ErrClosedByHub = errors.New("signalr: connection closed by the hub")
 
+// Limit errors. Compare with errors.Is; the error's text names the limit.
+var (
+	// ErrNameTooLong is returned for a group name or user id longer than
+	// [WithMaxGroupNameLength] or [WithMaxUserIDLength] allow.
+	ErrNameTooLong = errors.New("signalr: name too long")
+	// ErrTooManyGroups is returned by Groups.Add for a connection already
+	// in [WithMaxGroupsPerConnection] groups.
+	ErrTooManyGroups = errors.New("signalr: too many groups for one connection")
+	// ErrPresenceTooLarge is returned by presence queries when a node's
+	// share of the answer is too large to cross the backplane (see the
+	// package documentation's Scaling section).
+	ErrPresenceTooLarge = errors.New("signalr: presence answer too large")
+)
+
 // HubError is an error whose message is meant for the client. When a hub
 // method returns a *HubError (possibly wrapped), the client receives
 //

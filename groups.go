@@ -14,11 +14,15 @@ type Groups struct {
 }
 
 // Add puts a connection in a group. Adding it twice is the same as once.
-// It returns ErrConnectionNotFound when no node holds the connection. With
-// a backplane, a connection held by another node is changed there and Add
-// returns once it is done.
+// It returns ErrConnectionNotFound when no node holds the connection (also
+// for an id that is not of the form this library gives connections),
+// ErrNameTooLong for a name past [WithMaxGroupNameLength], and
+// ErrTooManyGroups when the connection is already in
+// [WithMaxGroupsPerConnection] other groups. With a backplane, a
+// connection held by another node is changed there and Add returns once
+// it is done.
 func (g Groups) Add(ctx context.Context, connectionID, group string) error {
-	if err := ctx.Err(); err != nil {
+	if err := g.check(ctx, connectionID, group); err != nil {
 		return err
 	}
 	c := g.h.reg.conn(connectionID)
@@ -30,9 +34,9 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 
 // Remove takes a connection out of a group. Removing a connection that is
 // not in the group does nothing. It returns ErrConnectionNotFound when no
-// node holds the connection.
+// node holds the connection, and ErrNameTooLong as Add does.
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
-	if err := ctx.Err(); err != nil {
+	if err := g.check(ctx, connectionID, group); err != nil {
 		return err
 	}
 	c := g.h.reg.conn(connectionID)
@@ -40,6 +44,20 @@ func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 		return g.h.remoteGroupChange(ctx, opGroupRemove, connectionID, group)
 	}
 	g.h.leaveGroup(c, group)
+	return nil
+}
+
+// check refuses a group change before it reaches the registry or the bus.
+func (g Groups) check(ctx context.Context, connectionID, group string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := g.h.checkGroupName(group); err != nil {
+		return err
+	}
+	if !validConnectionID(connectionID) {
+		return errNotConnectionID
+	}
 	return nil
 }
 
@@ -145,7 +163,8 @@ func (r *registry) conn(id string) *conn {
 }
 
 // addToGroup reports whether c joined (false: it was already a member).
-func (r *registry) addToGroup(c *conn, group string) (bool, error) {
+// c may be in at most limit groups; past that it returns ErrTooManyGroups.
+func (r *registry) addToGroup(c *conn, group string, limit int) (bool, error) {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if c.removed {
@@ -153,6 +172,9 @@ func (r *registry) addToGroup(c *conn, group string) (bool, error) {
 	}
 	if _, ok := c.groups[group]; ok {
 		return false, nil
+	}
+	if len(c.groups) >= limit {
+		return false, ErrTooManyGroups
 	}
 	if c.groups == nil {
 		c.groups = make(map[string]struct{})

@@ -290,7 +290,7 @@ func (h *Hub) allowsTransport(name string) bool {
 func (h *Hub) expirePending(token string, p *pendingConn) {
 	h.mu.Lock()
 	if h.pending[tokenKey(token)] == p {
-		h.dropPendingLocked(token, p, false)
+		h.dropPendingLocked(tokenKey(token), p, false)
 	}
 	h.mu.Unlock()
 }
@@ -338,7 +338,7 @@ func (h *Hub) claim(token, transportName, user string, allowNew bool) (id, tok s
 		if p.user != user && !h.takeUserSlotLocked(user) {
 			return "", "", false, http.StatusTooManyRequests, h.userCapText()
 		}
-		h.dropPendingLocked(token, p, p.user == user) // the negotiated slot passes on
+		h.dropPendingLocked(tokenKey(token), p, p.user == user) // the negotiated slot passes on
 		id, tok, stateful = p.id, token, p.stateful
 	}
 	h.holdUserSlotLocked(tok, user)

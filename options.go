@@ -77,7 +77,11 @@ type config struct {
 	clientAddress        func(*http.Request) string // nil: the remote IP
 	allowNegotiateV0     bool                       // WithMinimumProtocolVersion(0)
 	// Which methods are hub methods (method.go).
-	methodSel methodSelection
+	methodSel              methodSelection
+	maxGroupNameLength     int
+	maxUserIDLength        int
+	maxGroupsPerConnection int
+	subjectHash            func(string) string // tests only; nil: hashName
 }
 
 func defaultConfig() config {
@@ -101,6 +105,10 @@ func defaultConfig() config {
 		maxStreams:             DefaultMaxStreams,
 		streamBufferCapacity:   DefaultStreamBufferCapacity,
 		presenceInterval:       DefaultPresenceInterval,
+
+		maxGroupNameLength:     DefaultMaxGroupNameLength,
+		maxUserIDLength:        DefaultMaxUserIDLength,
+		maxGroupsPerConnection: DefaultMaxGroupsPerConnection,
 	}
 }
 

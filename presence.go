@@ -2,6 +2,8 @@ package signalr
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +18,14 @@ import (
 // three intervals is considered gone, so the connections of a crashed node
 // drop out of every answer within three intervals. A query asks every live
 // node for its share and merges the answers; a node that does not answer
-// within the query's time (see WithPresenceInterval) is left out.
+// within the query's time (see WithPresenceInterval) is left out. A node
+// whose share of an answer would take more than maxPresenceAnswer bytes
+// answers with an error instead, and so does one that cannot publish its
+// share: the query then fails rather than return an incomplete answer.
+
+// maxPresenceAnswer bounds a node's encoded share of a presence answer,
+// well under the 1 MiB a NATS server takes in one message by default.
+const maxPresenceAnswer = 512 << 10
 
 // Member is one connection in a group.
 type Member struct {
@@ -50,6 +59,13 @@ func (h *Hub) ConnectionCount(ctx context.Context) (int, error) {
 }
 
 // OnlineUsers lists the users with at least one connection, sorted.
+//
+// With a backplane, the presence queries (ConnectionCount, OnlineUsers,
+// IsUserOnline, GroupMembers) fail with ErrPresenceTooLarge, and return
+// nothing else, when another node's share of the answer takes more than
+// 512 KiB encoded (some 9,500 group members with 25-byte user ids, or
+// 13,000 user ids of 37 bytes, on one node), and with an error when a node
+// could not send its share.
 func (h *Hub) OnlineUsers(ctx context.Context) ([]string, error) {
 	answers, err := h.presence(ctx, presenceUsers, "")
 	var users []string
@@ -60,8 +76,12 @@ func (h *Hub) OnlineUsers(ctx context.Context) ([]string, error) {
 	return slices.Compact(users), err
 }
 
-// IsUserOnline reports whether userID has at least one connection.
+// IsUserOnline reports whether userID has at least one connection. A user
+// id past [WithMaxUserIDLength] is refused with ErrNameTooLong.
 func (h *Hub) IsUserOnline(ctx context.Context, userID string) (bool, error) {
+	if err := h.checkUserID(userID); err != nil {
+		return false, err
+	}
 	answers, err := h.presence(ctx, presenceUser, userID)
 	for _, a := range answers {
 		if a.Conns > 0 {
@@ -72,7 +92,12 @@ func (h *Hub) IsUserOnline(ctx context.Context, userID string) (bool, error) {
 }
 
 // GroupMembers lists the connections in a group, sorted by connection id.
+// A group name past [WithMaxGroupNameLength] is refused with
+// ErrNameTooLong.
 func (h *Hub) GroupMembers(ctx context.Context, group string) ([]Member, error) {
+	if err := h.checkGroupName(group); err != nil {
+		return nil, err
+	}
 	answers, err := h.presence(ctx, presenceGroup, group)
 	var out []Member
 	for _, a := range answers {
@@ -126,7 +151,12 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	expect := cl.liveNodes()
 	inbox := cl.subject("r", newID())
 	var mu sync.Mutex
-	answers := map[string]presenceAnswer{cl.nodeID: h.localPresence(kind, name)}
+	local := h.localPresence(kind, name)
+	if _, err := encodeShare(&local); err != nil {
+		return nil, err // the same answer as any other node would get
+	}
+	answers := map[string]presenceAnswer{cl.nodeID: local}
+	var failed error // a node that could not answer
 	done := make(chan struct{})
 	closed := false
 	sub, err := cl.bp.Subscribe(inbox, func(m *backplane.Message) {
@@ -135,13 +165,20 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 			return
 		}
 		var a presenceAnswer
-		if msgpack.Unmarshal(env.Result, &a) != nil {
+		if env.ErrKind == errKindNone && msgpack.Unmarshal(env.Result, &a) != nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		if _, dup := answers[env.Origin]; dup {
 			return
+		}
+		switch env.ErrKind {
+		case errKindNone:
+		case errKindTooLarge:
+			failed = &sentinelError{ErrPresenceTooLarge, env.Err}
+		default:
+			failed = fmt.Errorf("signalr: presence: a node could not answer: %s", env.Err)
 		}
 		answers[env.Origin] = a
 		if !closed && all(expect, answers) {
@@ -171,11 +208,27 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if failed != nil {
+		return nil, failed
+	}
 	out := make([]presenceAnswer, 0, len(answers))
 	for _, a := range answers {
 		out = append(out, a)
 	}
 	return out, ctx.Err()
+}
+
+// encodeShare encodes a node's share of a presence answer, or fails with
+// ErrPresenceTooLarge when it is larger than maxPresenceAnswer.
+func encodeShare(a *presenceAnswer) ([]byte, error) {
+	b, err := msgpack.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPresenceAnswer {
+		return nil, &sentinelError{ErrPresenceTooLarge, fmt.Sprintf("%v: %d bytes from one node (limit %d)", ErrPresenceTooLarge, len(b), maxPresenceAnswer)}
+	}
+	return b, nil
 }
 
 func all(expect []string, answers map[string]presenceAnswer) bool {
@@ -194,11 +247,25 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 		return
 	}
 	a := h.localPresence(env.Method, env.Group)
-	result, _ := msgpack.Marshal(&a)
-	data, _ := msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, Result: result})
+	reply := envelope{Origin: h.cluster.nodeID}
+	var err error
+	if reply.Result, err = encodeShare(&a); err != nil {
+		reply.ErrKind, reply.Err = errKindOther, err.Error()
+		if errors.Is(err, ErrPresenceTooLarge) {
+			reply.ErrKind = errKindTooLarge
+		}
+	}
+	data, _ := msgpack.Marshal(&reply)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
 	defer cancel()
-	if err := h.cluster.bp.Publish(ctx, env.Token, data); err != nil {
+	err = h.cluster.bp.Publish(ctx, env.Token, data)
+	if err != nil && reply.ErrKind == errKindNone {
+		// Tell the asker, in a message small enough to pass, that this
+		// node's share is missing.
+		data, _ = msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, ErrKind: errKindOther, Err: err.Error()})
+		err = h.cluster.bp.Publish(ctx, env.Token, data)
+	}
+	if err != nil {
 		h.cfg.logger.Debug("signalr: answering a presence query failed", "error", err)
 	}
 }
