@@ -16,6 +16,16 @@ var (
 	ErrConnectionClosed = errors.New("signalr: connection closed")
 )
 
+// Flow control.
+var (
+	// ErrSlowConsumer is why a connection is closed when its client does
+	// not read its messages: a write to it took longer than
+	// [WithWriteTimeout], or it stayed behind ([WithMaxOutboundBuffer])
+	// without progress for as long, or it fell past the hard cap. The
+	// reason [Disconnecter] receives wraps it: test with errors.Is.
+	ErrSlowConsumer = errors.New("signalr: slow consumer")
+)
+
 // HubError is an error whose message is meant for the client. When a hub
 // method returns a *HubError (possibly wrapped), the client receives
 //
