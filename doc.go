@@ -121,10 +121,11 @@
 // connection waiting for a stateful reconnect, or for its first message
 // after one, is not stalled while it waits; the hard cap still applies.
 //
-// A connection therefore never holds more than the hard cap, with one
-// exception: a connection that is not behind takes any one message whole,
-// so a single message larger than the soft limit goes out, and may take
-// the connection to the soft limit plus that message. The bytes of one
+// A connection therefore never holds more than the hard cap (but for the
+// Close message of a slow consumer), with one exception: a connection that
+// is not behind takes any one message whole, so a single message larger
+// than the soft limit goes out, and may take the connection to the soft
+// limit plus that message. The bytes of one
 // broadcast are shared by all its recipients, not copied.
 //
 // # Scaling
