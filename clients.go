@@ -117,14 +117,19 @@ func (c CallerClients) callerIDs() []string {
 	return []string{c.caller.id}
 }
 
-// Send invokes method on every recipient with args and returns without
-// waiting for any client: the message is encoded once per protocol in use
-// and queued to each recipient. A recipient whose queue is full is
-// disconnected rather than slowing the sender. Send fails only when ctx is
+// Send invokes method on every recipient with args: the message is
+// encoded once per protocol in use and queued to each recipient. A send to
+// several recipients (All, Group, User, ...) never waits for a client: a
+// recipient that is a slow consumer is disconnected rather than slowing the
+// sender (see Flow control in the package documentation). A send to one
+// connection of this node (Caller, Client) waits while that connection is
+// behind, until it has room or ctx is done. Send fails only when ctx is
 // done, the hub is shut down, args cannot be encoded (encoding happens for
 // the protocols of actual recipients, so a send that reaches nobody
 // reports no encoding error), or the backplane cannot take the message;
-// local recipients have been served by then.
+// local recipients have been served by then. A message for a connection
+// that closes meanwhile is dropped; the connection's close reason says
+// why.
 //
 // A group name or user id longer than the hub allows (see
 // [WithMaxGroupNameLength] and [WithMaxUserIDLength]) fails the whole send
@@ -145,6 +150,11 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	}
 	if err := p.checkNames(); err != nil {
 		return err
+	}
+	if c := p.target(); c != nil {
+		if err := c.waitRoom(ctx); err != nil && err != ErrConnectionClosed {
+			return err
+		}
 	}
 	if args == nil {
 		args = []any{}

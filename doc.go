@@ -80,17 +80,15 @@
 // [WithMaxParallelInvocations] calls run at once (default 1, so calls run in
 // the order they arrive).
 //
-// [ClientProxy.Send] never waits for a client: it encodes the message once
-// per protocol in use and appends the same bytes to each recipient's
-// outbound queue. A small pool of writer goroutines, shared by the hub's
-// connections, drains each queue that has something in it and packs
-// everything waiting into one frame (see [WithWriteCoalescing]); a
-// write to a client that stopped reading never holds up the others.
-// Messages sent by one goroutine reach each connection in the order they
-// were sent. A
-// connection whose queue grows past [WithMaxOutboundBuffer] is closed with a
-// reason instead of slowing anyone down. Hub, Clients, Groups and
-// ClientProxy values are safe for concurrent use.
+// [ClientProxy.Send] encodes the message once per protocol in use and
+// appends the same bytes to each recipient's outbound queue. A small pool
+// of writer goroutines, shared by the hub's connections, drains each queue
+// that has something in it and packs everything waiting into one frame
+// (see [WithWriteCoalescing]); a write to a client that stopped reading
+// never holds up the others. Messages sent by one goroutine reach each
+// connection in the order they were sent. A broadcast never waits for a
+// client; a send to one connection may wait for room (see Flow control).
+// Hub, Clients, Groups and ClientProxy values are safe for concurrent use.
 //
 // An idle WebSocket connection holds one goroutine, parked on a small
 // stack, and no read or write buffer beyond a few hundred bytes: a few KiB
@@ -99,6 +97,44 @@
 // The context a method receives is cancelled when its connection closes.
 // [Hub.Shutdown] sends every client a Close message, then waits for
 // connections to end and methods to return.
+//
+// # Flow control
+//
+// A connection holds the bytes sent to it until its client has taken them:
+// those queued and those of the frame being written. [WithMaxOutboundBuffer]
+// (default 1 MiB) is the soft limit on them, and four times it (4 MiB) the
+// hard cap.
+//
+// A connection over the soft limit is behind, as any client is for a
+// moment after a burst. Behind, it still receives everything, in order:
+//   - A broadcast (All, AllExcept, Others, Clients, Group, Groups,
+//     GroupExcept, OthersInGroup, User, Users, and sends that arrive from
+//     other nodes) never waits: it queues, up to the hard cap.
+//   - A send to one connection of this node ([CallerClients.Caller],
+//     [Clients.Client], [SingleClientProxy.Invoke]) and each item of a
+//     stream the server sends wait until the connection is back under the
+//     soft limit, or their context is done (Send then returns the
+//     context's error and nothing was queued). A stream whose client stops
+//     reading thus stops pulling items from its channel or iterator.
+//
+// A slow consumer is a connection that makes no progress: a write to it
+// (one frame, up to everything that was queued) does not finish within
+// [WithWriteTimeout] (default 10 s); or it stays behind while no write
+// finishes for that long; or, behind, it would pass the hard cap. It is
+// closed: what is queued is dropped, and a Close message that says why
+// ("The client did not read its messages fast enough: ...") follows the
+// frame being written, so a client that reads again sees it. The reason
+// [Disconnecter] receives wraps [ErrSlowConsumer]; test it with
+// errors.Is. The signalr.server.slow_consumers metric counts them. A
+// connection waiting for a stateful reconnect, or for its first message
+// after one, is not stalled while it waits; the hard cap still applies.
+//
+// A connection therefore never holds more than the hard cap (but for the
+// Close message of a slow consumer), with one exception: a connection that
+// is not behind takes any one message whole, so a single message larger
+// than the soft limit goes out, and may take the connection to the soft
+// limit plus that message. The bytes of one
+// broadcast are shared by all its recipients, not copied.
 //
 // # Scaling
 //
@@ -164,7 +200,7 @@
 //	signalr.server.sent.bytes                Counter        By            -
 //	signalr.server.invocation.duration       Histogram      s             rpc.method, signalr.invocation.status
 //	signalr.server.invocation.errors         Counter        {invocation}  rpc.method, error.type
-//	signalr.server.outbound_queue.overflows  Counter        {connection}  -
+//	signalr.server.slow_consumers            Counter        {connection}  -
 //	signalr.backplane.publish.duration       Histogram      s             -
 //	signalr.backplane.publish.errors         Counter        {message}     -
 //
@@ -191,8 +227,8 @@
 // framing); a message is counted as sent once the transport accepted it.
 // Invocation metrics cover hub methods called by Invocation messages,
 // not streaming invocations; the duration is the method's run, filters
-// included. Overflows count connections closed because their outbound
-// queue passed [WithMaxOutboundBuffer]. The backplane's publish metrics
+// included. Slow consumers count connections closed with
+// [ErrSlowConsumer] (see Flow control). The backplane's publish metrics
 // cover every publish (sends to other nodes, presence, heartbeats). No
 // attribute carries a connection id, user id, group name or anything else
 // unbounded. Message and byte counters stop being reported when the hub

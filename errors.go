@@ -42,6 +42,16 @@ var (
 	ErrPresenceTooLarge = errors.New("signalr: presence answer too large")
 )
 
+// Flow control.
+var (
+	// ErrSlowConsumer is why a connection is closed when its client does
+	// not read its messages: a write to it took longer than
+	// [WithWriteTimeout], or it stayed behind ([WithMaxOutboundBuffer])
+	// without progress for as long, or it fell past the hard cap. The
+	// reason [Disconnecter] receives wraps it: test with errors.Is.
+	ErrSlowConsumer = errors.New("signalr: slow consumer")
+)
+
 // HubError is an error whose message is meant for the client. When a hub
 // method returns a *HubError (possibly wrapped), the client receives
 //

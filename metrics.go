@@ -32,7 +32,7 @@ const (
 	metricSentBytes          = "signalr.server.sent.bytes"
 	metricInvocationDuration = "signalr.server.invocation.duration"
 	metricInvocationErrors   = "signalr.server.invocation.errors"
-	metricQueueOverflows     = "signalr.server.outbound_queue.overflows"
+	metricSlowConsumers      = "signalr.server.slow_consumers"
 	metricPublishDuration    = "signalr.backplane.publish.duration"
 	metricPublishErrors      = "signalr.backplane.publish.errors"
 )
@@ -111,7 +111,7 @@ type hubMetrics struct {
 	connDuration  metric.Float64Histogram
 	invDuration   metric.Float64Histogram
 	invErrors     metric.Int64Counter
-	overflows     metric.Int64Counter
+	slowConsumers metric.Int64Counter
 	publishDur    metric.Float64Histogram
 	publishErrors metric.Int64Counter
 	callback      metric.Registration
@@ -174,9 +174,9 @@ func newHubMetrics(mp metric.MeterProvider, methods map[string]*method) (*hubMet
 		metric.WithUnit("{invocation}"),
 		metric.WithDescription("Number of invocations answered with an error."))
 	check(err)
-	m.overflows, err = meter.Int64Counter(metricQueueOverflows,
+	m.slowConsumers, err = meter.Int64Counter(metricSlowConsumers,
 		metric.WithUnit("{connection}"),
-		metric.WithDescription("Number of connections closed because their outbound queue overflowed (clients too slow to read)."))
+		metric.WithDescription("Number of connections closed as slow consumers (clients that did not read their messages)."))
 	check(err)
 	m.publishDur, err = meter.Float64Histogram(metricPublishDuration,
 		metric.WithUnit("s"),
@@ -324,13 +324,13 @@ func (m *hubMetrics) wroteFrame(b []byte, err error) {
 	m.out.bytes.Add(int64(len(b)))
 }
 
-// closing notes why a connection starts closing; it is called once per
-// connection. Connections that fell behind are counted.
+// closing notes why a connection starts closing; it is called at most once
+// per connection. Slow consumers are counted.
 func (m *hubMetrics) closing(reason error) {
-	if m == nil || reason != errOverflow {
+	if m == nil || !errors.Is(reason, ErrSlowConsumer) {
 		return
 	}
-	m.overflows.Add(context.Background(), 1)
+	m.slowConsumers.Add(context.Background(), 1)
 }
 
 // now is the start time of something to be measured; zero without metrics.

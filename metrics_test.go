@@ -26,12 +26,12 @@ func (metricsHub) Broken() error        { return errors.New("broken") }
 func (metricsHub) Crash()               { panic("crash") }
 func (metricsHub) Secret() string       { return "secret" }
 
-// Flood sends the caller n messages of size bytes, or fewer if the
+// Flood broadcasts n messages of size bytes, or fewer if the caller's
 // connection closes first.
 func (metricsHub) Flood(c *signalr.Context, n, size int) error {
 	payload := strings.Repeat("x", size)
 	for i := 0; i < n && c.Err() == nil; i++ {
-		if err := c.Clients().Caller().Send(c, "flood", payload); err != nil {
+		if err := c.Clients().All().Send(c, "flood", payload); err != nil {
 			return err
 		}
 	}
@@ -306,18 +306,18 @@ func TestMetricsInvocations(t *testing.T) {
 	require.EqualValues(t, 6, total)
 }
 
-func TestMetricsQueueOverflow(t *testing.T) {
+func TestMetricsSlowConsumers(t *testing.T) {
 	m, opt := newMetrics(t)
 	_, url, _ := startTunedHub(t, metricsHub{}, 16<<10, opt, signalr.WithMaxOutboundBuffer(64<<10), signalr.WithKeepAliveInterval(0))
 	c := connectJSON(t, url)
 	// 16 MiB for a client that reads nothing: more than the socket
-	// buffers and the 64 KiB queue can hold.
+	// buffers and the queue's hard cap (4 x 64 KiB) can hold.
 	c.invoke("Flood", 1024, 16<<10)
-	m.eventually("the overflow counted", func() bool { return m.sum("signalr.server.outbound_queue.overflows") == 1 })
+	m.eventually("the slow consumer counted", func() bool { return m.sum("signalr.server.slow_consumers") == 1 })
 	closeMsg, _ := c.expectClosed()
 	require.Contains(t, closeMsg["error"], "did not read its messages fast enough")
 	m.eventually("the connection's end recorded", func() bool { return m.count(mDuration, attrWS, attrNormal) == 1 })
-	require.EqualValues(t, 1, m.sum("signalr.server.outbound_queue.overflows"))
+	require.EqualValues(t, 1, m.sum("signalr.server.slow_consumers"))
 }
 
 // flakyBackplane fails every publish while fail is set.

@@ -169,9 +169,12 @@ func WithMaxParallelInvocations(n int) Option {
 	}
 }
 
-// WithMaxOutboundBuffer sets how many bytes of outgoing messages may wait
-// for one connection (default 1 MiB). A connection that falls further
-// behind is closed with a reason; senders never block on it.
+// WithMaxOutboundBuffer sets the soft limit of outgoing bytes one
+// connection may hold, queued or being written (default 1 MiB). Past it
+// the connection is behind: sends to that connection alone wait for room,
+// broadcasts do not. Four times the limit is the hard cap: a connection
+// that is behind and would pass it is closed with [ErrSlowConsumer]. See
+// Flow control in the package documentation.
 func WithMaxOutboundBuffer(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -282,8 +285,9 @@ func WithMaxRequestBodySize(n int64) Option {
 // WithWriteTimeout bounds one write to a client (default 10 s): a
 // WebSocket frame, a Server-Sent Events event, a long-poll response or the
 // answer to a send. A client that does not take it in that time (one that
-// sent its request and stopped reading) is disconnected, and
-// OnDisconnected receives the write's error.
+// sent its request and stopped reading), or whose connection stays behind
+// [WithMaxOutboundBuffer] with no write finished for that long, is
+// disconnected with [ErrSlowConsumer].
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

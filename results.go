@@ -90,6 +90,9 @@ func (c *conn) invokeClient(ctx context.Context, result any, method string, args
 	if err != nil {
 		return err
 	}
+	if err := c.waitRoom(ctx); err != nil {
+		return err
+	}
 	if !c.enqueue(b) {
 		return ErrConnectionClosed
 	}

@@ -37,9 +37,9 @@ func (h *floodHub) Flood(ctx context.Context) <-chan string {
 }
 
 // TestStreamToClientThatStopsReading: a client that never reads a stream
-// blocks its producer (the pump waits while the outbound queue is over
-// half full) until the write timeout closes the connection, which stops
-// the producer. Memory stays bounded throughout.
+// blocks its producer (the pump waits while the connection is over the
+// outbound soft limit) until the write timeout closes it as a slow
+// consumer, which stops the producer. Memory stays bounded throughout.
 func TestStreamToClientThatStopsReading(t *testing.T) {
 	h := &floodHub{stopped: make(chan struct{})}
 	_, url := startHub(t, h,

@@ -319,9 +319,9 @@ func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvo
 }
 
 // pump sends the items of a stream result until it ends, ctx is done, or
-// the producer fails. It waits while the connection's queue is more than
-// half full, so a client that stops reading blocks the producer instead of
-// growing memory.
+// the producer fails. Before each item it waits while the connection is
+// behind (see waitRoom), so a client that stops reading stops the producer
+// instead of growing memory.
 func (c *conn) pump(ctx context.Context, shape streamShape, id string, v reflect.Value) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -332,14 +332,16 @@ func (c *conn) pump(ctx context.Context, shape streamShape, id string, v reflect
 		return nil
 	}
 	send := func(item any) error {
-		if err := c.waitQueueRoom(ctx); err != nil {
+		if err := c.waitRoom(ctx); err != nil {
 			return err
 		}
 		b, err := c.proto.AppendMessage(nil, &protocol.StreamItem{InvocationID: id, Item: item})
 		if err != nil {
 			return err
 		}
-		c.enqueue(b)
+		if !c.enqueue(b) {
+			return ErrConnectionClosed
+		}
 		return nil
 	}
 	switch shape {
@@ -377,30 +379,4 @@ func (c *conn) pump(ctx context.Context, shape streamShape, id string, v reflect
 		return failed
 	}
 	return nil
-}
-
-// waitQueueRoom waits until the connection's outbound queue is at most half
-// full.
-func (c *conn) waitQueueRoom(ctx context.Context) error {
-	for {
-		c.qmu.Lock()
-		if c.closing {
-			c.qmu.Unlock()
-			return ErrConnectionClosed
-		}
-		if c.queued <= c.hub.cfg.maxOutboundBuffer/2 {
-			c.qmu.Unlock()
-			return nil
-		}
-		if c.drained == nil {
-			c.drained = make(chan struct{})
-		}
-		ch := c.drained
-		c.qmu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }

@@ -1,8 +1,6 @@
 package signalr
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/gosignalr/signalr/protocol"
@@ -17,11 +15,9 @@ type outMsg struct {
 	untracked bool
 }
 
-var errOverflow = errors.New("signalr: outbound queue overflow")
-
 // enqueue queues one encoded hub message for the writer. It never blocks on
-// the network: a connection whose queue would pass the outbound limit is
-// closed.
+// the network: a connection that is a slow consumer (see fallBehindLocked)
+// is closed instead.
 func (c *conn) enqueue(b []byte) bool { return c.enqueueMsg(outMsg{b: b}) }
 
 func (c *conn) enqueueMsg(m outMsg) bool {
@@ -40,13 +36,12 @@ func (c *conn) enqueueDeferred(m outMsg) (ok, start bool) {
 		c.qmu.Unlock()
 		return false, false
 	}
-	if len(c.queue) > 0 && c.queued+len(m.b) > c.hub.cfg.maxOutboundBuffer {
-		c.qmu.Unlock()
-		c.logger().Warn("signalr: closing a connection that fell behind", "connection", c.id, "limit", c.hub.cfg.maxOutboundBuffer)
-		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
-			"Connection closed with an error. The client did not read its messages fast enough: more than %d bytes were waiting.",
-			c.hub.cfg.maxOutboundBuffer)}, errOverflow, true)
-		return false, false
+	if c.queued+len(m.b) > c.hub.cfg.maxOutboundBuffer {
+		if why := c.fallBehindLocked(len(m.b)); why != "" {
+			c.qmu.Unlock()
+			c.closeSlow(why)
+			return false, false
+		}
 	}
 	c.queue = append(c.queue, m)
 	c.queued += len(m.b)
@@ -118,8 +113,11 @@ func (c *conn) closeQueued(msg *protocol.Close, reason error, drop bool) {
 		close(c.rs.closingCh)
 	}
 	if drop {
+		for _, m := range c.queue {
+			c.queued -= len(m.b) // what stays counted is the frame being written
+		}
 		clear(c.queue)
-		c.queue, c.queued = c.queue[:0], 0
+		c.queue = c.queue[:0]
 	}
 	if b != nil {
 		c.queue = append(c.queue, outMsg{b: b, untracked: true})
@@ -186,14 +184,15 @@ func (c *conn) writeLoop() {
 		// appending to it while the frame is written from parts.
 		pp := partsPool.Get().(*[][]byte)
 		parts := (*pp)[:0]
+		n := 0
 		for _, m := range c.queue {
 			parts = append(parts, m.b)
+			n += len(m.b)
 		}
 		if c.stateful {
 			c.keepForReplay(c.queue)
 		}
-		c.resetQueueLocked()
-		c.wakeDrainedLocked()
+		c.resetQueueLocked() // the n bytes stay counted until written
 		c.qmu.Unlock()
 
 		err := c.t.WriteFrame(c.binary, parts...)
@@ -206,6 +205,7 @@ func (c *conn) writeLoop() {
 		}
 
 		c.qmu.Lock()
+		c.progressLocked(n)
 		if err != nil && c.writeFailedLocked(err) {
 			return
 		}
@@ -223,7 +223,8 @@ func (c *conn) wrote() {
 // partsPool lends writers the list of a frame's messages.
 var partsPool = sync.Pool{New: func() any { return new([][]byte) }}
 
-// resetQueueLocked empties the queue. An array of up to 256 messages
+// resetQueueLocked empties the queue; the bytes stay counted in queued
+// until the caller has written or dropped them. An array of up to 256 messages
 // (8 KiB) stays for the next burst until the connection goes quiet (see
 // trimQueue); a larger one goes back to the collector and the queue starts
 // again in the connection's own small array. qmu must be held.
@@ -234,7 +235,6 @@ func (c *conn) resetQueueLocked() {
 	} else {
 		c.queue = c.queue[:0]
 	}
-	c.queued = 0
 }
 
 // writeFailedLocked handles a failed write. It reports true when the
@@ -252,8 +252,12 @@ func (c *conn) writeFailedLocked(err error) (exit bool) {
 	}
 	c.writeFailed = true
 	c.resetQueueLocked()
+	c.queued = 0
 	if !c.closing {
+		err = slowWriteReason(err)
 		c.closing, c.closeAfterFlush, c.closeReason = true, true, err
+		c.hub.metrics.closing(err)
+		c.wakeDrainedLocked()
 		if c.rs != nil {
 			close(c.rs.closingCh)
 		}
@@ -269,8 +273,6 @@ func (c *conn) writeOneLocked() (exit bool) {
 	n := copy(c.queue, c.queue[1:])
 	c.queue[n] = outMsg{}
 	c.queue = c.queue[:n]
-	c.queued -= len(m.b)
-	c.wakeDrainedLocked()
 	if c.stateful {
 		c.keepForReplay([]outMsg{m})
 	}
@@ -279,6 +281,7 @@ func (c *conn) writeOneLocked() (exit bool) {
 	c.hub.metrics.wrote([][]byte{m.b}, err)
 	c.wrote()
 	c.qmu.Lock()
+	c.progressLocked(len(m.b))
 	if err != nil && c.writeFailedLocked(err) {
 		return true
 	}
@@ -286,8 +289,7 @@ func (c *conn) writeOneLocked() (exit bool) {
 	return false
 }
 
-// wakeDrainedLocked wakes producers waiting in waitQueueRoom. qmu must be
-// held.
+// wakeDrainedLocked wakes producers waiting in waitRoom. qmu must be held.
 func (c *conn) wakeDrainedLocked() {
 	if c.drained != nil {
 		close(c.drained)
