@@ -192,14 +192,3 @@ func TestWriteTimeoutIsSlowConsumer(t *testing.T) {
 	err = waitFor(t, h.sendErr, "Hold to end")
 	require.ErrorIs(t, err, context.Canceled, "Hold ends with its connection")
 }
-
-// TestOnDisconnectedWithoutOnConnected: a hub that implements Disconnecter
-// alone hears about every connection's end.
-func TestOnDisconnectedWithoutOnConnected(t *testing.T) {
-	h := newBurstHub()
-	_, url := startHub(t, h)
-	c := connectJSON(t, url)
-	id, _ := c.result("ID").(string)
-	require.NoError(t, c.ws.Close())
-	h.waitDisconnect(t, id, 5*time.Second) // fails the test if never called
-}
