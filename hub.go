@@ -574,12 +574,15 @@ func (h *Hub) register(c *conn) error {
 		return ErrHubClosed
 	}
 	h.reg.add(c)
-	h.clusterRegister(c)
 	if h.tickStop == nil {
 		h.tickStop = make(chan struct{})
 		h.tickDone = make(chan struct{})
 		go h.tickLoop(h.tickStop, h.tickDone)
 	}
+	h.mu.Unlock()
+	// Bus round trips, outside the hub's lock.
+	h.clusterRegister(c)
+	h.mu.Lock() // for the deferred Unlock
 	return nil
 }
 
