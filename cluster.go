@@ -79,6 +79,8 @@ type cluster struct {
 	closed bool
 
 	hbStop, hbDone chan struct{}
+
+	limiter backplane.PayloadLimiter // nil: no limit
 }
 
 // refSub is one subject this node subscribes to while something local
@@ -106,8 +108,9 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	if name == "" {
 		name = "hub"
 	}
+	limiter, _ := bp.(backplane.PayloadLimiter)
 	bp = h.metrics.backplane(bp)
-	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	cl := &cluster{limiter: limiter, bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
 	h.cluster = cl // handlers may run as soon as they are subscribed
 	for _, s := range []struct {
 		subject string
@@ -426,9 +429,10 @@ func (h *Hub) serveRemoteGroupChange(m *backplane.Message, env *envelope, c *con
 	h.reply(m, &reply)
 }
 
-func (h *Hub) reply(m *backplane.Message, env *envelope) {
+// reply answers a request; a failure is logged and returned.
+func (h *Hub) reply(m *backplane.Message, env *envelope) error {
 	if m.Reply == nil {
-		return
+		return nil
 	}
 	data, err := msgpack.Marshal(env)
 	if err == nil {
@@ -437,6 +441,7 @@ func (h *Hub) reply(m *backplane.Message, env *envelope) {
 	if err != nil {
 		h.cfg.logger.Warn("signalr: answering a backplane request failed", "error", err)
 	}
+	return err
 }
 
 // remoteGroupChange adds or removes a connection held by another node.

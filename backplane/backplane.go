@@ -55,6 +55,17 @@ type Backplane interface {
 	Close() error
 }
 
+// PayloadLimiter is implemented by a Backplane whose bus refuses messages
+// past a size. MaxPayload returns the largest data, in bytes, that
+// Publish, Request and Message.Reply accept at the moment (a bus may learn
+// it from its server, and it may change when the Backplane reconnects),
+// or 0 when there is no limit or it is not known yet. Callers keep what
+// they send under it, splitting or refusing what does not fit. A
+// Backplane that does not implement it has no limit.
+type PayloadLimiter interface {
+	MaxPayload() int
+}
+
 // Handler receives one message.
 type Handler func(msg *Message)
 

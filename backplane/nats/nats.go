@@ -264,6 +264,13 @@ func reconnectDelay(attempts int) time.Duration {
 	return d - rand.N(d/5)
 }
 
+var _ backplane.PayloadLimiter = (*Backplane)(nil)
+
+// MaxPayload implements backplane.PayloadLimiter: the largest message the
+// server accepts (its max_payload, 1 MiB unless configured), as it told
+// the connection; 0 before the first connection.
+func (b *Backplane) MaxPayload() int { return int(b.nc.MaxPayload()) }
+
 // Conn returns the NATS connection, for its status and statistics.
 func (b *Backplane) Conn() *natsgo.Conn { return b.nc }
 

@@ -324,6 +324,16 @@ func newBackplane(client goredis.UniversalClient, opts Options) (*Backplane, err
 	return b, nil
 }
 
+// maxPayload is what MaxPayload reports: Redis's largest string (512 MB,
+// its proto-max-bulk-len default) less room for the frame around data.
+const maxPayload = 512<<20 - 1024
+
+var _ backplane.PayloadLimiter = (*Backplane)(nil)
+
+// MaxPayload implements backplane.PayloadLimiter: Redis takes values up
+// to 512 MB (proto-max-bulk-len), less the Backplane's framing.
+func (b *Backplane) MaxPayload() int { return maxPayload }
+
 // Client returns the Redis client.
 func (b *Backplane) Client() goredis.UniversalClient { return b.client }
 
