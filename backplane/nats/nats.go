@@ -441,20 +441,46 @@ func (b *Backplane) startDispatch() {
 // the messages, which is the order the server sent them.
 func (b *Backplane) dispatch(ch chan *natsgo.Msg) {
 	defer b.wg.Done()
+	var (
+		msgs [dispatchBatch]*natsgo.Msg
+		subs [dispatchBatch]*subscription
+	)
 	for {
 		select {
 		case m := <-ch:
+			// Take what else is waiting, to look the subscriptions up
+			// under one lock.
+			n := 1
+			msgs[0] = m
+		more:
+			for n < dispatchBatch {
+				select {
+				case m := <-ch:
+					msgs[n] = m
+					n++
+				default:
+					break more
+				}
+			}
 			b.mu.RLock()
-			s := b.byNats[m.Sub]
+			for i, m := range msgs[:n] {
+				subs[i] = b.byNats[m.Sub]
+			}
 			b.mu.RUnlock()
-			if s != nil {
-				s.deliver(m)
+			for i, m := range msgs[:n] {
+				if s := subs[i]; s != nil {
+					s.deliver(m)
+				}
+				msgs[i], subs[i] = nil, nil
 			}
 		case <-b.stop:
 			return
 		}
 	}
 }
+
+// dispatchBatch is how many waiting messages dispatch takes at once.
+const dispatchBatch = 64
 
 func (s *subscription) deliver(m *natsgo.Msg) {
 	// nats.go may still hand over messages it queued before Unsubscribe;
