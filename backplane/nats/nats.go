@@ -31,6 +31,10 @@
 //     and a Publish or Request from any node connected to that server
 //     sees it. In a cluster of NATS servers, interest still takes a moment
 //     to reach the other servers, as it always does in NATS.
+//   - The server refuses messages larger than its max_payload (1 MiB by
+//     default): Publish, Request and replies fail with
+//     natsgo.ErrMaxPayload. MaxPayload reports the limit, so that callers
+//     can keep under it.
 //   - When handlers fall far behind (more than dispatchQueue messages
 //     waiting for the dispatch goroutine), messages are lost; the
 //     connection reports nats.ErrSlowConsumer to its error handler.
