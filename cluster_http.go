@@ -184,7 +184,7 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 		status = http.StatusOK // nothing written, as net/http answers
 	}
 	err = h.reply(m, &envelope{Status: uint16(status), Result: rec.body.Bytes(), Proto: rec.header.Get("Content-Type")})
-	if err != nil && rec.c != nil && len(rec.ends) > 0 {
+	if err != nil && rec.c != nil && rec.status == http.StatusOK && len(rec.ends) > 0 {
 		// The poll's messages did not leave: they go back to the front
 		// of the queue, for the next poll.
 		parts := make([][]byte, len(rec.ends))
@@ -222,7 +222,8 @@ type recorder struct {
 	status int
 	body   bytes.Buffer
 
-	// For a forwarded poll, whose transport writes one message per Write:
+	// For a forwarded poll, whose transport writes one message per Write
+	// after a 200:
 	// the room in the answer (0: no limit), the connection whose messages
 	// that do not fit go back to its queue, how many did so far, where
 	// each written message ends in body, and the size of a message that
@@ -244,7 +245,7 @@ func (r *recorder) WriteHeader(status int) {
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
-	if r.c != nil && r.limit > 0 {
+	if r.c != nil && r.limit > 0 && r.status == http.StatusOK {
 		switch {
 		case r.tooLarge > 0:
 			return len(b), nil // the queue is dropped: the connection closes

@@ -569,8 +569,8 @@ func (h *Hub) start(c *conn) *conn {
 // register makes c addressable and starts the keep-alive ticker.
 func (h *Hub) register(c *conn) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed.Load() {
+		h.mu.Unlock()
 		return ErrHubClosed
 	}
 	h.reg.add(c)
@@ -582,7 +582,6 @@ func (h *Hub) register(c *conn) error {
 	h.mu.Unlock()
 	// Bus round trips, outside the hub's lock.
 	h.clusterRegister(c)
-	h.mu.Lock() // for the deferred Unlock
 	return nil
 }
 
