@@ -56,7 +56,7 @@
 //     sent.
 //   - Redis disconnects a pub/sub client that does not read fast enough
 //     (client-output-buffer-limit pubsub, by default 32 MiB, or 8 MiB for
-//     a minute). The Backplane reads at once and queues per subscription,
+//     a minute). The Backplane reads at once and queues for its handlers,
 //     so that takes a network or a node that cannot keep up; what was in
 //     the buffer is lost, and the Backplane reconnects as after an outage.
 //
