@@ -83,16 +83,25 @@ type cluster struct {
 	nodeID string
 	hash   func(string) string // subject token of a name: hashName
 
-	mu    sync.Mutex
-	subs  map[string]*refSub
-	base  []backplane.Subscription
-	nodes map[string]time.Time // other nodes, last heard from
+	mu     sync.Mutex // never held across bus I/O
+	subs   map[string]*refSub
+	base   []backplane.Subscription
+	nodes  map[string]time.Time // other nodes, last heard from
+	closed bool
 
 	hbStop, hbDone chan struct{}
+
+	limiter backplane.PayloadLimiter // nil: no limit
 }
 
+// refSub is one subject this node subscribes to while something local
+// uses it. n and the closed state live under cluster.mu; the bus calls
+// happen under ctl only, so that a slow bus holds up nothing but the
+// users of this subject.
 type refSub struct {
-	n   int
+	n   int               // guarded by cluster.mu
+	h   backplane.Handler // of the first use
+	ctl sync.Mutex        // serializes Subscribe and Unsubscribe; guards sub
 	sub backplane.Subscription
 }
 
@@ -110,8 +119,9 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	if name == "" {
 		name = "hub"
 	}
+	limiter, _ := bp.(backplane.PayloadLimiter)
 	bp = h.metrics.backplane(bp)
-	cl := &cluster{bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
 	if h.cfg.subjectHash != nil {
 		cl.hash = h.cfg.subjectHash
 	}
@@ -152,38 +162,65 @@ func (cl *cluster) userSubject(u string) string  { return cl.subject("u", cl.has
 // connSubject takes only ids that pass validConnectionID.
 func (cl *cluster) connSubject(id string) string { return cl.subject("c", id) }
 
-// ref subscribes to subject on first use.
+// ref subscribes to subject on first use. When it returns, the
+// subscription is in effect (unless the bus refused it: logErr heard of
+// that, and the next use tries again).
 func (cl *cluster) ref(subject string, h backplane.Handler, logErr func(error)) {
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return
+	}
 	r := cl.subs[subject]
 	if r == nil {
-		r = &refSub{}
+		r = &refSub{h: h}
 		cl.subs[subject] = r
 	}
 	r.n++
-	if r.n == 1 {
-		sub, err := cl.bp.Subscribe(subject, h)
-		if err != nil {
-			logErr(err)
-		}
-		r.sub = sub
-	}
+	cl.mu.Unlock()
+	cl.settle(subject, r, logErr)
 }
 
 // unref unsubscribes from subject after its last use.
 func (cl *cluster) unref(subject string) {
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	r := cl.subs[subject]
-	if r == nil {
+	if r == nil || r.n == 0 {
+		cl.mu.Unlock()
 		return
 	}
-	if r.n--; r.n == 0 {
-		if r.sub != nil {
-			_ = r.sub.Unsubscribe()
+	r.n--
+	cl.mu.Unlock()
+	cl.settle(subject, r, func(error) {})
+}
+
+// settle makes the bus match r's use count: subscribed while it is in
+// use and the cluster open, unsubscribed otherwise. Calls for one subject
+// take turns; those for other subjects go on meanwhile.
+func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
+	r.ctl.Lock()
+	defer r.ctl.Unlock()
+	cl.mu.Lock()
+	want := r.n > 0 && !cl.closed
+	cl.mu.Unlock()
+	switch {
+	case want && r.sub == nil:
+		sub, err := cl.bp.Subscribe(subject, r.h)
+		if err != nil {
+			logErr(err)
+			return
 		}
-		delete(cl.subs, subject)
+		r.sub = sub
+	case !want && r.sub != nil:
+		_ = r.sub.Unsubscribe()
+		r.sub = nil
+	}
+	if !want {
+		cl.mu.Lock()
+		if (r.n == 0 || cl.closed) && cl.subs[subject] == r {
+			delete(cl.subs, subject)
+		}
+		cl.mu.Unlock()
 	}
 }
 
@@ -194,16 +231,20 @@ func (cl *cluster) close() {
 		cl.hbStop = nil
 	}
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	for _, s := range cl.base {
+	cl.closed = true
+	base := cl.base
+	cl.base = nil
+	subs := make(map[string]*refSub, len(cl.subs))
+	for k, r := range cl.subs {
+		subs[k] = r
+	}
+	cl.mu.Unlock()
+	for _, s := range base {
 		_ = s.Unsubscribe()
 	}
-	cl.base = nil
-	for k, r := range cl.subs {
-		if r.sub != nil {
-			_ = r.sub.Unsubscribe()
-		}
-		delete(cl.subs, k)
+	// A subscription being made now is undone once it is there.
+	for k, r := range subs {
+		cl.settle(k, r, func(error) {})
 	}
 }
 
@@ -395,22 +436,15 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 			h.inbound(env).sendTo(c)
 		}
 	case opGroupAdd, opGroupRemove:
-		reply := envelope{}
-		switch {
-		case c == nil:
-			reply.ErrKind = errKindNotFound
-		case env.Op == opGroupAdd:
-			if err := h.joinGroup(c, env.Group); err != nil {
-				reply.ErrKind, reply.Err = errKindOf(err), err.Error()
-			}
-		default:
-			if err := h.checkGroupName(env.Group); err != nil {
-				reply.ErrKind, reply.Err = errKindOf(err), err.Error()
-			} else {
-				h.leaveGroup(c, env.Group)
-			}
+		if c == nil {
+			h.reply(m, &envelope{ErrKind: errKindNotFound})
+			return
 		}
-		h.reply(m, &reply)
+		// Joining may subscribe to the group's subject, a round trip to
+		// the bus: not on the goroutine that dispatches every other
+		// message. The requester waits for the reply, which comes once
+		// the subscription is in effect, so its later sends come after.
+		go h.serveRemoteGroupChange(m, env, c)
 	case opInvoke:
 		if c == nil {
 			h.reply(m, &envelope{ErrKind: errKindNotFound})
@@ -420,13 +454,30 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		// that this subscription keeps serving.
 		go h.serveRemoteInvoke(m, env, c)
 	case opCloseConn:
-		h.serveRemoteClose(m, env, c)
+		go h.serveRemoteClose(m, env, c) // its reply is bus I/O: not on the dispatch goroutine
 	}
 }
 
-func (h *Hub) reply(m *backplane.Message, env *envelope) {
+// serveRemoteGroupChange adds a local connection to a group, or removes
+// it, for another node, and answers once done.
+func (h *Hub) serveRemoteGroupChange(m *backplane.Message, env *envelope, c *conn) {
+	reply := envelope{}
+	if env.Op == opGroupAdd {
+		if err := h.joinGroup(c, env.Group); err != nil {
+			reply.ErrKind, reply.Err = errKindOf(err), err.Error()
+		}
+	} else if err := h.checkGroupName(env.Group); err != nil {
+		reply.ErrKind, reply.Err = errKindOf(err), err.Error()
+	} else {
+		h.leaveGroup(c, env.Group)
+	}
+	h.reply(m, &reply)
+}
+
+// reply answers a request; a failure is logged and returned.
+func (h *Hub) reply(m *backplane.Message, env *envelope) error {
 	if m.Reply == nil {
-		return
+		return nil
 	}
 	data, err := msgpack.Marshal(env)
 	if err == nil {
@@ -435,6 +486,7 @@ func (h *Hub) reply(m *backplane.Message, env *envelope) {
 	if err != nil {
 		h.cfg.logger.Warn("signalr: answering a backplane request failed", "error", err)
 	}
+	return err
 }
 
 // remoteGroupChange adds or removes a connection held by another node.
@@ -588,7 +640,8 @@ func (h *Hub) onNodeRequest(m *backplane.Message) {
 		reply.ErrKind = errKindNotFound
 	}
 	h.mu.Unlock()
-	h.reply(m, &reply)
+	// Some buses answer with a round trip: not on the dispatch goroutine.
+	go h.reply(m, &reply)
 }
 
 // remoteClaim takes a token negotiated by another node. Tokens start with

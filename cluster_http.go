@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/protocol"
 	"github.com/gosignalr/signalr/transport"
 )
 
@@ -18,6 +22,28 @@ import (
 // had arrived there and sends back the response.
 
 const opHTTP uint8 = 16
+
+// envelopeRoom is what the envelope of a forwarded request or response
+// may need besides its body (fields, the user id aside) on the bus.
+const envelopeRoom = 512
+
+// errBackplanePayload closes a connection that has a message the
+// backplane cannot carry to the node that received its poll.
+var errBackplanePayload = errors.New("signalr: message too large for the backplane")
+
+// maxForwardBody is the largest HTTP body, request or response, that fits
+// in one message on the bus beside extra bytes of envelope fields; 0 means
+// no limit.
+func (cl *cluster) maxForwardBody(extra int) int {
+	if cl.limiter == nil {
+		return 0
+	}
+	mp := cl.limiter.MaxPayload()
+	if mp <= 0 {
+		return 0
+	}
+	return max(mp-envelopeRoom-extra, 1)
+}
 
 // tokenSubject names a connection by a hash of its token: the token itself
 // never travels on the bus.
@@ -65,6 +91,11 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 			transport.Error(w, http.StatusBadRequest, "Reading the request body failed.")
 			return true
 		}
+		if limit := cl.maxForwardBody(len(env.User)); limit > 0 && len(body) > limit {
+			transport.Error(w, http.StatusRequestEntityTooLarge,
+				"The request body (%d bytes) is larger than the backplane can carry to the server holding this connection (%d bytes).", len(body), limit)
+			return true
+		}
 		env.Result = body
 	}
 	timeout := 30 * time.Second
@@ -81,11 +112,19 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		transport.Error(w, http.StatusBadGateway, "The node holding this connection did not answer.")
 		return true
 	}
+	status := int(reply.Status)
+	switch {
+	case status == 0:
+		status = http.StatusOK // the handler wrote nothing, as net/http answers
+	case status < 100 || status > 999:
+		transport.Error(w, http.StatusBadGateway, "The node holding this connection sent an invalid answer.")
+		return true
+	}
 	if reply.Proto != "" {
 		w.Header().Set("Content-Type", reply.Proto)
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
-	w.WriteHeader(int(reply.Status))
+	w.WriteHeader(status)
 	_, _ = w.Write(reply.Result)
 	return true
 }
@@ -105,7 +144,12 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 	rec := &recorder{header: http.Header{}}
 	if h.cfg.authenticator != nil && env.User != c.identity.UserID {
 		http.Error(rec, "The request's user does not own this connection.", http.StatusForbidden)
-		env.Method = ""
+		env.Method = "-"
+	}
+	if env.Method == http.MethodGet {
+		// The poll's answer travels on the bus: what does not fit stays
+		// queued for the next poll.
+		rec.limit, rec.c = h.cluster.maxForwardBody(0), c
 	}
 	switch env.Method {
 	case http.MethodPost:
@@ -126,8 +170,51 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 		} else {
 			transport.Error(rec, http.StatusBadRequest, "DELETE is only for long-polling connections.")
 		}
+	case "-":
+	default:
+		transport.Error(rec, http.StatusMethodNotAllowed, "Method not allowed.")
 	}
-	h.reply(m, &envelope{Status: uint16(rec.status), Result: rec.body.Bytes(), Proto: rec.header.Get("Content-Type")})
+	if rec.tooLarge > 0 {
+		c.logger().Warn("signalr: closing a connection with a message too large for the backplane", "connection", c.id, "size", rec.tooLarge, "limit", rec.limit)
+		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
+			"Connection closed with an error. A message of %d bytes is larger than the backplane can carry to the server that received the poll (%d bytes).",
+			rec.tooLarge, rec.limit)}, errBackplanePayload, true)
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK // nothing written, as net/http answers
+	}
+	err = h.reply(m, &envelope{Status: uint16(status), Result: rec.body.Bytes(), Proto: rec.header.Get("Content-Type")})
+	if err != nil && rec.c != nil && rec.status == http.StatusOK && len(rec.ends) > 0 {
+		// The poll's messages did not leave: they go back to the front
+		// of the queue, for the next poll.
+		parts := make([][]byte, len(rec.ends))
+		b, start := rec.body.Bytes(), 0
+		for i, end := range rec.ends {
+			parts[i] = b[start:end:end]
+			start = end
+		}
+		c.requeueAt(0, parts...)
+	}
+}
+
+// requeueAt puts messages taken by the writer back into the queue at
+// position k, ahead of what was queued since, and makes sure a writer
+// will send them.
+func (c *conn) requeueAt(k int, msgs ...[]byte) {
+	c.qmu.Lock()
+	k = min(k, len(c.queue))
+	add := make([]outMsg, len(msgs))
+	for i, b := range msgs {
+		add[i] = outMsg{b: b}
+		c.queued += len(b)
+	}
+	c.queue = slices.Insert(c.queue, k, add...)
+	start := c.startWriterLocked()
+	c.qmu.Unlock()
+	if start {
+		c.startWriter()
+	}
 }
 
 // recorder is the http.ResponseWriter of a forwarded request.
@@ -135,6 +222,18 @@ type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+
+	// For a forwarded poll, whose transport writes one message per Write
+	// after a 200:
+	// the room in the answer (0: no limit), the connection whose messages
+	// that do not fit go back to its queue, how many did so far, where
+	// each written message ends in body, and the size of a message that
+	// could never fit (it is dropped, and the connection closed).
+	limit    int
+	c        *conn
+	requeued int
+	ends     []int
+	tooLarge int
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -147,5 +246,22 @@ func (r *recorder) WriteHeader(status int) {
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
+	if r.c != nil && r.limit > 0 && r.status == http.StatusOK {
+		switch {
+		case r.tooLarge > 0:
+			return len(b), nil // the queue is dropped: the connection closes
+		case r.requeued == 0 && r.body.Len() == 0 && len(b) > r.limit:
+			r.tooLarge = len(b)
+			return len(b), nil
+		case r.requeued > 0 || r.body.Len()+len(b) > r.limit:
+			// The writer is still in this write: nothing it takes
+			// later can get ahead of these.
+			r.c.requeueAt(r.requeued, bytes.Clone(b))
+			r.requeued++
+			return len(b), nil
+		}
+	}
+	n, err := r.body.Write(b)
+	r.ends = append(r.ends, r.body.Len())
+	return n, err
 }

@@ -149,10 +149,25 @@
 // client results for a connection on another node are requests to that
 // node, and report ErrConnectionNotFound when no node holds it.
 //
+// Messages sent by one goroutine reach each connection in the order they
+// were sent across nodes too, whatever the targets (a backplane hands a
+// node the messages in the order they reached it, across subjects; see
+// [backplane.Backplane]). A group change for a connection on another node
+// returns once that node subscribed to the group, so a send to the group
+// after it reaches the connection. Subscriptions are never made or
+// ended under the hub's locks or on the goroutine that dispatches inbound
+// messages: a bus slow to confirm them delays only what waits for them.
+//
 // No sticky sessions are needed: a connection token names the node that
 // negotiated it, so the WebSocket, SSE stream or first long poll may reach
 // any node, which takes the connection over; sends, polls and stops that
-// reach another node are forwarded to it over the backplane. A load
+// reach another node are forwarded to it over the backplane, within the
+// bus's size limit ([backplane.PayloadLimiter]; 1 MiB on a default NATS
+// server): a forwarded POST larger than that is refused with 413, and a
+// forwarded poll answers with what fits, leaving the rest queued for the
+// next poll (a single message that can never fit closes the connection
+// with a reason). A send larger than the limit returns the bus's error
+// once local recipients are served. A load
 // balancer only has to pass WebSocket upgrades through and not buffer
 // Server-Sent Events.
 //

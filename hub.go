@@ -607,17 +607,19 @@ func (h *Hub) start(c *conn) *conn {
 // register makes c addressable and starts the keep-alive ticker.
 func (h *Hub) register(c *conn) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed.Load() {
+		h.mu.Unlock()
 		return ErrHubClosed
 	}
 	h.reg.add(c)
-	h.clusterRegister(c)
 	if h.tickStop == nil {
 		h.tickStop = make(chan struct{})
 		h.tickDone = make(chan struct{})
 		go h.tickLoop(h.tickStop, h.tickDone)
 	}
+	h.mu.Unlock()
+	// Bus round trips, outside the hub's lock.
+	h.clusterRegister(c)
 	return nil
 }
 

@@ -24,8 +24,9 @@ import (
 // (the signalr package encodes group and user names before using them).
 type Backplane interface {
 	// Publish delivers data to every subscription of subject, on every
-	// node, at most once each. Messages published by one goroutine to one
-	// subject arrive in the order published. It returns an error when the
+	// node, at most once each. Messages published by one goroutine arrive
+	// in the order published, across subjects: see Subscribe. It returns
+	// an error when the
 	// message could not be handed to the bus (for example while the bus is
 	// unreachable). Publish does not keep data after it returns.
 	Publish(ctx context.Context, subject string, data []byte) error
@@ -35,6 +36,17 @@ type Backplane interface {
 	// node. Calls for one subscription
 	// are sequential and in order; h must not block for long. h must not
 	// keep msg.Data after it returns.
+	//
+	// All subscriptions of one Backplane value share one ordered dispatch:
+	// a node's handlers are called in the order the messages reached the
+	// node, whatever their subjects, so that messages published by one
+	// goroutine (on any node) reach each node's handlers in the order
+	// published, across subjects. A handler that blocks therefore holds up
+	// every subscription of its Backplane, and one that waits for a
+	// Request that a subscription of the same Backplane must answer may
+	// wait until the Request's context ends. A caller that wants
+	// parallelism hands the work on, keeping the order it needs (the
+	// signalr package keeps each sender's order).
 	Subscribe(subject string, h Handler) (Subscription, error)
 	// Request sends data to one subscription of subject and waits for its
 	// reply. It returns ErrNoResponders when nobody subscribes to subject,
@@ -43,6 +55,17 @@ type Backplane interface {
 	// Close ends every subscription and releases the bus. Further calls
 	// return ErrClosed.
 	Close() error
+}
+
+// PayloadLimiter is implemented by a Backplane whose bus refuses messages
+// past a size. MaxPayload returns the largest data, in bytes, that
+// Publish, Request and Message.Reply accept at the moment (a bus may learn
+// it from its server, and it may change when the Backplane reconnects),
+// or 0 when there is no limit or it is not known yet. Callers keep what
+// they send under it, splitting or refusing what does not fit. A
+// Backplane that does not implement it has no limit.
+type PayloadLimiter interface {
+	MaxPayload() int
 }
 
 // Handler receives one message.

@@ -3,6 +3,7 @@ package backplane
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Memory is an in-process Backplane: hubs of one process that share a
@@ -27,7 +28,7 @@ type memSub struct {
 	subject string
 	h       Handler
 	mu      sync.Mutex // serializes calls of h
-	done    bool
+	done    atomic.Bool
 }
 
 // Publish implements Backplane.
@@ -94,29 +95,32 @@ func (m *Memory) Subscribe(subject string, h Handler) (Subscription, error) {
 	return s, nil
 }
 
-// Close implements Backplane.
+// Close implements Backplane. It does not wait for handler calls in
+// progress: they may still finish (and their Publish and Request calls
+// return ErrClosed), so Close may be called from a handler, and a handler
+// that publishes while Close runs does not hold it up.
 func (m *Memory) Close() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return ErrClosed
 	}
 	m.closed = true
-	for _, subs := range m.subs {
-		for _, s := range subs {
-			s.mu.Lock()
-			s.done = true
-			s.mu.Unlock()
+	subs := m.subs
+	m.subs = nil
+	m.mu.Unlock()
+	for _, list := range subs {
+		for _, s := range list {
+			s.done.Store(true)
 		}
 	}
-	m.subs = nil
 	return nil
 }
 
 func (s *memSub) deliver(msg *Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.done {
+	if !s.done.Load() {
 		s.h(msg)
 	}
 }
@@ -137,8 +141,6 @@ func (s *memSub) Unsubscribe() error {
 		s.m.subs[s.subject] = list
 	}
 	s.m.mu.Unlock()
-	s.mu.Lock()
-	s.done = true
-	s.mu.Unlock()
+	s.done.Store(true)
 	return nil
 }

@@ -11,14 +11,17 @@
 // # Differences from the in-process bus
 //
 //   - Delivery is asynchronous: Publish returns once the message is in
-//     the connection's write buffer, and handlers run on a few goroutines
-//     that the Backplane shares among all its subscriptions (each
-//     subscription always on the same one, so its messages keep their
-//     order). A hub holds a subscription per connection, so a goroutine
+//     the connection's write buffer, and handlers run on one goroutine
+//     that the Backplane shares among all its subscriptions, in the order
+//     the connection received the messages, whatever their subjects. NATS
+//     delivers the messages that one connection publishes to another
+//     connection in the order they were published, so what one node
+//     publishes reaches each other node's handlers in that order, across
+//     subjects. A hub holds a subscription per connection, so a goroutine
 //     per subscription, as nats.go's asynchronous subscriptions have,
-//     would cost a goroutine per connection. Handlers must not block for
-//     long: a handler that waits holds up the subscriptions that share its
-//     goroutine.
+//     would cost a goroutine per connection (and lose that order).
+//     Handlers must not block for long: a handler that waits holds up
+//     every subscription of the Backplane.
 //   - A Request is delivered to every subscription of its subject, and the
 //     first reply wins; the others are discarded. The in-process bus hands
 //     it to one subscription only. Request subjects that name a single
@@ -28,8 +31,12 @@
 //     and a Publish or Request from any node connected to that server
 //     sees it. In a cluster of NATS servers, interest still takes a moment
 //     to reach the other servers, as it always does in NATS.
+//   - The server refuses messages larger than its max_payload (1 MiB by
+//     default): Publish, Request and replies fail with
+//     natsgo.ErrMaxPayload. MaxPayload reports the limit, so that callers
+//     can keep under it.
 //   - When handlers fall far behind (more than dispatchQueue messages
-//     waiting for one of the shared goroutines), messages are lost; the
+//     waiting for the dispatch goroutine), messages are lost; the
 //     connection reports nats.ErrSlowConsumer to its error handler.
 //
 // # Outages
@@ -78,13 +85,10 @@ const DefaultPrefix = "signalr"
 // it on reconnection.
 const syncTimeout = 2 * time.Second
 
-// dispatchShards is how many goroutines run the handlers of all
-// subscriptions, and dispatchQueue how many messages each may have
-// waiting before nats.go drops messages as a slow consumer.
-const (
-	dispatchShards = 4
-	dispatchQueue  = 16384
-)
+// dispatchQueue is how many messages may wait for the goroutine that
+// runs the handlers of all subscriptions before nats.go drops messages as
+// a slow consumer.
+const dispatchQueue = 65536
 
 // Options configure a Backplane. The zero value is usable.
 type Options struct {
@@ -123,10 +127,10 @@ type Backplane struct {
 	own    bool
 
 	closed atomic.Bool
-	mu     sync.RWMutex // guards subs, byNats, shards, and closed's transition to true
+	mu     sync.RWMutex // guards subs, byNats, inbox, and closed's transition to true
 	subs   map[*subscription]struct{}
 	byNats map[*natsgo.Subscription]*subscription
-	shards []chan *natsgo.Msg // started with the first subscription
+	inbox  chan *natsgo.Msg // every subscription's messages; made with the first one
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -264,6 +268,13 @@ func reconnectDelay(attempts int) time.Duration {
 	return d - rand.N(d/5)
 }
 
+var _ backplane.PayloadLimiter = (*Backplane)(nil)
+
+// MaxPayload implements backplane.PayloadLimiter: the largest message the
+// server accepts (its max_payload, 1 MiB unless configured), as it told
+// the connection; 0 before the first connection.
+func (b *Backplane) MaxPayload() int { return int(b.nc.MaxPayload()) }
+
 // Conn returns the NATS connection, for its status and statistics.
 func (b *Backplane) Conn() *natsgo.Conn { return b.nc }
 
@@ -303,8 +314,9 @@ func (b *Backplane) Request(ctx context.Context, subject string, data []byte) ([
 }
 
 // Subscribe implements backplane.Backplane. The handler gets the message
-// nats.go allocated for it; nothing is copied. It runs on one of the
-// Backplane's dispatch goroutines, always the same one for a subject.
+// nats.go allocated for it; nothing is copied. It runs on the Backplane's
+// dispatch goroutine, in the order the connection received the messages
+// of all subscriptions.
 func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Subscription, error) {
 	if h == nil {
 		return nil, errors.New("backplane/nats: Subscribe with a nil handler")
@@ -318,12 +330,12 @@ func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Su
 		b.mu.Unlock()
 		return nil, backplane.ErrClosed
 	}
-	if b.shards == nil {
+	if b.inbox == nil {
 		b.startDispatch()
 	}
 	// b.mu stays held until s is registered, so a message that arrives at
 	// once waits in dispatch for the registration.
-	ns, err := b.nc.ChanSubscribe(b.prefix+subject, b.shards[shardOf(subject)])
+	ns, err := b.nc.ChanSubscribe(b.prefix+subject, b.inbox)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, b.wrap("subscribe", subject, err)
@@ -350,7 +362,7 @@ func (b *Backplane) Close() error {
 	b.closed.Store(true)
 	subs := b.subs
 	b.subs = nil
-	started := b.shards != nil
+	started := b.inbox != nil
 	b.mu.Unlock()
 	defer func() {
 		if started {
@@ -421,28 +433,49 @@ type subscription struct {
 	done    atomic.Bool
 }
 
-// startDispatch starts the goroutines that run handlers. b.mu must be
+// startDispatch starts the goroutine that runs handlers. b.mu must be
 // held.
 func (b *Backplane) startDispatch() {
-	b.shards = make([]chan *natsgo.Msg, dispatchShards)
-	for i := range b.shards {
-		ch := make(chan *natsgo.Msg, dispatchQueue)
-		b.shards[i] = ch
-		b.wg.Add(1)
-		go b.dispatch(ch)
-	}
+	b.inbox = make(chan *natsgo.Msg, dispatchQueue)
+	b.wg.Add(1)
+	go b.dispatch(b.inbox)
 }
 
+// dispatch runs handlers in the order nats.go's reading goroutine queued
+// the messages, which is the order the server sent them.
 func (b *Backplane) dispatch(ch chan *natsgo.Msg) {
 	defer b.wg.Done()
+	var (
+		msgs [dispatchBatch]*natsgo.Msg
+		subs [dispatchBatch]*subscription
+	)
 	for {
 		select {
 		case m := <-ch:
+			// Take what else is waiting, to look the subscriptions up
+			// under one lock.
+			n := 1
+			msgs[0] = m
+		more:
+			for n < dispatchBatch {
+				select {
+				case m := <-ch:
+					msgs[n] = m
+					n++
+				default:
+					break more
+				}
+			}
 			b.mu.RLock()
-			s := b.byNats[m.Sub]
+			for i, m := range msgs[:n] {
+				subs[i] = b.byNats[m.Sub]
+			}
 			b.mu.RUnlock()
-			if s != nil {
-				s.deliver(m)
+			for i, m := range msgs[:n] {
+				if s := subs[i]; s != nil {
+					s.deliver(m)
+				}
+				msgs[i], subs[i] = nil, nil
 			}
 		case <-b.stop:
 			return
@@ -450,15 +483,8 @@ func (b *Backplane) dispatch(ch chan *natsgo.Msg) {
 	}
 }
 
-// shardOf picks the dispatch goroutine of a subject (FNV-1a).
-func shardOf(subject string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(subject); i++ {
-		h ^= uint32(subject[i])
-		h *= 16777619
-	}
-	return int(h % dispatchShards)
-}
+// dispatchBatch is how many waiting messages dispatch takes at once.
+const dispatchBatch = 64
 
 func (s *subscription) deliver(m *natsgo.Msg) {
 	// nats.go may still hand over messages it queued before Unsubscribe;

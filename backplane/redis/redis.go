@@ -26,11 +26,17 @@
 // # Differences from the in-process bus
 //
 //   - Delivery is asynchronous: Publish returns once Redis has accepted
-//     the message (a PUBLISH round trip), and each subscription's handler
-//     runs on a goroutine of its own, started when a message arrives for
-//     it and ended when it has nothing left to do. A subscription whose
-//     handler falls behind queues what arrives; past 512Ki messages or
-//     64 MiB queued, further messages are dropped and ErrSlowConsumer is
+//     the message (a PUBLISH round trip), and handlers run on one
+//     goroutine that the Backplane shares among all its subscriptions,
+//     started when a message arrives and ended when there is nothing left
+//     to do. It calls them in the order the pub/sub connection received
+//     the messages, whatever their channels; since Redis sends messages
+//     to a subscriber in the order it ran the PUBLISH commands, what one
+//     goroutine publishes reaches each node's handlers in that order,
+//     across subjects. Handlers must not block for long: a handler that
+//     waits holds up every subscription of the Backplane. When handlers
+//     fall behind, what arrives is queued; past 512Ki messages or 64 MiB
+//     queued, further messages are dropped and ErrSlowConsumer is
 //     reported to Options.OnError.
 //   - A Request is delivered to every subscription of its subject, and the
 //     first reply wins; the others are discarded. The in-process bus hands
@@ -45,11 +51,12 @@
 //   - Subscribe and Unsubscribe wait (up to 2s) for Redis to confirm the
 //     change on the pub/sub connection, so that when they return a Publish
 //     or Request from any node sees it.
-//   - Messages published by one goroutine to one subject arrive in order,
-//     because each PUBLISH is answered before the next one is sent.
+//   - Messages published by one goroutine arrive in order, across
+//     subjects, because each PUBLISH is answered before the next one is
+//     sent.
 //   - Redis disconnects a pub/sub client that does not read fast enough
 //     (client-output-buffer-limit pubsub, by default 32 MiB, or 8 MiB for
-//     a minute). The Backplane reads at once and queues per subscription,
+//     a minute). The Backplane reads at once and queues for its handlers,
 //     so that takes a network or a node that cannot keep up; what was in
 //     the buffer is lost, and the Backplane reconnects as after an outage.
 //
@@ -130,7 +137,7 @@ const (
 	// for any answer before dropping the connection.
 	pingInterval = 5 * time.Second
 	pongTimeout  = 5 * time.Second
-	// A subscription drops messages beyond these.
+	// The Backplane drops messages beyond these, waiting for handlers.
 	maxPendingMsgs  = 512 * 1024
 	maxPendingBytes = 64 << 20
 )
@@ -140,8 +147,8 @@ var (
 	// ErrDisconnected is returned by Request while the Backplane's pub/sub
 	// connection is down: its reply could not arrive.
 	ErrDisconnected = errors.New("backplane/redis: pub/sub connection down")
-	// ErrSlowConsumer is reported to Options.OnError when a subscription
-	// starts dropping messages because its handler falls behind.
+	// ErrSlowConsumer is reported to Options.OnError when the Backplane
+	// starts dropping messages because its handlers fall behind.
 	ErrSlowConsumer = errors.New("backplane/redis: slow consumer, messages dropped")
 )
 
@@ -204,6 +211,8 @@ type Backplane struct {
 	pending map[uint64]*pendingRequest
 
 	events serial // OnError and OnReconnect calls
+
+	inbox inbox // messages waiting for their handlers
 }
 
 var _ backplane.Backplane = (*Backplane)(nil)
@@ -314,6 +323,16 @@ func newBackplane(client goredis.UniversalClient, opts Options) (*Backplane, err
 	go b.loop()
 	return b, nil
 }
+
+// maxPayload is what MaxPayload reports: Redis's largest string (512 MB,
+// its proto-max-bulk-len default) less room for the frame around data.
+const maxPayload = 512<<20 - 1024
+
+var _ backplane.PayloadLimiter = (*Backplane)(nil)
+
+// MaxPayload implements backplane.PayloadLimiter: Redis takes values up
+// to 512 MB (proto-max-bulk-len), less the Backplane's framing.
+func (b *Backplane) MaxPayload() int { return maxPayload }
 
 // Client returns the Redis client.
 func (b *Backplane) Client() goredis.UniversalClient { return b.client }
@@ -799,7 +818,7 @@ func (b *Backplane) dispatch(m *goredis.Message) {
 	}
 	if f.kind == kindMessage {
 		for _, s := range subs {
-			s.enqueue(item{msg: &backplane.Message{Subject: ch.subject, Data: []byte(f.data)}})
+			b.inbox.add(item{sub: s, msg: &backplane.Message{Subject: ch.subject, Data: []byte(f.data)}})
 		}
 		return
 	}
@@ -810,7 +829,7 @@ func (b *Backplane) dispatch(m *goredis.Message) {
 	r := &request{b: b, replyTo: f.replyTo, id: f.id}
 	r.left.Store(int32(len(subs)))
 	for _, s := range subs {
-		s.enqueue(item{msg: &backplane.Message{Subject: ch.subject, Data: []byte(f.data), Reply: r.reply}, req: r})
+		b.inbox.add(item{sub: s, msg: &backplane.Message{Subject: ch.subject, Data: []byte(f.data), Reply: r.reply}, req: r})
 	}
 }
 
@@ -944,6 +963,7 @@ func parseFrame(p string) (f frame, ok bool) {
 
 // item is one message queued for a subscription.
 type item struct {
+	sub *subscription
 	msg *backplane.Message
 	req *request // for requests
 }
@@ -954,7 +974,12 @@ type subscription struct {
 	h  backplane.Handler
 
 	done atomic.Bool
+}
 
+// inbox holds the messages of every subscription of a Backplane, in the
+// order they arrived, and calls their handlers one at a time on a
+// goroutine that runs while it has something to do.
+type inbox struct {
 	mu      sync.Mutex // guards the fields below
 	queue   []item
 	head    int
@@ -963,16 +988,17 @@ type subscription struct {
 	slow    bool // dropping; reported once until the queue drains
 }
 
-// enqueue queues a message and starts the handler goroutine if needed.
-func (s *subscription) enqueue(it item) {
-	s.mu.Lock()
-	queued := len(s.queue) - s.head
-	if s.done.Load() || queued >= maxPendingMsgs || (queued > 0 && s.bytes+len(it.msg.Data) > maxPendingBytes) {
-		report := !s.done.Load() && !s.slow
+// add queues a message and starts the handler goroutine if needed.
+func (q *inbox) add(it item) {
+	s := it.sub
+	q.mu.Lock()
+	queued := len(q.queue) - q.head
+	if s.done.Load() || queued >= maxPendingMsgs || (queued > 0 && q.bytes+len(it.msg.Data) > maxPendingBytes) {
+		report := !s.done.Load() && !q.slow
 		if report {
-			s.slow = true
+			q.slow = true
 		}
-		s.mu.Unlock()
+		q.mu.Unlock()
 		if report {
 			s.b.report(fmt.Errorf("%w (subject %q)", ErrSlowConsumer, s.ch.subject))
 		}
@@ -981,37 +1007,44 @@ func (s *subscription) enqueue(it item) {
 		}
 		return
 	}
-	s.queue = append(s.queue, it)
-	s.bytes += len(it.msg.Data)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
+	if len(q.queue) == cap(q.queue) && q.head >= len(q.queue)/2 {
+		// Under steady traffic the queue may never drain: reuse the
+		// space of what was handled rather than grow.
+		n := copy(q.queue, q.queue[q.head:])
+		clear(q.queue[n:])
+		q.queue, q.head = q.queue[:n], 0
+	}
+	q.queue = append(q.queue, it)
+	q.bytes += len(it.msg.Data)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
 	if start {
-		go s.run()
+		go q.run()
 	}
 }
 
-// run calls the handler for queued messages, one at a time, in order,
+// run calls the handlers of queued messages, one at a time, in order,
 // and returns when the queue is empty.
-func (s *subscription) run() {
+func (q *inbox) run() {
 	for {
-		s.mu.Lock()
-		if s.head == len(s.queue) {
-			if cap(s.queue) > 1024 {
-				s.queue = nil // let a burst's memory go
+		q.mu.Lock()
+		if q.head == len(q.queue) {
+			if cap(q.queue) > 1024 {
+				q.queue = nil // let a burst's memory go
 			}
-			s.queue, s.head, s.bytes, s.running, s.slow = s.queue[:0], 0, 0, false, false
-			s.mu.Unlock()
+			q.queue, q.head, q.bytes, q.running, q.slow = q.queue[:0], 0, 0, false, false
+			q.mu.Unlock()
 			return
 		}
-		it := s.queue[s.head]
-		s.queue[s.head] = item{}
-		s.head++
-		s.bytes -= len(it.msg.Data)
-		s.mu.Unlock()
+		it := q.queue[q.head]
+		q.queue[q.head] = item{}
+		q.head++
+		q.bytes -= len(it.msg.Data)
+		q.mu.Unlock()
 		// The contract allows only a call already in progress to finish
 		// after Unsubscribe.
-		if s.done.Load() {
+		if it.sub.done.Load() {
 			if it.req != nil {
 				it.req.dropped()
 			}
@@ -1021,7 +1054,7 @@ func (s *subscription) run() {
 			it.req.taken.Store(true)
 			it.req.left.Add(-1)
 		}
-		s.h(it.msg)
+		it.sub.h(it.msg)
 	}
 }
 
