@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -78,6 +79,9 @@ type cluster struct {
 	nodes map[string]time.Time // other nodes, last heard from
 
 	hbStop, hbDone chan struct{}
+
+	health    atomic.Pointer[busHealth] // nil: never reported
+	stopWatch func()                    // stops following the backplane's health
 }
 
 type refSub struct {
@@ -99,9 +103,11 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	if name == "" {
 		name = "hub"
 	}
+	hr, _ := bp.(backplane.HealthReporter)
 	bp = h.metrics.backplane(bp)
 	cl := &cluster{bp: bp, name: "h" + encodeToken(name), nodeID: newID()[:11], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
 	h.cluster = cl // handlers may run as soon as they are subscribed
+	h.watchBackplane(hr)
 	for _, s := range []struct {
 		subject string
 		h       backplane.Handler
@@ -171,6 +177,10 @@ func (cl *cluster) unref(subject string) {
 }
 
 func (cl *cluster) close() {
+	if cl.stopWatch != nil {
+		cl.stopWatch()
+		cl.stopWatch = nil
+	}
 	if cl.hbStop != nil {
 		close(cl.hbStop)
 		<-cl.hbDone

@@ -71,6 +71,8 @@ type config struct {
 	invocationFilters      []InvocationFilter
 	connectionFilters      []ConnectionFilter
 	metrics                metricsConfig
+
+	keepConnsOnBusLoss bool // see WithBackplaneInterruptionClose
 }
 
 func defaultConfig() config {
