@@ -94,7 +94,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, m := range methods {
 		h.exact[m.name] = m
 	}
-	if hk.onConnected != nil || len(cfg.connectionFilters) > 0 {
+	if hk.onConnected != nil || hk.onDisconnected != nil || len(cfg.connectionFilters) > 0 {
 		h.onConnected, h.onDisconnected = h.connectHook(), h.disconnectHook()
 	}
 	for name := range cfg.methodPolicies {
