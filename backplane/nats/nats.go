@@ -10,8 +10,10 @@
 //
 // # Differences from the in-process bus
 //
-//   - Delivery is asynchronous: Publish returns once the message is in
-//     the connection's write buffer, and handlers run on a few goroutines
+//   - Delivery is asynchronous: Publish returns once the server has
+//     confirmed that it received the message (a round trip to the server
+//     that the publishes waiting at the same time share), and handlers
+//     run on a few goroutines
 //     that the Backplane shares among all its subscriptions (each
 //     subscription always on the same one, so its messages keep their
 //     order). A hub holds a subscription per connection, so a goroutine
@@ -30,26 +32,45 @@
 //     to reach the other servers, as it always does in NATS.
 //   - When handlers fall far behind (more than dispatchQueue messages
 //     waiting for one of the shared goroutines), messages are lost; the
-//     connection reports nats.ErrSlowConsumer to its error handler.
+//     connection reports nats.ErrSlowConsumer to its error handler, and
+//     the Backplane to its watchers (backplane.HealthReporter) as an
+//     Event with Lost set and the subject.
 //
 // # Outages
 //
 // While the connection is down, nats.go reconnects in the background and
 // re-sends every subscription when it is back, so subscriptions survive
-// an outage without any action. What the Backplane does meanwhile depends
-// on the connection's reconnect buffer (natsgo.ReconnectBufSize):
+// an outage without any action. When nats.go closes a connection made by
+// Connect for good (after a protocol error from the server, such as a
+// rejected control line, or once reconnection attempts set with
+// natsgo.MaxReconnects run out), the Backplane dials a new connection
+// with the same options, after 250ms, doubling up to 8s while it keeps
+// happening, and subscribes everything again on it; Conn returns the new
+// connection. A connection given to New is the caller's: when it closes,
+// the Backplane reports Closed and fails from then on.
 //
-//   - With Connect, the buffer is disabled (-1): from the moment nats.go
-//     has noticed the disconnection until it has reconnected, Publish and
-//     Request fail at once with an error wrapping
-//     natsgo.ErrConnectionReconnecting, instead of queueing messages that
-//     would reach the server late or never. Messages published in the
-//     short time between the server going away and nats.go noticing it
-//     (normally the time it takes to read the closed socket; up to the
-//     ping interval for a silent network failure) are accepted and lost.
-//   - With New, the connection's own setting applies; nats.go's default
-//     buffers up to 8 MiB while reconnecting, sends that when it is back,
-//     and makes Publish fail once the buffer is full.
+// Publish never reports success for a message the server may not have:
+//
+//   - With Connect, the reconnect buffer is disabled
+//     (natsgo.ReconnectBufSize(-1)): from the moment nats.go has noticed
+//     the disconnection until it has reconnected, Publish and Request
+//     fail at once with an error wrapping natsgo.ErrConnectionReconnecting,
+//     instead of queueing messages that would reach the server late or
+//     never. With New, the connection's own setting applies; nats.go's
+//     default buffers up to 8 MiB while reconnecting, but Publish still
+//     waits for the server's confirmation, so it fails during an outage
+//     too (after Options.PublishTimeout).
+//   - A message published just before the connection broke, or into a
+//     network that went silent, is not confirmed: Publish returns an
+//     error (wrapping natsgo.ErrConnectionReconnecting, or
+//     natsgo.ErrTimeout after Options.PublishTimeout), or ctx's error.
+//     The message may still have reached the server.
+//
+// The Backplane is a backplane.HealthReporter: Health and Watch tell the
+// connection's loss (Disconnected), its return (Connected) and a
+// connection given to New closed for good (Closed). Each loss and return
+// is reported with Lost set, since what other nodes published in between
+// did not arrive.
 //
 // Subscribe and Unsubscribe succeed during an outage; the change reaches
 // the server on reconnection.

@@ -74,6 +74,14 @@
 // Subscribe and Unsubscribe succeed during an outage; the change reaches
 // Redis on reconnection.
 //
+// The Backplane is a backplane.HealthReporter: Health and Watch tell the
+// pub/sub connection's loss (Disconnected), its return (Connected, once
+// Redis has confirmed the subscriptions sent again), a client given to
+// New closed under it (Closed), and messages dropped for a slow
+// subscription (Lost, with the subject). Each loss and return is
+// reported with Lost set, since what other nodes published in between
+// did not arrive.
+//
 // With Connect, PUBLISH is never retried (go-redis's MaxRetries is -1):
 // a retry after a lost reply could deliver a message twice, and the
 // backplane promises at most once. With New, the client's own settings
