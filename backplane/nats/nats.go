@@ -166,7 +166,8 @@ type Backplane struct {
 	// Publish confirmation: publishers join batch, and the flusher
 	// goroutine, running while there are batches, confirms a whole batch
 	// with one round trip.
-	fmu      sync.Mutex // guards batch and flushing
+	fmu      sync.Mutex // guards batch, flushing and fclosed
+	fclosed  bool
 	batch    *confirmBatch
 	flushing bool
 	bgWG     sync.WaitGroup // the flusher and redial goroutines
@@ -385,7 +386,7 @@ type confirmBatch struct {
 // first returns.
 func (b *Backplane) confirm(ctx context.Context, nc *natsgo.Conn) error {
 	b.fmu.Lock()
-	if b.closed.Load() {
+	if b.fclosed {
 		b.fmu.Unlock()
 		return backplane.ErrClosed
 	}
@@ -679,7 +680,8 @@ func (b *Backplane) Close() error {
 		}
 	}
 	b.mu.Unlock()
-	b.fmu.Lock() // confirm sees closed from now on
+	b.fmu.Lock()
+	b.fclosed = true // no flusher starts from now on
 	b.fmu.Unlock()
 	close(b.stop)
 	defer func() {

@@ -77,10 +77,10 @@
 // The Backplane is a backplane.HealthReporter: Health and Watch tell the
 // pub/sub connection's loss (Disconnected), its return (Connected, once
 // Redis has confirmed the subscriptions sent again), a client given to
-// New closed under it (Closed), and messages dropped for a slow
-// subscription (Lost, with the subject). Each loss and return is
-// reported with Lost set, since what other nodes published in between
-// did not arrive.
+// New closed under it, once the pub/sub connection fails (Closed), and
+// messages dropped for a slow subscription (Lost, with the subject). Each
+// loss and return is reported with Lost set, since what other nodes
+// published in between did not arrive.
 //
 // With Connect, PUBLISH is never retried (go-redis's MaxRetries is -1):
 // a retry after a lost reply could deliver a message twice, and the
@@ -334,8 +334,9 @@ func (b *Backplane) Client() goredis.UniversalClient { return b.client }
 
 // Health implements backplane.HealthReporter: the state of the pub/sub
 // connection. It is Disconnected until the pub/sub connection is first
-// made (and Redis has confirmed it), and Closed once Close was called or
-// the client given to New was closed.
+// made (and Redis has confirmed it), and Closed once Close was called, or
+// once the pub/sub connection failed because the client given to New
+// was closed.
 func (b *Backplane) Health() (backplane.State, error) { return b.health.Health() }
 
 // Watch implements backplane.HealthReporter. Events report the loss and
