@@ -270,7 +270,10 @@ func newBackplane(opts Options) (*Backplane, error) {
 //   - reports to opts.OnError and opts.OnReconnect.
 //
 // natsOpts are applied after these and override them; replacing the
-// connection's handlers disconnects opts.OnError and opts.OnReconnect.
+// connection's handlers disconnects opts.OnError and opts.OnReconnect,
+// and the Backplane's health reports and reconnection when nats.go
+// closes the connection for good. A new connection that replaces a
+// closed one is made with the same options.
 func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, error) {
 	b, err := newBackplane(opts)
 	if err != nil {
