@@ -272,6 +272,8 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 			"BackplaneErr after the restart")
 	}
 	metrics.eventually("the gauge back at 1", func() bool { v, ok := gauge(); return ok && v == 1 })
+	// At least the loss and the return of the link.
+	require.GreaterOrEqual(t, metrics.sum("signalr.backplane.interruptions"), int64(2))
 	// Delivery resumes: the client gets messages sent after the restart.
 	mark := received()
 	require.Eventually(t, func() bool { return received() > mark+10 }, 30*time.Second, 10*time.Millisecond,

@@ -349,3 +349,43 @@ func TestSlowConsumerReported(t *testing.T) {
 		}
 	}
 }
+
+// TestLongSubjectRefused: a subject too long for the server's protocol
+// line is refused by Publish, Subscribe and Request, and the connection
+// stays up (the server would close it for such a line).
+func TestLongSubjectRefused(t *testing.T) {
+	ns, _ := startServer(t, -1)
+	b := connect(t, ns.ClientURL(), nats.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	atLimit := strings.Repeat("a", nats.MaxSubjectLen-len(nats.DefaultPrefix)-1)
+	got := make(chan string, 10)
+	if _, err := b.Subscribe(atLimit, func(m *backplane.Message) { got <- string(m.Data) }); err != nil {
+		t.Fatalf("Subscribe at the limit: %v", err)
+	}
+	if err := b.Publish(ctx, atLimit, []byte("ok")); err != nil {
+		t.Fatalf("Publish at the limit: %v", err)
+	}
+	if s := recv(t, got); s != "ok" {
+		t.Fatalf("received %q", s)
+	}
+	long := atLimit + "a"
+	if err := b.Publish(ctx, long, nil); err == nil {
+		t.Error("Publish past the limit succeeded")
+	}
+	if _, err := b.Subscribe(long, func(*backplane.Message) {}); err == nil {
+		t.Error("Subscribe past the limit succeeded")
+	}
+	if _, err := b.Request(ctx, strings.Repeat("b", 5000), nil); err == nil {
+		t.Error("Request with a 5000-byte subject succeeded")
+	}
+	if !b.Conn().IsConnected() {
+		t.Fatal("the connection did not survive")
+	}
+	if err := b.Publish(ctx, atLimit, []byte("still")); err != nil {
+		t.Fatalf("Publish after the refusals: %v", err)
+	}
+	if s := recv(t, got); s != "still" {
+		t.Fatalf("received %q", s)
+	}
+}

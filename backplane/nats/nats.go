@@ -100,6 +100,13 @@ const DefaultPrefix = "signalr"
 // it on reconnection.
 const syncTimeout = 2 * time.Second
 
+// MaxSubjectLen is the longest subject, prefix and dot included, that
+// the Backplane sends to the server. Longer ones are refused with an
+// error: a NATS server rejects a protocol line longer than its
+// max_control_line (4 KiB by default) by closing the connection, which
+// would cut the node off until a new connection is made.
+const MaxSubjectLen = 2048
+
 // DefaultPublishTimeout is how long Publish waits, at most, for the
 // server to confirm a message when Options.PublishTimeout is zero.
 const DefaultPublishTimeout = 2 * time.Second
@@ -718,6 +725,9 @@ func (b *Backplane) check(ctx context.Context, subject string) error {
 	}
 	if !backplane.ValidSubject(subject) {
 		return fmt.Errorf("backplane/nats: invalid subject %q", subject)
+	}
+	if len(b.prefix)+len(subject) > MaxSubjectLen {
+		return fmt.Errorf("backplane/nats: subject of %d bytes, longer than %d with the prefix", len(subject), MaxSubjectLen)
 	}
 	return nil
 }
