@@ -173,15 +173,16 @@ type Backplane struct {
 	// Publish confirmation: publishers join batch, and the flusher
 	// goroutine, running while there are batches, confirms a whole batch
 	// with one round trip.
-	fmu      sync.Mutex // guards batch, flushing and fclosed
-	fclosed  bool
-	batch    *confirmBatch
-	flushing bool
-	bgWG     sync.WaitGroup // the flusher and redial goroutines
-	redialN  int            // redials in a row; guarded by mu
-	redialed time.Time      // when the last redial started; guarded by mu
-	onReconn func()
-	onErr    func(error)
+	fmu       sync.Mutex // guards batch, flushing and fclosed
+	fclosed   bool
+	batch     *confirmBatch
+	flushing  bool
+	bgWG      sync.WaitGroup // the flusher and redial goroutines
+	redialing bool           // a redial goroutine runs; guarded by mu
+	redialN   int            // redials in a row; guarded by mu
+	redialed  time.Time      // when the last redial started; guarded by mu
+	onReconn  func()
+	onErr     func(error)
 }
 
 var (
@@ -325,9 +326,13 @@ func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, e
 	b.mu.Lock()
 	b.nc.Store(nc)
 	b.mu.Unlock()
-	if nc.IsConnected() {
+	switch {
+	case nc.IsConnected():
 		// Made at once: nothing was missed, nothing to report.
 		b.health.Init(backplane.Connected, nil)
+	case nc.IsClosed():
+		// Closed before it was stored: its handler ignored it.
+		b.connClosed(nc)
 	}
 	return b, nil
 }
@@ -512,9 +517,10 @@ func (b *Backplane) connClosed(nc *natsgo.Conn) {
 	b.report(fmt.Errorf("%w; dialing a new connection", err))
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed.Load() {
+	if b.closed.Load() || b.redialing {
 		return
 	}
+	b.redialing = true
 	b.redialN++
 	if time.Since(b.redialed) > time.Minute {
 		b.redialN = 1 // the last one worked for long enough
@@ -572,9 +578,14 @@ func (b *Backplane) redial(delay time.Duration) {
 			b.byNats[ns] = s
 		}
 		b.nc.Store(nc)
+		b.redialing = false
 		b.mu.Unlock()
-		if nc.IsConnected() {
+		// Handlers that ran before nc was stored ignored it.
+		switch {
+		case nc.IsConnected():
 			b.connected(nc)
+		case nc.IsClosed():
+			b.connClosed(nc)
 		}
 		// Otherwise the connect handler reports it once connected.
 		return
