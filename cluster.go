@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -91,7 +92,9 @@ type cluster struct {
 
 	hbStop, hbDone chan struct{}
 
-	limiter backplane.PayloadLimiter // nil: no limit
+	limiter   backplane.PayloadLimiter  // nil: no limit
+	health    atomic.Pointer[busHealth] // nil: never reported
+	stopWatch func()                    // stops following the backplane's health
 }
 
 // refSub is one subject this node subscribes to while something local
@@ -120,6 +123,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 		name = "hub"
 	}
 	limiter, _ := bp.(backplane.PayloadLimiter)
+	hr, _ := bp.(backplane.HealthReporter)
 	bp = h.metrics.backplane(bp)
 	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
 	if h.cfg.subjectHash != nil {
@@ -127,6 +131,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	}
 	cl.name = "h" + cl.hash(name)
 	h.cluster = cl // handlers may run as soon as they are subscribed
+	h.watchBackplane(hr)
 	for _, s := range []struct {
 		subject string
 		h       backplane.Handler
@@ -225,6 +230,10 @@ func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
 }
 
 func (cl *cluster) close() {
+	if cl.stopWatch != nil {
+		cl.stopWatch()
+		cl.stopWatch = nil
+	}
 	if cl.hbStop != nil {
 		close(cl.hbStop)
 		<-cl.hbDone

@@ -192,11 +192,39 @@
 // When the backplane is down, local delivery goes on, and sends that must
 // reach other nodes return the backplane's error (the local recipients
 // have been served). What is lost: messages for other nodes sent during
-// the outage (and those accepted in the moment before the bus noticed
-// it), group changes and client results for connections on other nodes,
-// and presence answers from other nodes. Subscriptions come back by
+// the outage, group changes and client results for connections on other
+// nodes, and presence answers from other nodes. Subscriptions come back by
 // themselves when the bus does. Forwarded long polls that the client
 // abandons may lose the messages they carried.
+//
+// A bus outage never goes unnoticed. With the NATS and Redis backplanes
+// (which implement [backplane.HealthReporter]):
+//
+//   - A send that returns nil was accepted by the bus: NATS confirms each
+//     publish with a round trip to the server (shared by concurrent
+//     sends), Redis answers each PUBLISH. A send whose message the bus
+//     may not have taken returns an error, after at most the backplane's
+//     publish timeout (2 s by default) or when its context ends.
+//   - The backplane restores its link by itself, however long the outage:
+//     it reconnects without limit, and dials a new connection when the
+//     client library closes its own for good (a protocol error, a
+//     reconnect budget set too low).
+//   - When the node's link goes down, comes back, or drops messages (a
+//     subscription too slow to keep up), messages from other nodes may
+//     have been missed. The node then closes the connections that may
+//     have missed them (for a loss on one connection's subject, that
+//     connection; otherwise every local connection) with a Close message
+//     that allows the client to reconnect, and OnDisconnected receives an
+//     error matching [ErrBackplaneInterrupted]. Connections opened while
+//     the link is down are served locally and closed likewise when it
+//     comes back. [WithBackplaneInterruptionClose](false) keeps
+//     connections open instead.
+//   - [Hub.BackplaneErr] is non-nil while the link is down, and the
+//     signalr.backplane.connected gauge is 0 (see Metrics).
+//
+// So each message a node sends to another node's connection is delivered
+// in order, or its send returned an error, or that connection was closed
+// with ErrBackplaneInterrupted.
 //
 // # Metrics
 //
@@ -218,6 +246,8 @@
 //	signalr.server.slow_consumers            Counter        {connection}  -
 //	signalr.backplane.publish.duration       Histogram      s             -
 //	signalr.backplane.publish.errors         Counter        {message}     -
+//	signalr.backplane.connected              Gauge          1             -
+//	signalr.backplane.interruptions          Counter        {interruption} -
 //
 // Attribute values:
 //   - signalr.transport: web_sockets, server_sent_events, long_polling.
@@ -244,7 +274,11 @@
 // not streaming invocations; the duration is the method's run, filters
 // included. Slow consumers count connections closed with
 // [ErrSlowConsumer] (see Flow control). The backplane's publish metrics
-// cover every publish (sends to other nodes, presence, heartbeats). No
+// cover every publish (sends to other nodes, presence, heartbeats). The
+// connected gauge is 1 while the node is connected to its backplane and 0
+// while it is not; it is reported only for a backplane that implements
+// [backplane.HealthReporter]. Interruptions count the times messages from
+// other nodes may have been lost (see Scaling). No
 // attribute carries a connection id, user id, group name or anything else
 // unbounded. Message and byte counters stop being reported when the hub
 // shuts down.

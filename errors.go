@@ -52,6 +52,12 @@ var (
 	ErrSlowConsumer = errors.New("signalr: slow consumer")
 )
 
+// ErrBackplaneInterrupted is the reason, given to OnDisconnected, of a
+// connection closed because the node's link to the backplane was
+// interrupted, so that messages from other nodes may have been lost. See
+// the package documentation's Scaling section.
+var ErrBackplaneInterrupted = errors.New("signalr: backplane interrupted, messages from other servers may have been lost")
+
 // HubError is an error whose message is meant for the client. When a hub
 // method returns a *HubError (possibly wrapped), the client receives
 //

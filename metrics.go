@@ -37,6 +37,12 @@ const (
 	metricPublishErrors      = "signalr.backplane.publish.errors"
 )
 
+// Instruments of the backplane's health.
+const (
+	metricBackplaneConnected     = "signalr.backplane.connected"
+	metricBackplaneInterruptions = "signalr.backplane.interruptions"
+)
+
 // Attribute keys.
 const (
 	attrTransport        = "signalr.transport"         // web_sockets, server_sent_events, long_polling
@@ -115,6 +121,12 @@ type hubMetrics struct {
 	publishDur    metric.Float64Histogram
 	publishErrors metric.Int64Counter
 	callback      metric.Registration
+
+	// The backplane's health: the gauge reads cluster's state when
+	// collected.
+	busInterruptions metric.Int64Counter
+	busCallback      metric.Registration
+	busCluster       atomic.Pointer[cluster]
 
 	// Attribute sets, made once so that recording allocates nothing.
 	transportAttrs [len(transportNames)][]metric.AddOption
@@ -213,6 +225,29 @@ func newHubMetrics(mp metric.MeterProvider, methods map[string]*method) (*hubMet
 		}, inMsgs, outMsgs, inBytes, outBytes)
 		check(err)
 	}
+	m.busInterruptions, err = meter.Int64Counter(metricBackplaneInterruptions,
+		metric.WithUnit("{interruption}"),
+		metric.WithDescription("Number of times messages from other nodes may have been lost: the backplane disconnected, came back, or dropped messages."))
+	check(err)
+	busConnected, err := meter.Int64ObservableGauge(metricBackplaneConnected,
+		metric.WithUnit("1"),
+		metric.WithDescription("1 while the node is connected to its backplane, 0 while it is not; not reported without a backplane that reports its health."))
+	check(err)
+	if len(errs) == 0 {
+		m.busCallback, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			if cl := m.busCluster.Load(); cl != nil {
+				if bh := cl.health.Load(); bh != nil {
+					v := int64(0)
+					if bh.state == backplane.Connected {
+						v = 1
+					}
+					o.ObserveInt64(busConnected, v)
+				}
+			}
+			return nil
+		}, busConnected)
+		check(err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("signalr: WithMeterProvider: %w", errors.Join(errs...))
 	}
@@ -246,6 +281,9 @@ func (m *hubMetrics) close() {
 		return
 	}
 	_ = m.callback.Unregister()
+	if m.busCallback != nil {
+		_ = m.busCallback.Unregister()
+	}
 }
 
 // connectionStarted counts c as active.
@@ -409,4 +447,20 @@ func (b *meteredBackplane) Publish(ctx context.Context, subject string, data []b
 		b.m.publishErrors.Add(ctx, 1)
 	}
 	return err
+}
+
+// watchBackplane makes the backplane.connected gauge report cl's health.
+func (m *hubMetrics) watchBackplane(cl *cluster) {
+	if m == nil {
+		return
+	}
+	m.busCluster.Store(cl)
+}
+
+// backplaneInterrupted counts an interruption of the backplane.
+func (m *hubMetrics) backplaneInterrupted() {
+	if m == nil {
+		return
+	}
+	m.busInterruptions.Add(context.Background(), 1)
 }

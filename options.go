@@ -82,6 +82,7 @@ type config struct {
 	maxUserIDLength        int
 	maxGroupsPerConnection int
 	subjectHash            func(string) string // tests only; nil: hashName
+	keepConnsOnBusLoss     bool                // see WithBackplaneInterruptionClose
 }
 
 func defaultConfig() config {

@@ -36,7 +36,11 @@ func newOutageCluster(t *testing.T, newBackplane func() backplane.Backplane) *ou
 		h, err := signalr.New(interopHub{},
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 			signalr.WithBackplane(bp, "outage"),
-			signalr.WithPresenceInterval(200*time.Millisecond))
+			signalr.WithPresenceInterval(200*time.Millisecond),
+			// These tests follow one pair of connections across the
+			// outage; TestBackplaneInterruption* cover the default,
+			// which closes them.
+			signalr.WithBackplaneInterruptionClose(false))
 		require.NoError(t, err)
 		mux := http.NewServeMux()
 		mux.Handle("/hub", h)

@@ -117,3 +117,72 @@ func ValidSubject(s string) bool {
 	}
 	return !tokenStart
 }
+
+// State is the condition of a backplane's link to its bus.
+type State int
+
+// States of a backplane's link to its bus.
+const (
+	// Connected: messages flow both ways.
+	Connected State = iota
+	// Disconnected: the link is down and the backplane is trying to
+	// restore it by itself. Publish and Request fail meanwhile, and
+	// messages published by other nodes do not arrive.
+	Disconnected
+	// Closed: the link is down for good and the backplane will not
+	// restore it (a connection that belongs to the caller was closed, or
+	// Close was called).
+	Closed
+)
+
+// String returns "connected", "disconnected" or "closed".
+func (s State) String() string {
+	switch s {
+	case Connected:
+		return "connected"
+	case Disconnected:
+		return "disconnected"
+	case Closed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Event is a change a HealthReporter reports: its link changed state,
+// or messages meant for its subscriptions were dropped while the link
+// stayed up.
+type Event struct {
+	// State is the link's state after the change.
+	State State
+	// Lost reports that messages published by other nodes may not have
+	// reached this node's subscriptions: true whenever the link went down
+	// or came back (what was published in between is missed), and for
+	// messages dropped while connected (a subscription too slow to keep
+	// up).
+	Lost bool
+	// Subject, when not empty, is the only subscription whose messages
+	// were dropped; empty means any subscription may have missed
+	// messages.
+	Subject string
+	// Err is the cause: why the link went down or why messages were
+	// dropped. It is nil for a return to Connected.
+	Err error
+}
+
+// HealthReporter is implemented by a Backplane that reports the health
+// of its link to the bus. The signalr package uses it, when the Backplane
+// given to it has it, to tell the application (Hub.BackplaneErr, a
+// metric) and to close the connections that may have missed messages
+// from other nodes.
+type HealthReporter interface {
+	// Health returns the link's current state and, unless it is
+	// Connected, why.
+	Health() (State, error)
+	// Watch calls f with every Event from now on, until stop is called;
+	// stop waits for a call of f in progress to return, so f must not
+	// call it. Calls are made one at a time, in order, from a goroutine
+	// of the backplane's; f must not block for long and must not call
+	// Close. Events report changes: two in a row may have the same State
+	// when the second reports lost messages.
+	Watch(f func(Event)) (stop func())
+}

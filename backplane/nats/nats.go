@@ -10,10 +10,11 @@
 //
 // # Differences from the in-process bus
 //
-//   - Delivery is asynchronous: Publish returns once the message is in
-//     the connection's write buffer, and handlers run on one goroutine
-//     that the Backplane shares among all its subscriptions, in the order
-//     the connection received the messages, whatever their subjects. NATS
+//   - Publish returns once the server has confirmed that it received the
+//     message (a round trip to the server that the publishes waiting at
+//     the same time share). Handlers run on one goroutine that the
+//     Backplane shares among all its subscriptions, in the order the
+//     connection received the messages, whatever their subjects. NATS
 //     delivers the messages that one connection publishes to another
 //     connection in the order they were published, so what one node
 //     publishes reaches each other node's handlers in that order, across
@@ -37,26 +38,45 @@
 //     can keep under it.
 //   - When handlers fall far behind (more than dispatchQueue messages
 //     waiting for the dispatch goroutine), messages are lost; the
-//     connection reports nats.ErrSlowConsumer to its error handler.
+//     connection reports nats.ErrSlowConsumer to its error handler, and
+//     the Backplane to its watchers (backplane.HealthReporter) as an
+//     Event with Lost set and the subject.
 //
 // # Outages
 //
 // While the connection is down, nats.go reconnects in the background and
 // re-sends every subscription when it is back, so subscriptions survive
-// an outage without any action. What the Backplane does meanwhile depends
-// on the connection's reconnect buffer (natsgo.ReconnectBufSize):
+// an outage without any action. When nats.go closes a connection made by
+// Connect for good (after a protocol error from the server, such as a
+// rejected control line, or once reconnection attempts set with
+// natsgo.MaxReconnects run out), the Backplane dials a new connection
+// with the same options, after 250ms, doubling up to 8s while it keeps
+// happening, and subscribes everything again on it; Conn returns the new
+// connection. A connection given to New is the caller's: when it closes,
+// the Backplane reports Closed and fails from then on.
 //
-//   - With Connect, the buffer is disabled (-1): from the moment nats.go
-//     has noticed the disconnection until it has reconnected, Publish and
-//     Request fail at once with an error wrapping
-//     natsgo.ErrConnectionReconnecting, instead of queueing messages that
-//     would reach the server late or never. Messages published in the
-//     short time between the server going away and nats.go noticing it
-//     (normally the time it takes to read the closed socket; up to the
-//     ping interval for a silent network failure) are accepted and lost.
-//   - With New, the connection's own setting applies; nats.go's default
-//     buffers up to 8 MiB while reconnecting, sends that when it is back,
-//     and makes Publish fail once the buffer is full.
+// Publish never reports success for a message the server may not have:
+//
+//   - With Connect, the reconnect buffer is disabled
+//     (natsgo.ReconnectBufSize(-1)): from the moment nats.go has noticed
+//     the disconnection until it has reconnected, Publish and Request
+//     fail at once with an error wrapping natsgo.ErrConnectionReconnecting,
+//     instead of queueing messages that would reach the server late or
+//     never. With New, the connection's own setting applies; nats.go's
+//     default buffers up to 8 MiB while reconnecting, but Publish still
+//     waits for the server's confirmation, so it fails during an outage
+//     too (after Options.PublishTimeout).
+//   - A message published just before the connection broke, or into a
+//     network that went silent, is not confirmed: Publish returns an
+//     error (wrapping natsgo.ErrConnectionReconnecting, or
+//     natsgo.ErrTimeout after Options.PublishTimeout), or ctx's error.
+//     The message may still have reached the server.
+//
+// The Backplane is a backplane.HealthReporter: Health and Watch tell the
+// connection's loss (Disconnected), its return (Connected) and a
+// connection given to New closed for good (Closed). Each loss and return
+// is reported with Lost set, since what other nodes published in between
+// did not arrive.
 //
 // Subscribe and Unsubscribe succeed during an outage; the change reaches
 // the server on reconnection.
@@ -74,6 +94,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/backplane/internal/health"
 )
 
 // DefaultPrefix is the subject prefix used when Options.Prefix is empty.
@@ -84,6 +105,17 @@ const DefaultPrefix = "signalr"
 // went silent), the change is still made: nats.go sends it, or re-sends
 // it on reconnection.
 const syncTimeout = 2 * time.Second
+
+// MaxSubjectLen is the longest subject, prefix and dot included, that
+// the Backplane sends to the server. Longer ones are refused with an
+// error: a NATS server rejects a protocol line longer than its
+// max_control_line (4 KiB by default) by closing the connection, which
+// would cut the node off until a new connection is made.
+const MaxSubjectLen = 2048
+
+// DefaultPublishTimeout is how long Publish waits, at most, for the
+// server to confirm a message when Options.PublishTimeout is zero.
+const DefaultPublishTimeout = 2 * time.Second
 
 // dispatchQueue is how many messages may wait for the goroutine that
 // runs the handlers of all subscriptions before nats.go drops messages as
@@ -117,14 +149,21 @@ type Options struct {
 	// re-sent by then. Same goroutine as OnError. With New, use
 	// natsgo.ReconnectHandler.
 	OnReconnect func()
+	// PublishTimeout bounds the wait of Publish for the server to
+	// confirm a message, whatever the caller's context allows. Default
+	// DefaultPublishTimeout (2s).
+	PublishTimeout time.Duration
 }
 
 // Backplane is a backplane.Backplane over one NATS connection. It is safe
 // for concurrent use. Create it with New or Connect.
 type Backplane struct {
-	nc     *natsgo.Conn
-	prefix string // with its trailing dot
+	nc     atomic.Pointer[natsgo.Conn]  // the current connection
+	dial   func() (*natsgo.Conn, error) // makes a new connection; nil with New
+	prefix string                       // with its trailing dot
 	own    bool
+	pubTO  time.Duration
+	health health.Reporter
 
 	closed atomic.Bool
 	mu     sync.RWMutex // guards subs, byNats, inbox, and closed's transition to true
@@ -133,9 +172,26 @@ type Backplane struct {
 	inbox  chan *natsgo.Msg // every subscription's messages; made with the first one
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	// Publish confirmation: publishers join batch, and the flusher
+	// goroutine, running while there are batches, confirms a whole batch
+	// with one round trip.
+	fmu       sync.Mutex // guards batch, flushing and fclosed
+	fclosed   bool
+	batch     *confirmBatch
+	flushing  bool
+	bgWG      sync.WaitGroup // the flusher and redial goroutines
+	redialing bool           // a redial goroutine runs; guarded by mu
+	redialN   int            // redials in a row; guarded by mu
+	redialed  time.Time      // when the last redial started; guarded by mu
+	onReconn  func()
+	onErr     func(error)
 }
 
-var _ backplane.Backplane = (*Backplane)(nil)
+var (
+	_ backplane.Backplane      = (*Backplane)(nil)
+	_ backplane.HealthReporter = (*Backplane)(nil)
+)
 
 // New returns a Backplane over nc. Unless opts.OwnConn is set, the caller
 // keeps nc: Close ends the Backplane's subscriptions and leaves nc open.
@@ -148,7 +204,40 @@ func New(nc *natsgo.Conn, opts Options) *Backplane {
 	if err != nil {
 		panic(err)
 	}
-	b.nc = nc
+	b.nc.Store(nc)
+	switch {
+	case nc.IsConnected():
+	case nc.IsClosed():
+		b.health.Init(backplane.Closed, fmt.Errorf("backplane/nats: %w", natsgo.ErrConnectionClosed))
+	default:
+		b.health.Init(backplane.Disconnected, fmt.Errorf("backplane/nats: %w", natsgo.ErrDisconnected))
+	}
+	// Follow the connection's state, keeping the handlers it has.
+	prevDisc, prevReconn, prevClosed, prevErr := nc.DisconnectErrHandler(), nc.ReconnectHandler(), nc.ClosedHandler(), nc.ErrorHandler()
+	nc.SetDisconnectErrHandler(func(c *natsgo.Conn, err error) {
+		b.disconnected(c, err)
+		if prevDisc != nil {
+			prevDisc(c, err)
+		}
+	})
+	nc.SetReconnectHandler(func(c *natsgo.Conn) {
+		b.connected(c)
+		if prevReconn != nil {
+			prevReconn(c)
+		}
+	})
+	nc.SetClosedHandler(func(c *natsgo.Conn) {
+		b.connClosed(c)
+		if prevClosed != nil {
+			prevClosed(c)
+		}
+	})
+	nc.SetErrorHandler(func(c *natsgo.Conn, sub *natsgo.Subscription, err error) {
+		b.asyncError(c, sub, err)
+		if prevErr != nil {
+			prevErr(c, sub, err)
+		}
+	})
 	return b
 }
 
@@ -160,9 +249,14 @@ func newBackplane(opts Options) (*Backplane, error) {
 	if !backplane.ValidSubject(prefix) {
 		return nil, fmt.Errorf("backplane/nats: invalid prefix %q", prefix)
 	}
+	pubTO := opts.PublishTimeout
+	if pubTO <= 0 {
+		pubTO = DefaultPublishTimeout
+	}
 	return &Backplane{
 		prefix: prefix + ".",
 		own:    opts.OwnConn,
+		pubTO:  pubTO,
 		subs:   make(map[*subscription]struct{}),
 		byNats: make(map[*natsgo.Subscription]*subscription),
 		stop:   make(chan struct{}),
@@ -187,34 +281,24 @@ func newBackplane(opts Options) (*Backplane, error) {
 //   - reports to opts.OnError and opts.OnReconnect.
 //
 // natsOpts are applied after these and override them; replacing the
-// connection's handlers disconnects opts.OnError and opts.OnReconnect.
+// connection's handlers disconnects opts.OnError and opts.OnReconnect,
+// and the Backplane's health reports and reconnection when nats.go
+// closes the connection for good. A new connection that replaces a
+// closed one is made with the same options.
 func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, error) {
 	b, err := newBackplane(opts)
 	if err != nil {
 		return nil, err
 	}
 	b.own = true
-	onError := func(err error) {
+	b.onErr = func(err error) {
 		if opts.OnError != nil && !b.closed.Load() {
 			opts.OnError(err)
 		}
 	}
-	onReconnect := func(*natsgo.Conn) {
+	b.onReconn = func() {
 		if opts.OnReconnect != nil && !b.closed.Load() {
 			opts.OnReconnect()
-		}
-	}
-	// nats.go calls the connect handler for the first connection, made at
-	// once or after retries; only the second kind is a reconnection. It
-	// was retried if natsgo.Connect returned before it was made. (Should
-	// the first retry succeed between that return and the status check,
-	// the call is missed; nothing else depends on it.)
-	var retried atomic.Bool
-	returned := make(chan struct{})
-	onConnect := func(nc *natsgo.Conn) {
-		<-returned
-		if retried.Load() {
-			onReconnect(nc)
 		}
 	}
 	all := []natsgo.Option{
@@ -225,35 +309,34 @@ func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, e
 		natsgo.ReconnectBufSize(-1),
 		natsgo.PingInterval(5 * time.Second),
 		natsgo.MaxPingsOutstanding(3),
-		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
-			if err == nil {
-				err = natsgo.ErrDisconnected
-			}
-			onError(fmt.Errorf("backplane/nats: disconnected: %w", err))
-		}),
-		natsgo.ReconnectHandler(onReconnect),
-		natsgo.ConnectHandler(onConnect),
-		natsgo.ClosedHandler(func(*natsgo.Conn) {
-			onError(fmt.Errorf("backplane/nats: %w", natsgo.ErrConnectionClosed))
-		}),
-		natsgo.ErrorHandler(func(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
-			if sub != nil {
-				err = fmt.Errorf("backplane/nats: subscription %s: %w", sub.Subject, err)
-			} else {
-				err = fmt.Errorf("backplane/nats: %w", err)
-			}
-			onError(err)
-		}),
+		natsgo.DisconnectErrHandler(b.disconnected),
+		natsgo.ReconnectHandler(b.connected),
+		// nats.go calls the connect handler for a first connection made
+		// after retries (one made at once is taken up below).
+		natsgo.ConnectHandler(b.connected),
+		natsgo.ClosedHandler(b.connClosed),
+		natsgo.ErrorHandler(b.asyncError),
 	}
-	nc, err := natsgo.Connect(url, append(all, natsOpts...)...)
-	if nc != nil {
-		retried.Store(nc.Status() != natsgo.CONNECTED)
-	}
-	close(returned)
+	all = append(all, natsOpts...)
+	b.dial = func() (*natsgo.Conn, error) { return natsgo.Connect(url, all...) }
+	// Until the first connection is stored, its handlers ignore it: the
+	// state is taken up from the connection once stored.
+	b.health.Init(backplane.Disconnected, fmt.Errorf("backplane/nats: %w", natsgo.ErrDisconnected))
+	nc, err := b.dial()
 	if err != nil {
 		return nil, fmt.Errorf("backplane/nats: connect: %w", err)
 	}
-	b.nc = nc
+	b.mu.Lock()
+	b.nc.Store(nc)
+	b.mu.Unlock()
+	switch {
+	case nc.IsConnected():
+		// Made at once: nothing was missed, nothing to report.
+		b.health.Init(backplane.Connected, nil)
+	case nc.IsClosed():
+		// Closed before it was stored: its handler ignored it.
+		b.connClosed(nc)
+	}
 	return b, nil
 }
 
@@ -272,24 +355,280 @@ var _ backplane.PayloadLimiter = (*Backplane)(nil)
 
 // MaxPayload implements backplane.PayloadLimiter: the largest message the
 // server accepts (its max_payload, 1 MiB unless configured), as it told
-// the connection; 0 before the first connection.
-func (b *Backplane) MaxPayload() int { return int(b.nc.MaxPayload()) }
+// the current connection; 0 before the first connection.
+func (b *Backplane) MaxPayload() int { return int(b.nc.Load().MaxPayload()) }
 
-// Conn returns the NATS connection, for its status and statistics.
-func (b *Backplane) Conn() *natsgo.Conn { return b.nc }
+// Conn returns the current NATS connection, for its status and
+// statistics. With Connect, the Backplane replaces a connection that
+// nats.go closed for good (see the package documentation), so the
+// result may change over time.
+func (b *Backplane) Conn() *natsgo.Conn { return b.nc.Load() }
 
-// Publish implements backplane.Backplane. It returns once the message is
-// in the connection's write buffer; ctx is only checked before that,
-// since nats.go does not block on the network there. See the package
-// documentation for what happens during an outage.
+// Publish implements backplane.Backplane. It returns nil once the server
+// has confirmed that it received the message (a round trip, shared by
+// the publishes that wait for one at the same time), so that a nil error
+// means the bus took the message. It waits at most Options.PublishTimeout
+// (default 2s), or until ctx ends; either way the message may still have
+// reached the server. See the package documentation for what happens
+// during an outage.
 func (b *Backplane) Publish(ctx context.Context, subject string, data []byte) error {
 	if err := b.check(ctx, subject); err != nil {
 		return err
 	}
-	if err := b.nc.Publish(b.prefix+subject, data); err != nil {
+	nc := b.nc.Load()
+	if err := nc.Publish(b.prefix+subject, data); err != nil {
 		return b.wrap("publish", subject, err)
 	}
+	if err := b.confirm(ctx, nc); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return fmt.Errorf("backplane/nats: publish %q not confirmed: %w", subject, ctxErr)
+		}
+		return b.wrap("publish", subject, fmt.Errorf("not confirmed by the server: %w", err))
+	}
 	return nil
+}
+
+// Health implements backplane.HealthReporter.
+func (b *Backplane) Health() (backplane.State, error) { return b.health.Health() }
+
+// Watch implements backplane.HealthReporter. Events report the loss and
+// return of the connection, its replacement after nats.go closed it, and
+// messages nats.go dropped for a subscription too slow to keep up
+// (natsgo.ErrSlowConsumer).
+func (b *Backplane) Watch(f func(backplane.Event)) (stop func()) { return b.health.Watch(f) }
+
+// confirmBatch is the publishes that one round trip confirms.
+type confirmBatch struct {
+	nc   *natsgo.Conn
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+// confirm waits for a round trip to the server made after the caller's
+// publish on nc. Publishers that wait at the same time share one: while
+// one round trip is in flight, the next callers join a batch, and the
+// flusher goroutine starts the next round trip for all of them once the
+// first returns.
+func (b *Backplane) confirm(ctx context.Context, nc *natsgo.Conn) error {
+	b.fmu.Lock()
+	if b.fclosed {
+		b.fmu.Unlock()
+		return backplane.ErrClosed
+	}
+	bt := b.batch
+	if bt != nil && bt.nc != nc {
+		// A batch for the connection that was replaced is waiting:
+		// confirm this publish on its own.
+		b.fmu.Unlock()
+		return b.flush(nc)
+	}
+	if bt == nil {
+		bt = &confirmBatch{nc: nc, done: make(chan struct{})}
+		b.batch = bt
+	}
+	if !b.flushing {
+		b.flushing = true
+		b.bgWG.Add(1)
+		go b.flusher()
+	}
+	b.fmu.Unlock()
+	select {
+	case <-bt.done:
+		return bt.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.stop:
+		return backplane.ErrClosed
+	}
+}
+
+// flusher confirms the waiting batches one after the other, and returns
+// when none is left.
+func (b *Backplane) flusher() {
+	defer b.bgWG.Done()
+	for {
+		b.fmu.Lock()
+		bt := b.batch
+		b.batch = nil
+		if bt == nil {
+			b.flushing = false
+			b.fmu.Unlock()
+			return
+		}
+		b.fmu.Unlock()
+		bt.err = b.flush(bt.nc)
+		close(bt.done)
+	}
+}
+
+// flush makes a round trip to the server on nc, bounded by the publish
+// timeout.
+func (b *Backplane) flush(nc *natsgo.Conn) error {
+	if !nc.IsConnected() {
+		if nc.IsClosed() {
+			return natsgo.ErrConnectionClosed
+		}
+		return natsgo.ErrConnectionReconnecting
+	}
+	err := nc.FlushTimeout(b.pubTO)
+	if errors.Is(err, natsgo.ErrConnectionClosed) && !nc.IsClosed() {
+		// nats.go ends the round trips in flight when it loses the
+		// connection.
+		return natsgo.ErrConnectionReconnecting
+	}
+	return err
+}
+
+// disconnected handles the loss of connection nc.
+func (b *Backplane) disconnected(nc *natsgo.Conn, err error) {
+	if err == nil {
+		err = natsgo.ErrDisconnected
+	}
+	err = fmt.Errorf("backplane/nats: disconnected: %w", err)
+	if b.current(nc) {
+		b.health.Set(backplane.Disconnected, err, true)
+	}
+	b.report(err)
+}
+
+// connected handles a connection established, or established again after
+// being down.
+func (b *Backplane) connected(nc *natsgo.Conn) {
+	if !b.current(nc) {
+		return
+	}
+	// The subscriptions have been sent again; make sure the server has
+	// them before saying that nothing more is missed.
+	_ = nc.FlushTimeout(syncTimeout)
+	if b.health.Set(backplane.Connected, nil, true) && b.onReconn != nil {
+		b.onReconn()
+	}
+}
+
+// connClosed handles a connection that nats.go closed for good: after a
+// protocol error from the server, when it ran out of reconnection
+// attempts, or when the caller closed it. With Connect, the Backplane
+// dials a new connection; with New, it reports Closed.
+func (b *Backplane) connClosed(nc *natsgo.Conn) {
+	if !b.current(nc) {
+		return
+	}
+	cause := nc.LastError()
+	if cause == nil {
+		cause = natsgo.ErrConnectionClosed
+	}
+	err := fmt.Errorf("backplane/nats: connection closed: %w", cause)
+	if b.dial == nil {
+		b.health.Set(backplane.Closed, err, true)
+		b.report(err)
+		return
+	}
+	b.health.Set(backplane.Disconnected, err, true)
+	b.report(fmt.Errorf("%w; dialing a new connection", err))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() || b.redialing {
+		return
+	}
+	b.redialing = true
+	b.redialN++
+	if time.Since(b.redialed) > time.Minute {
+		b.redialN = 1 // the last one worked for long enough
+	}
+	b.redialed = time.Now()
+	b.bgWG.Add(1)
+	go b.redial(redialDelay(b.redialN))
+}
+
+// redialDelay is the pause before the nth redial within a minute:
+// 250ms, doubling up to 8s, shortened by up to a fifth at random.
+func redialDelay(n int) time.Duration {
+	d := 8 * time.Second
+	if n <= 6 {
+		d = 250 * time.Millisecond << (n - 1)
+	}
+	return d - rand.N(d/5)
+}
+
+// redial replaces the current connection, closed for good, with a new
+// one that has every subscription.
+func (b *Backplane) redial(delay time.Duration) {
+	defer b.bgWG.Done()
+	for attempt := 1; ; attempt++ {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-b.stop:
+			t.Stop()
+			return
+		}
+		nc, err := b.dial()
+		if err != nil {
+			b.report(fmt.Errorf("backplane/nats: dialing a new connection: %w", err))
+			delay = redialDelay(attempt + 1)
+			continue
+		}
+		b.mu.Lock()
+		if b.closed.Load() {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
+		for s := range b.subs {
+			if s.sub != nil {
+				delete(b.byNats, s.sub)
+				s.sub = nil
+			}
+			ns, err := nc.ChanSubscribe(b.prefix+s.subject, b.inbox)
+			if err != nil {
+				b.report(b.wrap("subscribe", s.subject, err))
+				continue
+			}
+			s.sub = ns
+			b.byNats[ns] = s
+		}
+		b.nc.Store(nc)
+		b.redialing = false
+		b.mu.Unlock()
+		// Handlers that ran before nc was stored ignored it.
+		switch {
+		case nc.IsConnected():
+			b.connected(nc)
+		case nc.IsClosed():
+			b.connClosed(nc)
+		}
+		// Otherwise the connect handler reports it once connected.
+		return
+	}
+}
+
+// asyncError handles an error nats.go reports on its own.
+func (b *Backplane) asyncError(nc *natsgo.Conn, sub *natsgo.Subscription, err error) {
+	if sub != nil {
+		subject := sub.Subject
+		if len(subject) > len(b.prefix) && subject[:len(b.prefix)] == b.prefix {
+			subject = subject[len(b.prefix):]
+		}
+		err = fmt.Errorf("backplane/nats: subscription %s: %w", subject, err)
+		if errors.Is(err, natsgo.ErrSlowConsumer) && b.current(nc) {
+			b.health.Lost(subject, err)
+		}
+	} else {
+		err = fmt.Errorf("backplane/nats: %w", err)
+	}
+	b.report(err)
+}
+
+// current reports whether nc is the Backplane's connection, open.
+func (b *Backplane) current(nc *natsgo.Conn) bool {
+	return !b.closed.Load() && b.nc.Load() == nc
+}
+
+// report hands err to Options.OnError (Connect only).
+func (b *Backplane) report(err error) {
+	if b.onErr != nil {
+		b.onErr(err)
+	}
 }
 
 // Request implements backplane.Backplane. It returns
@@ -300,7 +639,7 @@ func (b *Backplane) Request(ctx context.Context, subject string, data []byte) ([
 	if err := b.check(ctx, subject); err != nil {
 		return nil, err
 	}
-	m, err := b.nc.RequestWithContext(ctx, b.prefix+subject, data)
+	m, err := b.nc.Load().RequestWithContext(ctx, b.prefix+subject, data)
 	if err != nil {
 		if errors.Is(err, natsgo.ErrNoResponders) {
 			return nil, backplane.ErrNoResponders
@@ -335,14 +674,18 @@ func (b *Backplane) Subscribe(subject string, h backplane.Handler) (backplane.Su
 	}
 	// b.mu stays held until s is registered, so a message that arrives at
 	// once waits in dispatch for the registration.
-	ns, err := b.nc.ChanSubscribe(b.prefix+subject, b.inbox)
-	if err != nil {
+	ns, err := b.nc.Load().ChanSubscribe(b.prefix+subject, b.inbox)
+	switch {
+	case err == nil:
+		s.sub = ns
+		b.byNats[ns] = s
+	case b.dial != nil && errors.Is(err, natsgo.ErrConnectionClosed):
+		// The connection is being replaced: the new one subscribes.
+	default:
 		b.mu.Unlock()
 		return nil, b.wrap("subscribe", subject, err)
 	}
-	s.sub = ns
 	b.subs[s] = struct{}{}
-	b.byNats[ns] = s
 	b.mu.Unlock()
 	b.sync()
 	return s, nil
@@ -362,24 +705,34 @@ func (b *Backplane) Close() error {
 	b.closed.Store(true)
 	subs := b.subs
 	b.subs = nil
-	started := b.inbox != nil
-	b.mu.Unlock()
-	defer func() {
-		if started {
-			close(b.stop)
-			b.wg.Wait()
+	nsubs := make([]*natsgo.Subscription, 0, len(subs))
+	for s := range subs {
+		if s.sub != nil {
+			nsubs = append(nsubs, s.sub)
 		}
+	}
+	b.mu.Unlock()
+	b.fmu.Lock()
+	b.fclosed = true // no flusher starts from now on
+	b.fmu.Unlock()
+	close(b.stop)
+	defer func() {
+		b.wg.Wait()
+		b.bgWG.Wait()
+		b.health.Set(backplane.Closed, backplane.ErrClosed, false)
 	}()
 
 	var errs []error
 	for s := range subs {
 		s.done.Store(true)
-		if err := s.sub.Unsubscribe(); err != nil && !gone(err) {
-			errs = append(errs, b.wrap("unsubscribe", s.subject, err))
+	}
+	for _, ns := range nsubs {
+		if err := ns.Unsubscribe(); err != nil && !gone(err) {
+			errs = append(errs, b.wrap("unsubscribe", ns.Subject, err))
 		}
 	}
 	if b.own {
-		b.nc.Close()
+		b.nc.Load().Close()
 	}
 	return errors.Join(errs...)
 }
@@ -395,6 +748,9 @@ func (b *Backplane) check(ctx context.Context, subject string) error {
 	if !backplane.ValidSubject(subject) {
 		return fmt.Errorf("backplane/nats: invalid subject %q", subject)
 	}
+	if len(b.prefix)+len(subject) > MaxSubjectLen {
+		return fmt.Errorf("backplane/nats: subject of %d bytes, longer than %d with the prefix", len(subject), MaxSubjectLen)
+	}
 	return nil
 }
 
@@ -402,17 +758,18 @@ func (b *Backplane) check(ctx context.Context, subject string) error {
 // changed before it are known there. While disconnected there is nothing
 // to confirm: nats.go sends the current subscriptions on reconnection.
 func (b *Backplane) sync() {
-	if b.nc.IsConnected() {
-		_ = b.nc.FlushTimeout(syncTimeout)
+	if nc := b.nc.Load(); nc.IsConnected() {
+		_ = nc.FlushTimeout(syncTimeout)
 	}
 }
 
-// wrap describes a nats.go error. A connection closed under the Backplane
-// is reported as backplane.ErrClosed as well, and a send refused during
-// an outage as natsgo.ErrConnectionReconnecting.
+// wrap describes a nats.go error. A connection closed for good under the
+// Backplane (one of New's, or Close called meanwhile) is reported as
+// backplane.ErrClosed as well, and a send refused during an outage as
+// natsgo.ErrConnectionReconnecting.
 func (b *Backplane) wrap(op, subject string, err error) error {
 	switch {
-	case errors.Is(err, natsgo.ErrConnectionClosed), errors.Is(err, natsgo.ErrConnectionDraining):
+	case (b.dial == nil || b.closed.Load()) && (errors.Is(err, natsgo.ErrConnectionClosed) || errors.Is(err, natsgo.ErrConnectionDraining)):
 		return fmt.Errorf("backplane/nats: %s %q: %w (%w)", op, subject, backplane.ErrClosed, err)
 	case errors.Is(err, natsgo.ErrReconnectBufExceeded):
 		return fmt.Errorf("backplane/nats: %s %q: %w (%w)", op, subject, natsgo.ErrConnectionReconnecting, err)
@@ -429,7 +786,7 @@ type subscription struct {
 	b       *Backplane
 	subject string // without the prefix
 	h       backplane.Handler
-	sub     *natsgo.Subscription // set once Subscribe has it
+	sub     *natsgo.Subscription // guarded by Backplane.mu; nil while the connection is replaced
 	done    atomic.Bool
 }
 
@@ -499,7 +856,7 @@ func (s *subscription) deliver(m *natsgo.Msg) {
 			if b.closed.Load() {
 				return backplane.ErrClosed
 			}
-			if err := b.nc.Publish(reply, data); err != nil {
+			if err := b.nc.Load().Publish(reply, data); err != nil {
 				return b.wrap("reply to", s.subject, err)
 			}
 			return nil
@@ -517,9 +874,15 @@ func (s *subscription) Unsubscribe() error {
 	b := s.b
 	b.mu.Lock()
 	delete(b.subs, s)
-	delete(b.byNats, s.sub)
+	ns := s.sub
+	if ns != nil {
+		delete(b.byNats, ns)
+	}
 	b.mu.Unlock()
-	if err := s.sub.Unsubscribe(); err != nil {
+	if ns == nil {
+		return nil // the connection it was on is gone
+	}
+	if err := ns.Unsubscribe(); err != nil {
 		if gone(err) {
 			return nil
 		}

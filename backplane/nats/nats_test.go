@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 // startServer runs an embedded nats-server on 127.0.0.1:port (-1: any free
 // port) until the test ends or the returned stop is called.
-func startServer(t *testing.T, port int) (ns *server.Server, stop func()) {
+func startServer(t testing.TB, port int) (ns *server.Server, stop func()) {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
 	if err != nil {

@@ -81,6 +81,14 @@
 // Subscribe and Unsubscribe succeed during an outage; the change reaches
 // Redis on reconnection.
 //
+// The Backplane is a backplane.HealthReporter: Health and Watch tell the
+// pub/sub connection's loss (Disconnected), its return (Connected, once
+// Redis has confirmed the subscriptions sent again), a client given to
+// New closed under it, once the pub/sub connection fails (Closed), and
+// messages dropped for a slow subscription (Lost, with the subject). Each
+// loss and return is reported with Lost set, since what other nodes
+// published in between did not arrive.
+//
 // With Connect, PUBLISH is never retried (go-redis's MaxRetries is -1):
 // a retry after a lost reply could deliver a message twice, and the
 // backplane promises at most once. With New, the client's own settings
@@ -121,6 +129,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/backplane/internal/health"
 )
 
 // DefaultPrefix is the channel prefix used when Options.Prefix is empty.
@@ -212,10 +221,14 @@ type Backplane struct {
 
 	events serial // OnError and OnReconnect calls
 
-	inbox inbox // messages waiting for their handlers
+	inbox  inbox // messages waiting for their handlers
+	health health.Reporter
 }
 
-var _ backplane.Backplane = (*Backplane)(nil)
+var (
+	_ backplane.Backplane      = (*Backplane)(nil)
+	_ backplane.HealthReporter = (*Backplane)(nil)
+)
 
 // channel is one Redis channel with local subscriptions.
 type channel struct {
@@ -319,6 +332,7 @@ func newBackplane(client goredis.UniversalClient, opts Options) (*Backplane, err
 		waiters:   make(map[string][]chan struct{}),
 		pending:   make(map[uint64]*pendingRequest),
 	}
+	b.health.Init(backplane.Disconnected, ErrDisconnected)
 	b.ps = client.Subscribe(context.Background())
 	go b.loop()
 	return b, nil
@@ -336,6 +350,18 @@ func (b *Backplane) MaxPayload() int { return maxPayload }
 
 // Client returns the Redis client.
 func (b *Backplane) Client() goredis.UniversalClient { return b.client }
+
+// Health implements backplane.HealthReporter: the state of the pub/sub
+// connection. It is Disconnected until the pub/sub connection is first
+// made (and Redis has confirmed it), and Closed once Close was called, or
+// once the pub/sub connection failed because the client given to New
+// was closed.
+func (b *Backplane) Health() (backplane.State, error) { return b.health.Health() }
+
+// Watch implements backplane.HealthReporter. Events report the loss and
+// return of the pub/sub connection, and messages dropped for a
+// subscription too slow to keep up (ErrSlowConsumer).
+func (b *Backplane) Watch(f func(backplane.Event)) (stop func()) { return b.health.Watch(f) }
 
 // Publish implements backplane.Backplane. It returns once Redis has
 // answered the PUBLISH. See the package documentation for what happens
@@ -603,6 +629,7 @@ func (b *Backplane) Close() error {
 	<-b.loopDone
 	b.wake("")
 	b.sends.Wait()
+	b.health.Set(backplane.Closed, backplane.ErrClosed, false)
 
 	b.pmu.Lock()
 	for _, p := range b.pending {
@@ -686,6 +713,8 @@ func (b *Backplane) loop() {
 		everUp       bool
 		failures     int
 		awaitingPong bool
+		confirming   bool // connected again; the pong tells Redis has the subscriptions
+		missed       bool // messages may have been missed before it
 	)
 	for {
 		if down {
@@ -699,7 +728,9 @@ func (b *Backplane) loop() {
 				if failures == 0 && !everUp {
 					b.psDown.Store(true)
 					b.wake("")
-					b.report(fmt.Errorf("backplane/redis: cannot reach Redis: %w", err))
+					err = fmt.Errorf("backplane/redis: cannot reach Redis: %w", err)
+					b.setDown(err)
+					b.report(err)
 				}
 				failures++
 				if !b.sleep(reconnectDelay(failures)) {
@@ -708,6 +739,7 @@ func (b *Backplane) loop() {
 				continue
 			}
 			down, awaitingPong = false, true
+			confirming, missed = true, everUp || failures > 0
 			b.psDown.Store(false)
 			if failures > 0 && b.onReconn != nil && !b.closed.Load() {
 				b.events.do(func() {
@@ -746,10 +778,12 @@ func (b *Backplane) loop() {
 			if b.psClosed.Load() {
 				return
 			}
-			down, awaitingPong = true, false
+			down, awaitingPong, confirming = true, false, false
 			b.psDown.Store(true)
 			b.wake("") // pending Subscribe calls need not wait
-			b.report(fmt.Errorf("backplane/redis: pub/sub connection lost: %w", err))
+			err = fmt.Errorf("backplane/redis: pub/sub connection lost: %w", err)
+			b.setDown(err)
+			b.report(err)
 			failures = 1
 			if !b.sleep(reconnectDelay(failures)) {
 				return
@@ -758,6 +792,13 @@ func (b *Backplane) loop() {
 		}
 		awaitingPong = false
 		switch m := msg.(type) {
+		case *goredis.Pong:
+			// Redis answers in order: the subscriptions sent on
+			// reconnection are in place.
+			if confirming {
+				confirming = false
+				b.health.Set(backplane.Connected, nil, missed)
+			}
 		case *goredis.Message:
 			b.dispatch(m)
 		case *goredis.Subscription:
@@ -772,6 +813,19 @@ func (b *Backplane) loop() {
 			}
 		}
 	}
+}
+
+// setDown records the pub/sub connection's loss: for good when the
+// client was closed under the Backplane.
+func (b *Backplane) setDown(err error) {
+	if b.closed.Load() {
+		return
+	}
+	state := backplane.Disconnected
+	if errors.Is(err, goredis.ErrClosed) {
+		state = backplane.Closed
+	}
+	b.health.Set(state, err, true)
 }
 
 // sleep waits d, or returns false when the Backplane closes first.
@@ -1000,7 +1054,9 @@ func (q *inbox) add(it item) {
 		}
 		q.mu.Unlock()
 		if report {
-			s.b.report(fmt.Errorf("%w (subject %q)", ErrSlowConsumer, s.ch.subject))
+			err := fmt.Errorf("%w (subject %q)", ErrSlowConsumer, s.ch.subject)
+			s.b.health.Lost(s.ch.subject, err)
+			s.b.report(err)
 		}
 		if it.req != nil {
 			it.req.dropped()
