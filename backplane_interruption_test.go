@@ -37,22 +37,6 @@ func (h disconnectHub) OnDisconnected(_ *signalr.Context, err error) {
 	}
 }
 
-// TestOnDisconnectedWithoutOnConnected: a hub with OnDisconnected and
-// no OnConnected (nor connection filters) has it called.
-func TestOnDisconnectedWithoutOnConnected(t *testing.T) {
-	reasons := make(chan error, 1)
-	_, url := startHub(t, disconnectHub{reasons: reasons})
-	c := connectJSON(t, url)
-	c.sendText(`{"type":7}` + "\x1e")
-	_, _ = c.expectClosed()
-	select {
-	case err := <-reasons:
-		require.NoError(t, err, "a connection the client closed")
-	case <-time.After(10 * time.Second):
-		t.Fatal("OnDisconnected was not called")
-	}
-}
-
 // TestBackplaneInterruptionNATS restarts the NATS server under two nodes
 // while one sends a numbered stream to a client of the other; see
 // testBackplaneInterruption.
