@@ -100,7 +100,7 @@ func TestHubPolicyContextHasNoConnection(t *testing.T) {
 		"All": "nil", "AllExcept": "nil", "Others": "nil", "OthersInGroup": "nil",
 		"Client": "nil", "Client.Invoke": signalr.ErrConnectionNotFound.Error(), "Clients": "nil",
 		"Group": "nil", "Groups": "nil", "GroupExcept": "nil", "User": "nil", "Users": "nil",
-		"Groups.Add": signalr.ErrConnectionNotFound.Error(), "Groups.Remove": signalr.ErrConnectionNotFound.Error(),
+		"Groups.Add": signalr.ErrConnectionNotFound.Error() + " (not a connection id)", "Groups.Remove": signalr.ErrConnectionNotFound.Error() + " (not a connection id)",
 		"CloseConnection": noConn,
 	}
 	mu.Lock()
