@@ -516,7 +516,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	} else if status != http.StatusNotFound {
 		transport.Error(w, status, "%s", msg)
 		return
-	} else if h.forwardHTTP(w, r, token) {
+	} else if !h.negotiatedHere(token) && h.forwardHTTP(w, r, token) {
 		return
 	}
 	id, token, ident, _, ok := h.open(w, r, transport.LongPolling)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	natsbp "github.com/gosignalr/signalr/backplane/nats"
+	"github.com/gosignalr/signalr/client"
+	"github.com/gosignalr/signalr/transport"
 )
 
 // outageCluster is two hub nodes on one backplane with a client on each,
@@ -114,4 +117,43 @@ func (o *outageCluster) resumes() {
 			return
 		}
 	}
+}
+
+// TestLongPollingOpensDuringOutage: a long-polling connection negotiated
+// and opened on one node starts while the backplane's server is down.
+// Its first poll used to ask the bus who holds the token before claiming
+// it locally, and got 502.
+func TestLongPollingOpensDuringOutage(t *testing.T) {
+	natsURL, stop := startNATS(t, 0)
+	bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "lpoutage"})
+	require.NoError(t, err)
+	h, err := signalr.New(interopHub{},
+		signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		signalr.WithBackplane(bp, "lpoutage"))
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/hub", h)
+	mux.Handle("/hub/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, h.Shutdown(ctx))
+		srv.Close()
+		bp.Close()
+	})
+	stop()
+	require.Eventually(t, func() bool { return h.BackplaneErr() != nil }, 10*time.Second, 20*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.New(srv.URL+"/hub",
+		client.WithTransports(transport.LongPolling),
+		client.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx), "long polling must start on the node that negotiated it")
+	defer c.Stop(context.Background())
+	var got string
+	require.NoError(t, c.Invoke(ctx, &got, "Echo", "during the outage"))
+	require.Equal(t, "during the outage", got)
 }
