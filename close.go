@@ -2,6 +2,8 @@ package signalr
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/protocol"
@@ -23,6 +25,10 @@ func (e *closedByHub) Error() string {
 }
 
 func (e *closedByHub) Is(target error) bool { return target == ErrClosedByHub }
+
+// errPollLost is the reason of a connection closed because a poll answer
+// forwarded through another node could not be written to the client.
+var errPollLost = errors.New("signalr: a long-poll answer sent through another server did not reach the client")
 
 // closeByHub closes c with a Close message that carries reason.
 func (c *conn) closeByHub(reason string, allowReconnect bool) {
@@ -74,6 +80,10 @@ func (h *Hub) CloseConnection(ctx context.Context, connectionID, reason string, 
 type closeRequest struct {
 	Reason         string `msgpack:"r,omitempty"`
 	AllowReconnect bool   `msgpack:"a,omitempty"`
+	// Lost, when set, is why a poll answer forwarded through another node
+	// could not be written to the client: the connection closes with
+	// that error as its reason, as for a failed poll write on this node.
+	Lost string `msgpack:"l,omitempty"`
 }
 
 // serveRemoteClose closes a local connection at another node's request.
@@ -82,6 +92,14 @@ func (h *Hub) serveRemoteClose(m *backplane.Message, env *envelope, c *conn) {
 		h.reply(m, &envelope{ErrKind: errKindNotFound})
 		return
 	}
-	c.closeByHub(env.Close.Reason, env.Close.AllowReconnect)
+	if env.Close.Lost != "" {
+		c.logger().Info("signalr: closing a connection whose forwarded poll answer was lost", "connection", c.id, "error", env.Close.Lost)
+		// The client is not taking its polls' answers: end the
+		// connection now, as a failed poll write on this node does.
+		c.closeQueued(nil, fmt.Errorf("%w: %s", errPollLost, env.Close.Lost), true)
+		c.t0.Close()
+	} else {
+		c.closeByHub(env.Close.Reason, env.Close.AllowReconnect)
+	}
 	h.reply(m, &envelope{})
 }

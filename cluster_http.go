@@ -123,10 +123,31 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 	if reply.Proto != "" {
 		w.Header().Set("Content-Type", reply.Proto)
 	}
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
 	w.WriteHeader(status)
-	_, _ = w.Write(reply.Result)
+	_, err = w.Write(reply.Result)
+	if err == nil {
+		err = rc.Flush()
+	}
+	if err != nil && reply.Conn != "" {
+		// The owner handed these messages over as delivered: their loss
+		// is reported by closing the connection, as a failed poll write
+		// on the owner does.
+		h.closeLostPoll(reply.Conn, err)
+	}
 	return true
+}
+
+// closeLostPoll asks the node holding connection id to close it: a poll
+// answer carrying its messages could not be written to the client.
+func (h *Hub) closeLostPoll(id string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := h.request(ctx, h.cluster.connSubject(id), &envelope{Op: opCloseConn, Close: &closeRequest{Lost: cause.Error()}})
+	if err != nil {
+		h.cfg.logger.Warn("signalr: could not close a connection whose forwarded poll answer was lost", "connection", id, "error", err)
+	}
 }
 
 // serveForwarded serves a transport request forwarded by another node.
@@ -184,7 +205,11 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 	if status == 0 {
 		status = http.StatusOK // nothing written, as net/http answers
 	}
-	err = h.reply(m, &envelope{Status: uint16(status), Result: rec.body.Bytes(), Proto: rec.header.Get("Content-Type")})
+	answer := &envelope{Status: uint16(status), Result: rec.body.Bytes(), Proto: rec.header.Get("Content-Type")}
+	if len(rec.ends) > 0 {
+		answer.Conn = c.id // the front node reports a failed write of these messages
+	}
+	err = h.reply(m, answer)
 	if err != nil && rec.c != nil && rec.status == http.StatusOK && len(rec.ends) > 0 {
 		// The poll's messages did not leave: they go back to the front
 		// of the queue, for the next poll.

@@ -230,5 +230,8 @@ func TestStuckForwardedPollEndsAtWriteTimeout(t *testing.T) {
 	case <-time.After(htWait):
 		require.FailNow(t, "the forwarded poll of a client that does not read never ended")
 	}
-	a.del(token)
+	// The owner had handed the poll's messages over: their loss is
+	// reported by closing the connection with a reason.
+	err = recvEnded(t, h, "the connection whose forwarded poll answer was lost")
+	require.Error(t, err, "the connection must close with a reason, not stay open having lost a poll's messages")
 }
