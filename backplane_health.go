@@ -1,8 +1,11 @@
 package signalr
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/protocol"
@@ -41,8 +44,9 @@ func WithBackplaneInterruptionClose(enabled bool) Option {
 // BackplaneErr reports the health of the hub's link to its backplane: nil
 // while connected, and while there is no backplane or the backplane does
 // not report its health (backplane.Memory); otherwise an error that says
-// why the link is down, matching ErrBackplaneInterrupted. Sends that must
-// reach other nodes fail while it is not nil.
+// why the link is down or that the bus stopped answering, matching
+// ErrBackplaneInterrupted. Sends that must reach other nodes fail while it
+// is not nil.
 func (h *Hub) BackplaneErr() error {
 	cl := h.cluster
 	if cl == nil {
@@ -50,6 +54,9 @@ func (h *Hub) BackplaneErr() error {
 	}
 	bh := cl.health.Load()
 	if bh == nil || bh.state == backplane.Connected {
+		if cl.stalled.Load() {
+			return errBusStalled
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: backplane %s: %w", ErrBackplaneInterrupted, bh.state, bh.err)
@@ -116,4 +123,56 @@ func (h *Hub) missedBy(subject string) []*conn {
 	var conns []*conn
 	h.reg.eachConn(func(c *conn) { conns = append(conns, c) })
 	return conns
+}
+
+// A stalled link: the bus stopped answering without the backplane noticing
+// a disconnection yet (a network path that drops everything, a server
+// that hangs). Each cross-node send would wait out its publish timeout in
+// turn, holding up the local deliveries that follow it on the same
+// goroutine. After one publish fails while its caller still waited, sends
+// that must cross nodes fail at once (local recipients are still served)
+// until a probe publish gets through again.
+
+// stallProbeEvery is how often a stalled link is probed.
+const stallProbeEvery = 100 * time.Millisecond
+
+// errBusStalled is what sends return while the link is stalled.
+var errBusStalled = fmt.Errorf("%w: the backplane stopped answering", ErrBackplaneInterrupted)
+
+// publishFailed notes a failed publish; ctx is the caller's. A failure
+// the caller caused by ending ctx says nothing about the bus.
+func (h *Hub) publishFailed(ctx context.Context, err error) {
+	cl := h.cluster
+	if ctx.Err() != nil || errors.Is(err, backplane.ErrClosed) || !cl.stalled.CompareAndSwap(false, true) {
+		return
+	}
+	h.cfg.logger.Warn("signalr: the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
+	cl.probes.Add(1)
+	go h.probeStalled()
+}
+
+// probeStalled publishes to a subject nobody subscribes to until the bus
+// takes a message again, then lets sends through.
+func (h *Hub) probeStalled() {
+	cl := h.cluster
+	defer cl.probes.Done()
+	t := time.NewTicker(stallProbeEvery)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := cl.bp.Publish(ctx, cl.subject("probe"), nil)
+		cancel()
+		if err == nil || errors.Is(err, backplane.ErrClosed) {
+			cl.stalled.Store(false)
+			if err == nil {
+				h.cfg.logger.Info("signalr: the backplane answers again")
+			}
+			return
+		}
+		select {
+		case <-t.C:
+		case <-cl.probeStop:
+			return
+		}
+	}
 }

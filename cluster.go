@@ -92,6 +92,12 @@ type cluster struct {
 
 	hbStop, hbDone chan struct{}
 
+	// The bus stopped answering (backplane_health.go): sends fail at once
+	// until a probe gets through.
+	stalled   atomic.Bool
+	probes    sync.WaitGroup
+	probeStop chan struct{}
+
 	limiter   backplane.PayloadLimiter  // nil: no limit
 	health    atomic.Pointer[busHealth] // nil: never reported
 	stopWatch func()                    // stops following the backplane's health
@@ -150,6 +156,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 		cl.base = append(cl.base, sub)
 	}
 	cl.hbStop, cl.hbDone = make(chan struct{}), make(chan struct{})
+	cl.probeStop = make(chan struct{})
 	go h.heartbeat(cl.hbStop, cl.hbDone)
 	return cl, nil
 }
@@ -238,6 +245,8 @@ func (cl *cluster) close() {
 		close(cl.hbStop)
 		<-cl.hbDone
 		cl.hbStop = nil
+		close(cl.probeStop)
+		cl.probes.Wait()
 	}
 	cl.mu.Lock()
 	cl.closed = true
@@ -376,7 +385,11 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 				return err
 			}
 		}
+		if cl.stalled.Load() {
+			return fmt.Errorf("signalr: backplane: %w", errBusStalled)
+		}
 		if err := cl.bp.Publish(ctx, s, data); err != nil {
+			h.publishFailed(ctx, err)
 			h.cfg.logger.Warn("signalr: publishing to the backplane failed", "error", err)
 			return fmt.Errorf("signalr: backplane: %w", err)
 		}

@@ -194,8 +194,9 @@
 // have been served). What is lost: messages for other nodes sent during
 // the outage, group changes and client results for connections on other
 // nodes, and presence answers from other nodes. Subscriptions come back by
-// themselves when the bus does. Forwarded long polls that the client
-// abandons may lose the messages they carried.
+// themselves when the bus does. A forwarded long poll whose answer cannot
+// be written to the client closes its connection with a reason, as a
+// failed poll write on the connection's own node does.
 //
 // A bus outage never goes unnoticed. With the NATS and Redis backplanes
 // (which implement [backplane.HealthReporter]):
@@ -204,7 +205,12 @@
 //     publish with a round trip to the server (shared by concurrent
 //     sends), Redis answers each PUBLISH. A send whose message the bus
 //     may not have taken returns an error, after at most the backplane's
-//     publish timeout (2 s by default) or when its context ends.
+//     publish timeout (2 s by default) or when its context ends. After
+//     such a timeout the bus is taken to be stalled (a path that drops
+//     everything looks connected until pings fail): sends that must cross
+//     nodes fail at once with an error matching [ErrBackplaneInterrupted],
+//     local recipients still served, until a probe publish (every 100 ms)
+//     gets through, so that local delivery never waits on a dead bus.
 //   - The backplane restores its link by itself, however long the outage:
 //     it reconnects without limit, and dials a new connection when the
 //     client library closes its own for good (a protocol error, a
@@ -219,7 +225,7 @@
 //     the link is down are served locally and closed likewise when it
 //     comes back. [WithBackplaneInterruptionClose](false) keeps
 //     connections open instead.
-//   - [Hub.BackplaneErr] is non-nil while the link is down, and the
+//   - [Hub.BackplaneErr] is non-nil while the link is down or stalled, and the
 //     signalr.backplane.connected gauge is 0 (see Metrics).
 //
 // So each message a node sends to another node's connection is delivered

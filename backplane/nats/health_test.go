@@ -328,7 +328,7 @@ func TestSlowConsumerReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := dial(t, ns.ClientURL())
-	for range 20000 { // more than a dispatch goroutine queues
+	for range 70000 { // more than the dispatch goroutine queues (65,536)
 		if err := nc.Publish(nats.DefaultPrefix+".slow", []byte("m")); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,77 @@
+package signalr_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/backplane"
+)
+
+// stallingBus is a bus that, while stalled, answers every publish with a
+// timeout after a while, as a backplane does when the path to its server
+// drops everything but the connection still looks up.
+type stallingBus struct {
+	backplane.Backplane
+	stalled atomic.Bool
+	sends   atomic.Int64 // publishes attempted while stalled, probes aside
+}
+
+func (b *stallingBus) Publish(ctx context.Context, subject string, data []byte) error {
+	if !b.stalled.Load() {
+		return b.Backplane.Publish(ctx, subject, data)
+	}
+	if !strings.HasSuffix(subject, ".probe") {
+		b.sends.Add(1)
+	}
+	select {
+	case <-time.After(200 * time.Millisecond):
+		return errors.New("stallingbus: not confirmed by the server: timeout")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestStalledBusKeepsLocalDeliveryGoing: once a publish times out, sends
+// that must cross nodes fail at once, after serving local recipients,
+// instead of each waiting for the bus in turn; they go through again once
+// the bus answers.
+func TestStalledBusKeepsLocalDeliveryGoing(t *testing.T) {
+	mem := backplane.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	bus := &stallingBus{Backplane: mem}
+	h, url := startHub(t, interopHub{}, signalr.WithBackplane(bus, "stall"))
+	c := connectJSON(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, h.Groups().Add(ctx, c.id(t), "g"))
+
+	bus.stalled.Store(true)
+	const n = 20
+	for i := range n {
+		err := h.Clients().Group("g").Send(ctx, "receive", strconv.Itoa(i))
+		if i == 0 {
+			require.Error(t, err, "the bus did not take the message")
+		} else {
+			require.ErrorIs(t, err, signalr.ErrBackplaneInterrupted, "send %d: cross-node delivery failed and must say so", i)
+		}
+	}
+	for i := range n {
+		require.Equal(t, strconv.Itoa(i), c.invocation("receive")[0], "local delivery goes on, in order")
+	}
+	require.EqualValues(t, 1, bus.sends.Load(), "only the first send waits for the stalled bus")
+	require.ErrorIs(t, h.BackplaneErr(), signalr.ErrBackplaneInterrupted)
+
+	bus.stalled.Store(false)
+	require.Eventually(t, func() bool {
+		return h.Clients().Group("g").Send(ctx, "receive", "after") == nil
+	}, 10*time.Second, 20*time.Millisecond, "sends go through once the bus answers")
+	require.NoError(t, h.BackplaneErr())
+}
