@@ -114,6 +114,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -181,6 +182,12 @@ type Options struct {
 	// does. Calls are made one at a time from a goroutine of the
 	// Backplane's; it must not block for long.
 	OnError func(error)
+	// PublishTimeout bounds how long Publish waits for the server's
+	// answer, whatever the caller's context (default
+	// DefaultPublishTimeout), so that a server that stopped answering is
+	// noticed before the client's read timeout. It takes effect when the
+	// client honours contexts (ContextTimeoutEnabled, which Connect sets).
+	PublishTimeout time.Duration
 	// OnReconnect, when set, is called each time the pub/sub connection is
 	// established again after being down, including a first connection
 	// that had to be retried. Subscriptions have been sent again by then.
@@ -188,10 +195,15 @@ type Options struct {
 	OnReconnect func()
 }
 
+// DefaultPublishTimeout is how long Publish waits, at most, for the
+// server's answer when Options.PublishTimeout is zero.
+const DefaultPublishTimeout = 2 * time.Second
+
 // Backplane is a backplane.Backplane over one Redis client and one
 // pub/sub connection. It is safe for concurrent use. Create it with New
 // or Connect.
 type Backplane struct {
+	pubTO     time.Duration // Options.PublishTimeout
 	client    goredis.UniversalClient
 	ps        *goredis.PubSub
 	prefix    string // with its trailing dot
@@ -324,6 +336,7 @@ func newBackplane(client goredis.UniversalClient, opts Options) (*Backplane, err
 		prefix:    prefix + ".",
 		replyChan: prefix + ":reply:" + rand.Text(),
 		own:       opts.OwnClient,
+		pubTO:     cmp.Or(opts.PublishTimeout, DefaultPublishTimeout),
 		onError:   opts.OnError,
 		onReconn:  opts.OnReconnect,
 		chans:     make(map[string]*channel),
@@ -372,7 +385,12 @@ func (b *Backplane) Publish(ctx context.Context, subject string, data []byte) er
 	}
 	buf := make([]byte, 0, 1+len(data))
 	buf = append(append(buf, kindMessage), data...)
-	if _, err := b.send(ctx, b.prefix+subject, buf); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, b.pubTO)
+	defer cancel()
+	if _, err := b.send(pctx, b.prefix+subject, buf); err != nil {
+		if ctx.Err() == nil && pctx.Err() != nil {
+			return fmt.Errorf("backplane/redis: publish %q: no answer from the server within %v: %w (%w)", subject, b.pubTO, context.DeadlineExceeded, err)
+		}
 		return b.wrap(ctx, "publish", subject, err)
 	}
 	return nil
