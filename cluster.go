@@ -388,6 +388,13 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 		if cl.stalled.Load() {
 			return fmt.Errorf("signalr: backplane: %w", errBusStalled)
 		}
+		if cl.limiter != nil {
+			if mp := cl.limiter.MaxPayload(); mp > 0 && len(data) > mp {
+				// Refused here rather than by the bus, whose refusal
+				// would read as a bus that stopped answering.
+				return fmt.Errorf("%w: %d bytes, the bus carries at most %d", errBackplanePayload, len(data), mp)
+			}
+		}
 		if err := cl.bp.Publish(ctx, s, data); err != nil {
 			h.publishFailed(ctx, err)
 			h.cfg.logger.Warn("signalr: publishing to the backplane failed", "error", err)

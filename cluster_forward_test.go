@@ -230,3 +230,16 @@ func TestForwardedPollFailedReplyRequeues(t *testing.T) {
 		require.Equal(t, float64(i), m["arguments"].([]any)[0], "message #%d", i)
 	}
 }
+
+// TestSendLargerThanBusPayload: a send larger than the bus carries fails
+// once local recipients are served, and says nothing about the bus: the
+// sends after it cross nodes as usual.
+func TestSendLargerThanBusPayload(t *testing.T) {
+	owner, _ := forwardPair(t, newHTHub())
+	ctx, cancel := context.WithTimeout(context.Background(), htWait)
+	defer cancel()
+	all := owner.hub.Clients().All()
+	require.Error(t, all.Send(ctx, "big", strings.Repeat("x", smallPayload)), "the bus cannot carry it")
+	require.NoError(t, owner.hub.BackplaneErr())
+	require.NoError(t, all.Send(ctx, "small", "x"), "the bus is fine")
+}
