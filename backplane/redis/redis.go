@@ -388,7 +388,10 @@ func (b *Backplane) Publish(ctx context.Context, subject string, data []byte) er
 	pctx, cancel := context.WithTimeout(ctx, b.pubTO)
 	defer cancel()
 	if _, err := b.send(pctx, b.prefix+subject, buf); err != nil {
-		if ctx.Err() == nil && pctx.Err() != nil {
+		var ne net.Error
+		if ctx.Err() == nil && (pctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) {
+			// The socket's deadline, from pctx, may fire just before
+			// pctx's own timer.
 			return fmt.Errorf("backplane/redis: publish %q: no answer from the server within %v: %w (%w)", subject, b.pubTO, context.DeadlineExceeded, err)
 		}
 		return b.wrap(ctx, "publish", subject, err)
