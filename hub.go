@@ -51,6 +51,8 @@ type Hub struct {
 	drained  chan struct{}           // closed when closed and active == 0
 	tickStop chan struct{}
 	tickDone chan struct{}
+
+	endedPolls endedPolls // long-polling connections the server ended; see lpended.go
 }
 
 type pendingConn struct {
@@ -475,6 +477,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 			lp.Poll(w, r)
 		}
 		return
+	} else if status == http.StatusNotFound && h.endedPolls.take(tokenKey(token), time.Now()) {
+		w.WriteHeader(http.StatusNoContent) // the connection is over
+		return
 	} else if status != http.StatusNotFound {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -492,6 +497,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		defer h.release(token)
 		defer stopServing()
 		c.serve()
+		if !t.TimedOut() {
+			h.endedPolls.add(tokenKey(token), time.Now(), h.cfg.disconnectTimeout)
+		}
 	}()
 	t.FirstPoll(w)
 }

@@ -1312,3 +1312,41 @@ func TestShutdownDuringWebSocketHandshake(t *testing.T) {
 		srv.Close()
 	}
 }
+
+type quitHub struct{}
+
+func (quitHub) Quit(c *signalr.Context) { c.Abort() }
+
+// TestLongPollAfterServerClose: the poll after the one that carried the
+// server's Close message gets 204 (the connection is over), as in ASP.NET
+// Core, not 404, which the official Java client reports as the close
+// reason; only once, and never for a connection that timed out.
+func TestLongPollAfterServerClose(t *testing.T) {
+	s := startHTTPHub(t, quitHub{}, signalr.WithLongPollTimeouts(time.Second, 300*time.Millisecond))
+	token, _ := s.lpConnect(htJSONHandshake)
+	require.Equal(t, http.StatusOK, s.post(token, htInvoke("", "Quit")).status)
+	got := ""
+	for !strings.Contains(got, `"type":7`) {
+		r := s.poll(token)
+		require.Equal(t, http.StatusOK, r.status, "a poll before the Close message: %s", r.body)
+		got += r.body
+	}
+	r := s.poll(token)
+	assert.Equal(t, http.StatusNoContent, r.status, "the poll after the Close message: %s", r.body)
+	r = s.poll(token)
+	assert.Equal(t, http.StatusNotFound, r.status, "a second poll after the Close message: %s", r.body)
+
+	// A connection the client left (no poll within the disconnect timeout).
+	idle, _ := s.lpConnect(htJSONHandshake)
+	deadline := time.Now().Add(htWait)
+	for {
+		r = s.post(idle, htPing)
+		if r.status == http.StatusNotFound || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, http.StatusNotFound, r.status, "the idle connection ended")
+	r = s.poll(idle)
+	assert.Equal(t, http.StatusNotFound, r.status, "a poll of a timed-out connection: %s", r.body)
+}
