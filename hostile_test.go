@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
@@ -153,4 +154,28 @@ func FuzzNegotiateQuery(f *testing.F) {
 			t.Fatalf("status %d for %q %q", rec.Code, method, query)
 		}
 	})
+}
+
+// TestWebSocketServerCloseReadsClientCloseFrame: after the server closes a
+// WebSocket, the client may still answer with its close frame, as the
+// official Java client does; the socket must not be gone by then (the
+// client would see "Broken pipe" and report the clean close as an error).
+func TestWebSocketServerCloseReadsClientCloseFrame(t *testing.T) {
+	_, url := startHub(t, quitHub{})
+	c := connectJSON(t, url)
+	c.sendText(`{"type":1,"target":"Quit","arguments":[]}` + "\x1e")
+	for {
+		_, _, err := c.readFrame()
+		if err != nil {
+			require.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "the server's close: %v", err)
+			break
+		}
+	}
+	// The client library answered with its close frame; a client writing a
+	// moment later (a frame already on its way) still reaches the socket.
+	for range 3 {
+		time.Sleep(100 * time.Millisecond)
+		_, err := c.ws.NetConn().Write([]byte{0x89, 0x80, 0, 0, 0, 0}) // a masked ping
+		require.NoError(t, err, "a write after the server's close frame")
+	}
 }

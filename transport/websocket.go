@@ -204,12 +204,26 @@ func (c *wsConn) WriteFrame(binary bool, parts ...[]byte) error {
 	return w.Close()
 }
 
+// closeLinger is how long a closed WebSocket keeps reading for the
+// client's close frame (ASP.NET Core waits up to 5 s for it).
+const closeLinger = 2 * time.Second
+
+// Close sends a close frame and ends the sending half of the socket at
+// once; the socket itself closes closeLinger later. A client that answers
+// the close frame with its own (the official Java client does) could
+// otherwise write to a closed socket and report the clean close as an
+// error ("Broken pipe").
 func (c *wsConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		err = c.ws.Close()
+		werr := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		hc, ok := c.ws.NetConn().(interface{ CloseWrite() error })
+		if werr != nil || !ok || hc.CloseWrite() != nil {
+			err = c.ws.Close()
+			return
+		}
+		time.AfterFunc(closeLinger, func() { _ = c.ws.Close() })
 	})
 	return err
 }
