@@ -92,10 +92,12 @@ public final class Main {
         all.add(new Object[] {"J04 targets: caller, all, others, client, clients, users", 40, (Body) Main::targets});
         all.add(new Object[] {"J05 groups", 40, (Body) Main::groups});
         all.add(new Object[] {"J06 errors keep the connection usable", 30, (Body) Main::errors});
-        all.add(new Object[] {"J07 skip negotiation", 20, ws ? (Body) Main::skipNegotiation : null});
+        all.add(new Object[] {"J07 skip negotiation", 20, ws ? (Body) Main::skipNegotiation : null,
+            "the Java client skips negotiation only with WebSockets (\"Negotiation can only be skipped when using the WebSocket transport directly\")"});
         all.add(new Object[] {"J08 large payloads, and an oversized one closes only that connection", 30, (Body) Main::largePayloads});
         all.add(new Object[] {"J09a keep-alive pings keep an idle connection open", 20, (Body) Main::keepAlive});
-        all.add(new Object[] {"J09b no keep-alive: the client's server timeout fires", 20, ws ? (Body) Main::serverTimeout : null});
+        all.add(new Object[] {"J09b no keep-alive: the client's server timeout fires", 20, ws ? (Body) Main::serverTimeout : null,
+            "long polling carries no pings, and the Java client's server timeout does not fire on it (a connection to a hub without keep-alive stays connected)"});
         all.add(new Object[] {"J11 server streams", 30, (Body) Main::serverStreams});
         all.add(new Object[] {"J12 disposing a stream subscription stops the server producer", 30, (Body) Main::streamCancel});
         // Over long polling the Java client sends each message in its own
@@ -117,7 +119,7 @@ public final class Main {
             Body body = (Body) s[2];
             if (body == null) {
                 skipped++;
-                report(name, "skip", 0, transportName + ": " + (s.length > 3 ? s[3] : "the Java client supports this on WebSockets only"));
+                report(name, "skip", 0, transportName + ": " + s[3]);
                 continue;
             }
             long start = System.nanoTime();
