@@ -1,6 +1,8 @@
 package signalr_test
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,12 +159,14 @@ func FuzzNegotiateQuery(f *testing.F) {
 }
 
 // TestWebSocketServerCloseReadsClientCloseFrame: after the server closes a
-// WebSocket, the client may still answer with its close frame, as the
-// official Java client does; the socket must not be gone by then (the
-// client would see "Broken pipe" and report the clean close as an error).
+// WebSocket, the client may answer with its close frame a moment later, as
+// the official Java client does; the socket must not be gone by then (the
+// client would see "Broken pipe" and report the clean close as an error),
+// and it closes once the client has answered.
 func TestWebSocketServerCloseReadsClientCloseFrame(t *testing.T) {
 	_, url := startHub(t, quitHub{})
 	c := connectJSON(t, url)
+	c.ws.SetCloseHandler(func(int, string) error { return nil }) // answer later, below
 	c.sendText(`{"type":1,"target":"Quit","arguments":[]}` + "\x1e")
 	for {
 		_, _, err := c.readFrame()
@@ -171,11 +175,15 @@ func TestWebSocketServerCloseReadsClientCloseFrame(t *testing.T) {
 			break
 		}
 	}
-	// The client library answered with its close frame; a client writing a
-	// moment later (a frame already on its way) still reaches the socket.
-	for range 3 {
+	for range 2 {
 		time.Sleep(100 * time.Millisecond)
 		_, err := c.ws.NetConn().Write([]byte{0x89, 0x80, 0, 0, 0, 0}) // a masked ping
 		require.NoError(t, err, "a write after the server's close frame")
 	}
+	err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	require.NoError(t, err, "the client's close frame")
+	require.NoError(t, c.ws.NetConn().SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = c.ws.NetConn().Read(make([]byte, 64))
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closes the socket after the client's close frame: %v", err)
 }
