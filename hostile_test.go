@@ -1,13 +1,10 @@
 package signalr_test
 
 import (
-	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
@@ -156,34 +153,4 @@ func FuzzNegotiateQuery(f *testing.F) {
 			t.Fatalf("status %d for %q %q", rec.Code, method, query)
 		}
 	})
-}
-
-// TestWebSocketServerCloseReadsClientCloseFrame: after the server closes a
-// WebSocket, the client may answer with its close frame a moment later, as
-// the official Java client does; the socket must not be gone by then (the
-// client would see "Broken pipe" and report the clean close as an error),
-// and it closes once the client has answered.
-func TestWebSocketServerCloseReadsClientCloseFrame(t *testing.T) {
-	_, url := startHub(t, quitHub{})
-	c := connectJSON(t, url)
-	c.ws.SetCloseHandler(func(int, string) error { return nil }) // answer later, below
-	c.sendText(`{"type":1,"target":"Quit","arguments":[]}` + "\x1e")
-	for {
-		_, _, err := c.readFrame()
-		if err != nil {
-			require.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "the server's close: %v", err)
-			break
-		}
-	}
-	for range 2 {
-		time.Sleep(100 * time.Millisecond)
-		_, err := c.ws.NetConn().Write([]byte{0x89, 0x80, 0, 0, 0, 0}) // a masked ping
-		require.NoError(t, err, "a write after the server's close frame")
-	}
-	err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	require.NoError(t, err, "the client's close frame")
-	require.NoError(t, c.ws.NetConn().SetReadDeadline(time.Now().Add(10*time.Second)))
-	_, err = c.ws.NetConn().Read(make([]byte, 64))
-	var ne net.Error
-	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closes the socket after the client's close frame: %v", err)
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,10 +108,6 @@ type wsConn struct {
 	wokeAt     int64 // unix nanoseconds of the last wake from idle
 	closeOnce  sync.Once
 	wmu        sync.Mutex // gorilla allows one writer at a time
-	// readDone: the reader saw the end of the socket (the client's close
-	// frame or an error); closing: Close ran. Whichever comes second
-	// closes the socket.
-	readDone, closing atomic.Bool
 }
 
 func (c *wsConn) Name() string { return WebSockets }
@@ -154,10 +149,6 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
-			c.readDone.Store(true)
-			if c.closing.Load() {
-				_ = c.ws.Close() // the client answered the close frame
-			}
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				return false, nil, io.EOF
 			}
@@ -213,28 +204,12 @@ func (c *wsConn) WriteFrame(binary bool, parts ...[]byte) error {
 	return w.Close()
 }
 
-// closeLinger is how long a closed WebSocket keeps reading for the
-// client's close frame (ASP.NET Core waits up to 5 s for it).
-const closeLinger = 2 * time.Second
-
-// Close sends a close frame. When the client has not closed its side yet,
-// Close ends only the sending half of the socket, and the socket closes
-// when the reader sees the client's answer, or closeLinger later. A client
-// that answers the close frame with its own (the official Java client
-// does) could otherwise write to a closed socket and report the clean
-// close as an error ("Broken pipe").
 func (c *wsConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.closing.Store(true)
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		werr := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		hc, ok := c.ws.NetConn().(interface{ CloseWrite() error })
-		if werr != nil || !ok || c.readDone.Load() || hc.CloseWrite() != nil {
-			err = c.ws.Close()
-			return
-		}
-		time.AfterFunc(closeLinger, func() { _ = c.ws.Close() })
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		err = c.ws.Close()
 	})
 	return err
 }
