@@ -567,8 +567,8 @@ public final class Main {
         x.invoke("ShutdownServer").timeout(CALL_SECONDS, TimeUnit.SECONDS).blockingAwait();
         Throwable ex = waitClosed(x, 5);
         Throwable ey = waitClosed(y, 5);
-        check(ex, null, "X: onClosed error after a graceful shutdown");
-        check(ey, null, "Y: onClosed error after a graceful shutdown");
+        cleanClose(ex, "X");
+        cleanClose(ey, "Y");
         check(x.getConnectionState(), HubConnectionState.DISCONNECTED, "X state");
         check(y.getConnectionState(), HubConnectionState.DISCONNECTED, "Y state");
         HubConnection late = connect(HubConnectionBuilder.create(base + "/shutdown").withTransport(transport), "late", false);
@@ -579,6 +579,24 @@ public final class Main {
             started = false;
         }
         check(started, false, "a new connection to a shut-down hub fails to start");
+    }
+
+    /**
+     * A graceful shutdown closes without an error. Over WebSockets the server
+     * closes the socket right after its close frame, and the Java client may
+     * fail to write its own close frame and report that socket error
+     * (README.md); any other error fails.
+     */
+    static void cleanClose(Throwable err, String who) {
+        if (err == null) {
+            return;
+        }
+        String m = String.valueOf(err.getMessage());
+        boolean socketAfterClose = m.endsWith("Broken pipe") || m.endsWith("Connection reset");
+        if (transport != TransportEnum.WEBSOCKETS || !socketAfterClose) {
+            throw new AssertionError(who + ": onClosed error after a graceful shutdown: " + describe(err));
+        }
+        System.err.println(who + ": the client reported the clean close as: " + describe(err));
     }
 
     // ------------------------------------------------------------------
