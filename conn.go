@@ -128,7 +128,7 @@ type conn struct {
 	connected  bool // OnConnected accepted the connection
 	handshaken bool // reader-owned copy of state >= stateConnected
 	// typedFrames: the transport tells text frames from binary ones
-	// (WebSockets), so a frame of the wrong type is an error.
+	// (WebSockets); the server writes the protocol's type and reads both.
 	typedFrames   bool
 	resumePending bool // a resume transport is on resumeCh
 	awaitSeq      bool // reader-owned: drop input until the client's Sequence
@@ -228,11 +228,10 @@ func (c *conn) readLoop() error {
 
 // readFrame reads one frame in chunks and handles every whole message as
 // soon as it is complete, so memory stays bounded by the message size limit
-// however long the frame is.
-func (c *conn) readFrame(binary bool, r io.Reader) error {
-	if c.handshaken && c.typedFrames && binary != c.binary {
-		return &protocolError{fmt.Sprintf("a %s frame was received on a connection using the %s protocol", frameName(binary), c.proto.Name())}
-	}
+// however long the frame is. A frame's type (text or binary) does not
+// matter, as in ASP.NET Core: the official Java client sends JSON in binary
+// frames.
+func (c *conn) readFrame(_ bool, r io.Reader) error {
 	buf := getReadBuf()
 	for {
 		if len(buf) == cap(buf) {
@@ -387,13 +386,6 @@ func growReadBuf(buf []byte, limit int) []byte {
 	nb := make([]byte, len(buf), n)
 	copy(nb, buf)
 	return nb
-}
-
-func frameName(binary bool) string {
-	if binary {
-		return "binary"
-	}
-	return "text"
 }
 
 // consume handles the whole messages at the start of data and returns how

@@ -57,6 +57,7 @@ type Hub struct {
 	pendingByAddr map[string]int    // pending negotiations per client address
 	userSlots     map[string]int    // WithMaxConnectionsPerUser: slots taken per user
 	liveSlots     map[string]string // user holding a slot, by tokenKey of a live token
+	endedPolls    endedPolls        // long-polling connections the server ended; see lpended.go
 }
 
 type pendingConn struct {
@@ -513,6 +514,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 			lp.Poll(w, r)
 		}
 		return
+	} else if status == http.StatusNotFound && h.endedPolls.take(tokenKey(token), time.Now()) {
+		w.WriteHeader(http.StatusNoContent) // the connection is over
+		return
 	} else if status != http.StatusNotFound {
 		transport.Error(w, status, "%s", msg)
 		return
@@ -530,6 +534,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 		defer h.release(token)
 		defer stopServing()
 		c.serve()
+		if !t.TimedOut() {
+			h.endedPolls.add(tokenKey(token), time.Now(), h.cfg.disconnectTimeout)
+		}
 	}()
 	t.FirstPoll(w)
 }

@@ -894,7 +894,11 @@ func TestLongPollConcurrentPollIsRefused(t *testing.T) {
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":2}`+"\x1e", r.body)
 }
 
-func TestLongPollConcurrentPostIsRefused(t *testing.T) {
+// TestLongPollConcurrentPostWaits: a POST that arrives while another of the
+// same connection is in progress waits for it and is then read, as in
+// ASP.NET Core; the official Java client sends each message in its own POST,
+// concurrently, and lost the ones a 409 refused.
+func TestLongPollConcurrentPostWaits(t *testing.T) {
 	hub := newHTHub()
 	s := startHTTPHub(t, hub)
 	token, _ := s.lpConnect(htJSONHandshake)
@@ -928,11 +932,30 @@ func TestLongPollConcurrentPostIsRefused(t *testing.T) {
 		t.Fatal("Block did not start")
 	}
 
-	r := s.post(token, htPing)
-	assert.Equal(t, http.StatusConflict, r.status, "a POST while another is in progress: %s", r.body)
+	second := make(chan htResp, 1)
+	go func() {
+		r, err := s.doErr(context.Background(), http.MethodPost, "/hub?id="+token, http.Header{"Content-Type": {"text/plain;charset=UTF-8"}}, strings.NewReader(htInvoke("2", "Add", 20, 22)))
+		if err != nil {
+			r = htResp{status: -1, body: err.Error()}
+		}
+		second <- r
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("a POST while another is in progress was answered before that one ended: %d %s", r.status, r.body)
+	case <-time.After(200 * time.Millisecond):
+	}
 
 	release()
 	assert.Equal(t, http.StatusOK, htRecv(t, first, "the POST in progress").status)
+	assert.Equal(t, http.StatusOK, htRecv(t, second, "the POST that waited").status)
+	got := ""
+	for !strings.Contains(got, `"invocationId":"2"`) {
+		r := htRecv(t, s.pollAsync(token), "a poll")
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		got += r.body
+	}
+	assert.Contains(t, got, `{"type":3,"invocationId":"2","result":42}`, "the waiting POST's invocation ran")
 	// Sends work again.
 	next := s.pollAsync(token)
 	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 2, 2)).status)
@@ -1288,4 +1311,42 @@ func TestShutdownDuringWebSocketHandshake(t *testing.T) {
 		}
 		srv.Close()
 	}
+}
+
+type quitHub struct{}
+
+func (quitHub) Quit(c *signalr.Context) { c.Abort() }
+
+// TestLongPollAfterServerClose: the poll after the one that carried the
+// server's Close message gets 204 (the connection is over), as in ASP.NET
+// Core, not 404, which the official Java client reports as the close
+// reason; only once, and never for a connection that timed out.
+func TestLongPollAfterServerClose(t *testing.T) {
+	s := startHTTPHub(t, quitHub{}, signalr.WithLongPollTimeouts(time.Second, 300*time.Millisecond))
+	token, _ := s.lpConnect(htJSONHandshake)
+	require.Equal(t, http.StatusOK, s.post(token, htInvoke("", "Quit")).status)
+	got := ""
+	for !strings.Contains(got, `"type":7`) {
+		r := s.poll(token)
+		require.Equal(t, http.StatusOK, r.status, "a poll before the Close message: %s", r.body)
+		got += r.body
+	}
+	r := s.poll(token)
+	assert.Equal(t, http.StatusNoContent, r.status, "the poll after the Close message: %s", r.body)
+	r = s.poll(token)
+	assert.Equal(t, http.StatusNotFound, r.status, "a second poll after the Close message: %s", r.body)
+
+	// A connection the client left (no poll within the disconnect timeout).
+	idle, _ := s.lpConnect(htJSONHandshake)
+	deadline := time.Now().Add(htWait)
+	for {
+		r = s.post(idle, htPing)
+		if r.status == http.StatusNotFound || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, http.StatusNotFound, r.status, "the idle connection ended")
+	r = s.poll(idle)
+	assert.Equal(t, http.StatusNotFound, r.status, "a poll of a timed-out connection: %s", r.body)
 }

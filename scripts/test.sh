@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test of the module. Needs Go, Node and npm; installs
 # the official SignalR client for the interop suite from the lockfile.
+# Needs JDK 17 and Maven too: builds the Java client's interop program.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== npm ci (official SignalR client, pinned)"
 npm ci --prefix internal/interop/node --no-audit --no-fund --loglevel=error
+
+echo "== mvn package (official SignalR Java client, pinned; offline when the local repository has it)"
+command -v java >/dev/null && command -v mvn >/dev/null || { echo "java and mvn are required (JDK 17, Maven 3.8)"; exit 1; }
+(cd internal/interop/java && { mvn -o -q -B package 2>/dev/null || mvn -q -B package; })
+echo "built internal/interop/java/target/signalr-java-interop.jar"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './internal/interop/node/*'))

@@ -20,9 +20,11 @@ type Waiter interface {
 // (Server-Sent Events and long polling).
 type Poster interface {
 	// HandlePost feeds the request body to the reader as one frame and
-	// answers when the reader is done with it: 200, 409 while another POST
-	// of the same connection is in progress, 404 once the connection is
-	// closed, 413 past maxBody bytes.
+	// answers when the reader is done with it: 200, 404 once the connection
+	// is closed, 413 past maxBody bytes. A POST that arrives while another
+	// of the same connection is in progress waits for it, as in ASP.NET
+	// Core (the official Java client sends its messages in concurrent
+	// POSTs).
 	HandlePost(w http.ResponseWriter, r *http.Request, maxBody int64)
 }
 
@@ -31,7 +33,7 @@ type Poster interface {
 type httpInbound struct {
 	posts   chan *postFrame
 	cur     *postFrame
-	posting atomic.Bool
+	posting chan struct{} // holds a token while a POST is in progress
 	closed  chan struct{}
 	once    sync.Once
 
@@ -48,7 +50,7 @@ func newHTTPInbound(writeTimeout time.Duration) httpInbound {
 	if writeTimeout <= 0 {
 		writeTimeout = 10 * time.Second
 	}
-	return httpInbound{writeTimeout: writeTimeout, posts: make(chan *postFrame), closed: make(chan struct{})}
+	return httpInbound{writeTimeout: writeTimeout, posts: make(chan *postFrame), posting: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 // deadline bounds the writes to w that follow: a client that sent a
@@ -113,11 +115,15 @@ func (in *httpInbound) HandlePost(w http.ResponseWriter, r *http.Request, maxBod
 		Error(w, http.StatusNotFound, "No Connection with that ID.")
 		return
 	}
-	if !in.posting.CompareAndSwap(false, true) {
-		Error(w, http.StatusConflict, "Another send request is in progress for this connection.")
+	select {
+	case in.posting <- struct{}{}:
+	case <-in.closed:
+		Error(w, http.StatusNotFound, "No Connection with that ID.")
+		return
+	case <-r.Context().Done():
 		return
 	}
-	defer in.posting.Store(false)
+	defer func() { <-in.posting }()
 	body := io.Reader(r.Body)
 	var tooLarge atomic.Bool
 	if maxBody > 0 {
