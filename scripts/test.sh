@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
 # Runs every check and test of the module. Needs Go, Node and npm; installs
 # the official SignalR client for the interop suite from the lockfile.
+# Also needs Python 3 (with venv and pip) for the Python clients' suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== npm ci (official SignalR client, pinned)"
 npm ci --prefix internal/interop/node --no-audit --no-fund --loglevel=error
+
+echo "== npm ci (older official SignalR client releases, each pinned in its own folder)"
+for dir in internal/interop/node/releases/*/; do
+	echo "npm ci --prefix $dir"
+	npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+done
+
+echo "== Python SignalR clients (pysignalr, signalrcore), pinned, in a virtual environment"
+pyreq=internal/interop/python/requirements.txt
+pyvenv=internal/interop/python/.venv
+if cmp -s "$pyreq" "$pyvenv/requirements.txt"; then
+	echo "$pyvenv is up to date with $pyreq"
+else
+	echo "python3 -m venv $pyvenv && $pyvenv/bin/pip install -r $pyreq"
+	rm -rf "$pyvenv"
+	python3 -m venv "$pyvenv"
+	"$pyvenv/bin/pip" install --quiet --disable-pip-version-check -r "$pyreq"
+	cp "$pyreq" "$pyvenv/requirements.txt"
+fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './internal/interop/node/*'))
