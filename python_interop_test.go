@@ -17,9 +17,9 @@ import (
 // pythonMatrix is every client, transport and protocol the Python
 // scenario programs run with. pysignalr speaks WebSockets only.
 // signalrcore 1.0.2 also offers long polling, but its long-polling client
-// cannot work with any SignalR server, so it is not run here: it hands on
-// only the first record of a poll response and keeps the rest until a
-// later poll brings data (transport/long_polling/long_polling_client.py,
+// cannot be relied on with any SignalR server, so it is not run here: it
+// hands on only the first record of a poll response and keeps the rest
+// until a later poll brings data (transport/long_polling/long_polling_client.py,
 // _append), and it splits MessagePack responses on 0x1E as if they were
 // JSON text.
 var pythonMatrix = []struct{ program, transport, protocol string }{
