@@ -108,8 +108,15 @@ class Conn:
 
 
 def stop_all():
-    while open_conns:
-        open_conns.pop().stop()
+    # stop() of a connection with an access token can take 10 s or more in
+    # signalrcore (it waits on its own threads); give each stop a moment,
+    # then go on: the process ends with os._exit after the last scenario.
+    stoppers = [threading.Thread(target=c.stop, daemon=True) for c in open_conns]
+    open_conns.clear()
+    for s in stoppers:
+        s.start()
+    for s in stoppers:
+        s.join(2.0)
 
 
 def scenario_fn(fn):
@@ -224,11 +231,13 @@ def errors():
 
 def collect_stream(conn, method, *args):
     items, done = [], threading.Event()
-    callbacks = {
-        "next": items.append,
-        "complete": lambda m: done.set(),
-        "error": lambda m: done.set(),
-    }
+
+    def end(_message):
+        with conn.cond:
+            done.set()
+            conn.cond.notify_all()
+
+    callbacks = {"next": items.append, "complete": end, "error": end}
     # HubConnection.stream() sends the StreamInvocation before it returns
     # the handler to subscribe to, so items that arrive in between are
     # dropped ("hasn't fire any stream handler"): on Server-Sent Events the
