@@ -97,7 +97,6 @@ func TestHandshakeErrors(t *testing.T) {
 	for _, tc := range []struct{ name, input, reply string }{
 		{"unknown protocol", `{"protocol":"nope","version":1}` + "\x1e", `{"error":"The protocol 'nope' is not supported."}` + "\x1e"},
 		{"version 3", `{"protocol":"json","version":3}` + "\x1e", `{"error":"The server does not support version 3 of the 'json' protocol."}` + "\x1e"},
-		{"version 0", `{"protocol":"json","version":0}` + "\x1e", `{"error":"The server does not support version 0 of the 'json' protocol."}` + "\x1e"},
 		{"messagepack version 3", `{"protocol":"messagepack","version":3}` + "\x1e", `{"error":"The server does not support version 3 of the 'messagepack' protocol."}` + "\x1e"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,6 +107,21 @@ func TestHandshakeErrors(t *testing.T) {
 			assert.Nil(t, msg)
 			assert.Error(t, err)
 			stillHealthy(t, healthy)
+		})
+	}
+}
+
+// TestHandshakeOlderVersions: like ASP.NET Core, the server accepts every
+// protocol version up to its own (signalrcore sends version 0), and the
+// connection then works.
+func TestHandshakeOlderVersions(t *testing.T) {
+	_, url := startHub(t, interopHub{})
+	for _, v := range []string{"0", "-1", "1", "2"} {
+		t.Run("json version "+v, func(t *testing.T) {
+			c := &jsonClient{rawClient: dialRaw(t, url, "")}
+			c.sendText(`{"protocol":"json","version":` + v + `}` + "\x1e")
+			require.Equal(t, "{}\x1e", c.readText())
+			assert.EqualValues(t, 42, c.result("Add", 40, 2))
 		})
 	}
 }

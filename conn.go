@@ -446,7 +446,11 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 		c.handshakeFail(msg)
 		return 0, errors.New(msg)
 	}
-	if req.Version < 1 || req.Version > p.Version() {
+	// Like ASP.NET Core (IsVersionSupported: version <= Version), any
+	// version up to the protocol's own is accepted: some clients send 0
+	// (signalrcore sends the negotiate version). Only version 2 and above
+	// turn stateful reconnect on.
+	if req.Version > p.Version() {
 		msg := fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 		c.handshakeFail(msg)
 		return 0, errors.New(msg)

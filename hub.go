@@ -523,9 +523,17 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 	} else if !h.negotiatedHere(token) && h.forwardHTTP(w, r, token) {
 		return
 	}
+	if t := h.startLongPoll(w, r); t != nil {
+		t.FirstPoll(w)
+	}
+}
+
+// startLongPoll starts the negotiated long-polling connection that r names
+// and returns its transport, or answers w and returns nil.
+func (h *Hub) startLongPoll(w http.ResponseWriter, r *http.Request) *transport.LongPoll {
 	id, token, ident, _, ok := h.open(w, r, transport.LongPolling)
 	if !ok {
-		return
+		return nil
 	}
 	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout, WriteTimeout: h.cfg.writeTimeout})
 	c := h.start(newConn(h, t, id, token, r, ident))
@@ -538,11 +546,30 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
 			h.endedPolls.add(tokenKey(token), time.Now(), h.cfg.disconnectTimeout)
 		}
 	}()
-	t.FirstPoll(w)
+	return t
+}
+
+// isPending reports whether token names a negotiated connection that no
+// transport request has started yet.
+func (h *Hub) isPending(token string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return token != "" && h.pending[tokenKey(token)] != nil
 }
 
 func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
 	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
+	if c == nil && status == http.StatusNotFound && h.isPending(r.URL.Query().Get("id")) {
+		// A send before the first poll. ASP.NET Core accepts it (the data
+		// waits for the connection to start), and some long-polling
+		// clients (signalrcore) send the handshake first: start the
+		// connection as long polling, the only transport that sends by
+		// POST; the client's first GET then collects the reply.
+		if h.startLongPoll(w, r) == nil {
+			return
+		}
+		c, status, msg = h.liveConn(r.URL.Query().Get("id"))
+	}
 	if c == nil {
 		if status == http.StatusNotFound && h.forwardHTTP(w, r, r.URL.Query().Get("id")) {
 			return

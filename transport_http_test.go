@@ -818,6 +818,48 @@ func TestLongPollConnectAndInvoke(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, s.del(token).status)
 }
 
+// TestLongPollPostBeforeFirstPoll: like ASP.NET Core, a negotiated
+// connection accepts a send before its first poll (signalrcore posts its
+// handshake first); the first poll then carries the handshake reply.
+func TestLongPollPostBeforeFirstPoll(t *testing.T) {
+	s := startHTTPHub(t, newHTHub())
+	token, _ := s.negotiate()
+	hs := s.post(token, htJSONHandshake)
+	require.Equal(t, http.StatusOK, hs.status, hs.body)
+	r := s.poll(token)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, "{}\x1e", r.body)
+
+	next := s.pollAsync(token)
+	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 40, 2)).status)
+	r = htRecv(t, next, "the poll after the invocation")
+	assert.Equal(t, `{"type":3,"invocationId":"1","result":42}`+"\x1e", r.body)
+
+	// The connection now is a long-polling one: no event stream for it.
+	sse := s.do(http.MethodGet, "/hub?id="+token, http.Header{"Accept": {"text/event-stream"}}, nil)
+	assert.Equal(t, http.StatusBadRequest, sse.status, sse.body)
+	require.Equal(t, http.StatusAccepted, s.del(token).status)
+
+	// Tokens that were never negotiated, or whose connection ended, still
+	// get 404.
+	assert.Equal(t, http.StatusNotFound, s.post("no-such-token", htJSONHandshake).status)
+	htEventually(t, "a POST after DELETE gets 404", func() bool {
+		return s.post(token, htPing).status == http.StatusNotFound
+	})
+}
+
+// TestLongPollPostBeforeFirstPollThenNoPoll: a connection started by a
+// send is closed like any other when no poll comes within the disconnect
+// timeout.
+func TestLongPollPostBeforeFirstPollThenNoPoll(t *testing.T) {
+	s := startHTTPHub(t, newHTHub(), signalr.WithLongPollTimeouts(time.Second, 200*time.Millisecond))
+	token, _ := s.negotiate()
+	require.Equal(t, http.StatusOK, s.post(token, htJSONHandshake).status)
+	htEventually(t, "the unpolled connection is closed", func() bool {
+		return s.post(token, htPing).status == http.StatusNotFound
+	})
+}
+
 func TestLongPollTimeoutIsAnEmpty200(t *testing.T) {
 	s := startHTTPHub(t, newHTHub(), signalr.WithLongPollTimeouts(300*time.Millisecond, htWait))
 	token, _ := s.lpConnect(htJSONHandshake)

@@ -2,6 +2,7 @@
 # Runs every check and test of the module. Needs Go, Node and npm; installs
 # the official SignalR client for the interop suite from the lockfile.
 # Needs JDK 17 and Maven too: builds the Java client's interop program.
+# Also needs Python 3 (with venv and pip) for the Python clients' suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,25 @@ echo "== mvn package (official SignalR Java client, pinned; offline when the loc
 command -v java >/dev/null && command -v mvn >/dev/null || { echo "java and mvn are required (JDK 17, Maven 3.8)"; exit 1; }
 (cd internal/interop/java && { mvn -o -q -B package 2>/dev/null || mvn -q -B package; })
 echo "built internal/interop/java/target/signalr-java-interop.jar"
+
+echo "== npm ci (older official SignalR client releases, each pinned in its own folder)"
+for dir in internal/interop/node/releases/*/; do
+	echo "npm ci --prefix $dir"
+	npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+done
+
+echo "== Python SignalR clients (pysignalr, signalrcore), pinned, in a virtual environment"
+pyreq=internal/interop/python/requirements.txt
+pyvenv=internal/interop/python/.venv
+if cmp -s "$pyreq" "$pyvenv/requirements.txt"; then
+	echo "$pyvenv is up to date with $pyreq"
+else
+	echo "python3 -m venv $pyvenv && $pyvenv/bin/pip install -r $pyreq"
+	rm -rf "$pyvenv"
+	python3 -m venv "$pyvenv"
+	"$pyvenv/bin/pip" install --quiet --disable-pip-version-check -r "$pyreq"
+	cp "$pyreq" "$pyvenv/requirements.txt"
+fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './internal/interop/node/*'))

@@ -333,7 +333,7 @@ func NewLongPoll(opts LongPollingOptions) *LongPoll {
 	}
 	t.idle = time.AfterFunc(opts.DisconnectTimeout, func() {
 		t.timedOut.Store(true)
-		t.Close()
+		t.close() // not Close: it reads t.idle, which this goroutine may not see yet
 	})
 	return t
 }

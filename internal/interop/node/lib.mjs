@@ -8,6 +8,8 @@
 //   SIGNALR_TRANSPORT  WebSockets (default) | ServerSentEvents | LongPolling | Default (the client's own fallback order)
 //   SIGNALR_PROTOCOL   json (default) | messagepack   (ServerSentEvents supports json only)
 //   SIGNALR_LOG_LEVEL  optional client log level for debugging (Trace, Debug, Information, ...); default None
+//   SIGNALR_CLIENT_DIR optional folder holding an older release in its own node_modules (releases/vX.Y);
+//                      default this folder's pinned release
 //
 // Importing this module registers afterEach/after hooks on the importing test
 // file: every connection made by connect() is stopped after each test, pass or
@@ -16,14 +18,15 @@
 import { afterEach, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import {
-  HubConnectionBuilder,
-  HubConnectionState,
-  HttpTransportType,
-  JsonHubProtocol,
-  LogLevel,
-} from "@microsoft/signalr";
-import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { loadClient } from "./client.mjs";
+
+// The client under test: this folder's pinned release, or the one installed
+// in $SIGNALR_CLIENT_DIR (see client.mjs).
+export const CLIENT = loadClient(process.env);
+const { HubConnectionBuilder, HubConnectionState, HttpTransportType, JsonHubProtocol, LogLevel } = CLIENT.signalr;
+const { MessagePackHubProtocol } = CLIENT.msgpack;
+export const { Subject } = CLIENT.signalr;
+export { HubConnectionState };
 
 // ---------------------------------------------------------------------------
 // Configuration (fails fast on anything missing or invalid)
@@ -89,7 +92,7 @@ export function readConfig(env) {
 export const CONFIG = readConfig(process.env);
 export const IS_WS = CONFIG.transportName === "WebSockets";
 export const IS_LP = CONFIG.transportName === "LongPolling";
-export const COMBO = `${CONFIG.transportName}/${CONFIG.protocolName}`;
+export const COMBO = `${CONFIG.transportName}/${CONFIG.protocolName}, client ${CLIENT.version}`;
 
 export function makeProtocol() {
   return CONFIG.protocolName === "messagepack" ? new MessagePackHubProtocol() : new JsonHubProtocol();
@@ -230,9 +233,18 @@ export async function connect(path, opts = {}) {
     })
     .withHubProtocol(makeProtocol())
     .configureLogging(CONFIG.logLevel);
-  if (serverTimeout !== undefined) builder = builder.withServerTimeout(serverTimeout);
-  if (keepAlive !== undefined) builder = builder.withKeepAliveInterval(keepAlive);
+  // Releases before 8.0 have no builder methods for these; they set the
+  // same HubConnection properties, which every release has.
+  const builderTimeouts = typeof builder.withServerTimeout === "function";
+  if (builderTimeouts) {
+    if (serverTimeout !== undefined) builder = builder.withServerTimeout(serverTimeout);
+    if (keepAlive !== undefined) builder = builder.withKeepAliveInterval(keepAlive);
+  }
   const conn = builder.build();
+  if (!builderTimeouts) {
+    if (serverTimeout !== undefined) conn.serverTimeoutInMilliseconds = serverTimeout;
+    if (keepAlive !== undefined) conn.keepAliveIntervalInMilliseconds = keepAlive;
+  }
 
   const m = {
     label: `${name} [${url}]`,

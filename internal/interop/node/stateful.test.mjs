@@ -8,8 +8,15 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { HubConnectionBuilder, HttpTransportType, JsonHubProtocol, LogLevel } from "@microsoft/signalr";
-import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { loadClient } from "./client.mjs";
+
+// The client under test: this folder's pinned release, or the one in
+// $SIGNALR_CLIENT_DIR (see client.mjs).
+const CLIENT = loadClient(process.env);
+const { HubConnectionBuilder, HttpTransportType, JsonHubProtocol, LogLevel } = CLIENT.signalr;
+const { MessagePackHubProtocol } = CLIENT.msgpack;
+// Stateful reconnect arrived in the 8.0 client.
+const NO_STATEFUL = CLIENT.atLeast(8, 0) ? false : `client ${CLIENT.version} has no stateful reconnect (added in 8.0)`;
 
 const base = process.env.SIGNALR_URL;
 if (!base) throw new Error("SIGNALR_URL is not set");
@@ -31,7 +38,7 @@ function waitFor(cond, ms, what) {
   }), what);
 }
 
-test(`stateful reconnect survives a dropped socket (${protocolName})`, { timeout: 60_000 }, async () => {
+test(`stateful reconnect survives a dropped socket (${protocolName}, client ${CLIENT.version})`, { timeout: 60_000, skip: NO_STATEFUL }, async () => {
   const N = 200;
   const conn = new HubConnectionBuilder()
     .withUrl(base + "/hub", { transport: HttpTransportType.WebSockets })
