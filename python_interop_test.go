@@ -2,6 +2,7 @@ package signalr_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,14 +33,18 @@ var pythonMatrix = []struct{ program, transport, protocol string }{
 
 // TestPythonClients runs the scenario programs of the Python clients
 // pysignalr and signalrcore (pinned in internal/interop/python/
-// requirements.txt) against the server. A scenario a client cannot run is
+// requirements.txt) against the server. Both negotiate version 0, so the
+// servers allow it (WithMinimumProtocolVersion(0)); a test below checks
+// that they are refused by default. A scenario a client cannot run is
 // skipped by the program with the reason; everything else must pass.
 func TestPythonClients(t *testing.T) {
 	pythontest.Require(t)
 	for _, tc := range pythonMatrix {
 		t.Run(strings.TrimSuffix(tc.program, "_scenarios.py")+"/"+tc.transport+"/"+tc.protocol, func(t *testing.T) {
 			t.Parallel()
-			url, authURL := interopServer(t), pythonAuthServer(t)
+			// Both clients negotiate without a version (version 0), which
+			// the server refuses unless told otherwise.
+			url, authURL := interopServer(t, signalr.WithMinimumProtocolVersion(0)), pythonAuthServer(t)
 			passed, skipped := pythontest.Run(t, tc.program, url, authURL, tc.transport, tc.protocol)
 			t.Logf("%d scenarios passed, %d skipped", passed, skipped)
 			require.GreaterOrEqual(t, passed, 7, "the program ran too few scenarios")
@@ -58,7 +63,7 @@ func pythonAuthServer(t *testing.T) string {
 			return nil, signalr.ErrUnauthenticated
 		}
 		return &signalr.Identity{UserID: user}, nil
-	}), signalr.WithHubPolicy(signalr.RequireAuthenticated()))
+	}), signalr.WithHubPolicy(signalr.RequireAuthenticated()), signalr.WithMinimumProtocolVersion(0))
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/hub", h)
@@ -82,4 +87,17 @@ func (interopHub) UploadNotify(c *signalr.Context, parts <-chan string) error {
 		b.WriteString(p)
 	}
 	return c.Clients().Caller().Send(c, "receive", "upload:"+b.String())
+}
+
+// TestPythonClientsRefusedByDefault: without WithMinimumProtocolVersion(0)
+// a client that negotiates version 0, as both Python clients do, is
+// refused with ASP.NET Core's text, not half connected.
+func TestPythonClientsRefusedByDefault(t *testing.T) {
+	url := interopServer(t)
+	resp, err := http.Post(url+"/hub/negotiate", "text/plain", nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, string(body), "does not support this version")
 }

@@ -221,8 +221,8 @@ def errors():
     )
     equal(
         c.outcome("Add", 1),
-        ("error", "Failed to invoke 'Add' due to an error on the server. "
-                  "InvalidDataException: Invocation provides 1 argument(s) but target expects 2."),
+        # Without detailed errors the server, as ASP.NET Core's, names no cause.
+        ("error", "Failed to invoke 'Add' due to an error on the server."),
         "Add with one argument",
     )
     equal(c.call("Add", 2, 3), 5, "Add after the errors")

@@ -267,14 +267,14 @@ public final class Main {
         check(invokeError(c, "NoSuchMethod"),
                 "Failed to invoke 'NoSuchMethod' due to an error on the server. HubException: Method does not exist.",
                 "an unknown method");
+        // Without detailed errors the server, as ASP.NET Core's, names no
+        // cause for arguments it cannot bind.
         check(invokeError(c, "Add", 1),
-                "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Invocation provides 1 argument(s) but target expects 2.",
+                "Failed to invoke 'Add' due to an error on the server.",
                 "too few arguments");
-        String bind = "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Error binding arguments.";
-        String got = invokeError(c, "Add", "x", 2);
-        if (!got.startsWith(bind)) {
-            throw new AssertionError("a badly typed argument: expected a message starting with " + quote(bind) + ", got " + quote(got));
-        }
+        check(invokeError(c, "Add", "x", 2),
+                "Failed to invoke 'Add' due to an error on the server.",
+                "a badly typed argument");
         check(call(c, Integer.class, "Add", 40, 2), 42, "Add after all errors");
         assertConnected(c);
     }
