@@ -459,7 +459,7 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		}
 	case opGroupAdd, opGroupRemove:
 		if c == nil {
-			h.reply(m, &envelope{ErrKind: errKindNotFound})
+			go h.reply(m, &envelope{ErrKind: errKindNotFound}) // bus I/O: not on the dispatch goroutine
 			return
 		}
 		// Joining may subscribe to the group's subject, a round trip to
@@ -469,7 +469,7 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		go h.serveRemoteGroupChange(m, env, c)
 	case opInvoke:
 		if c == nil {
-			h.reply(m, &envelope{ErrKind: errKindNotFound})
+			go h.reply(m, &envelope{ErrKind: errKindNotFound})
 			return
 		}
 		// The client may take its time: answer from another goroutine so
