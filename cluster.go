@@ -97,6 +97,7 @@ type cluster struct {
 	stalled   atomic.Bool
 	probes    sync.WaitGroup
 	probeStop chan struct{}
+	noProbes  bool // guarded by mu: close has begun, no probe may start
 
 	limiter   backplane.PayloadLimiter  // nil: no limit
 	health    atomic.Pointer[busHealth] // nil: never reported
@@ -245,6 +246,9 @@ func (cl *cluster) close() {
 		close(cl.hbStop)
 		<-cl.hbDone
 		cl.hbStop = nil
+		cl.mu.Lock()
+		cl.noProbes = true // no Add after the Wait below
+		cl.mu.Unlock()
 		close(cl.probeStop)
 		cl.probes.Wait()
 	}
