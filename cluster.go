@@ -99,6 +99,8 @@ type cluster struct {
 	probeStop chan struct{}
 	noProbes  bool // guarded by mu: close has begun, no probe may start
 
+	closeMu sync.Mutex // serializes close
+
 	limiter   backplane.PayloadLimiter  // nil: no limit
 	health    atomic.Pointer[busHealth] // nil: never reported
 	stopWatch func()                    // stops following the backplane's health
@@ -238,6 +240,9 @@ func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
 }
 
 func (cl *cluster) close() {
+	// Shutdown may be called from several goroutines at once.
+	cl.closeMu.Lock()
+	defer cl.closeMu.Unlock()
 	if cl.stopWatch != nil {
 		cl.stopWatch()
 		cl.stopWatch = nil
