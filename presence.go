@@ -255,22 +255,15 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 			reply.ErrKind = errKindTooLarge
 		}
 	}
-	// Publishing waits for the bus (a confirmed publish is a round
-	// trip): not on the goroutine that dispatches every other message.
-	go h.answerPresence(env.Token, &reply)
-}
-
-// answerPresence publishes a node's answer to a presence query.
-func (h *Hub) answerPresence(inbox string, reply *envelope) {
-	data, _ := msgpack.Marshal(reply)
+	data, _ := msgpack.Marshal(&reply)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
 	defer cancel()
-	err := h.cluster.bp.Publish(ctx, inbox, data)
+	err = h.cluster.bp.Publish(ctx, env.Token, data)
 	if err != nil && reply.ErrKind == errKindNone {
 		// Tell the asker, in a message small enough to pass, that this
 		// node's share is missing.
 		data, _ = msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, ErrKind: errKindOther, Err: err.Error()})
-		err = h.cluster.bp.Publish(ctx, inbox, data)
+		err = h.cluster.bp.Publish(ctx, env.Token, data)
 	}
 	if err != nil {
 		h.cfg.logger.Debug("signalr: answering a presence query failed", "error", err)
