@@ -147,6 +147,11 @@ func (h *Hub) publishFailed(ctx context.Context, err error) {
 		return
 	}
 	h.cfg.logger.Warn("signalr: the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.noProbes {
+		return // the cluster is closing: nothing would stop a probe
+	}
 	cl.probes.Add(1)
 	go h.probeStalled()
 }

@@ -75,3 +75,51 @@ func TestStalledBusKeepsLocalDeliveryGoing(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "sends go through once the bus answers")
 	require.NoError(t, h.BackplaneErr())
 }
+
+// heldFailBus holds the first broadcast's publish until the test lets
+// it fail, and records the probes of a stalled link.
+type heldFailBus struct {
+	backplane.Backplane
+	held    chan struct{} // a value once the first publish is held
+	fail    chan struct{} // closed to fail it
+	probes  atomic.Int64
+	holding atomic.Bool
+}
+
+func (b *heldFailBus) Publish(ctx context.Context, subject string, data []byte) error {
+	if strings.HasSuffix(subject, ".probe") {
+		b.probes.Add(1)
+		return errors.New("heldfailbus: down")
+	}
+	if !strings.HasSuffix(subject, ".all") || !b.holding.CompareAndSwap(false, true) {
+		return b.Backplane.Publish(ctx, subject, data)
+	}
+	b.held <- struct{}{}
+	<-b.fail
+	return errors.New("heldfailbus: not confirmed by the server: timeout")
+}
+
+// TestStalledBusAfterShutdownStartsNoProbe fails a send's publish after
+// Shutdown has returned: no probe of the link starts then, since nothing
+// would stop it.
+func TestStalledBusAfterShutdownStartsNoProbe(t *testing.T) {
+	mem := backplane.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	bus := &heldFailBus{Backplane: mem, held: make(chan struct{}, 1), fail: make(chan struct{})}
+	h, _ := startHub(t, interopHub{}, signalr.WithBackplane(bus, "stopped"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() { sent <- h.Clients().All().Send(ctx, "receive", "x") }()
+	select {
+	case <-bus.held:
+	case <-ctx.Done():
+		t.Fatal("the send never published")
+	}
+	require.NoError(t, h.Shutdown(ctx))
+	close(bus.fail)
+	require.Error(t, <-sent)
+	// A probe would publish at once, then every stallProbeEvery.
+	time.Sleep(500 * time.Millisecond)
+	require.Zero(t, bus.probes.Load(), "a probe of the link ran after Shutdown")
+}

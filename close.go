@@ -66,6 +66,9 @@ func (h *Hub) CloseConnection(ctx context.Context, connectionID, reason string, 
 	if h.cluster == nil {
 		return ErrConnectionNotFound
 	}
+	if !validConnectionID(connectionID) {
+		return errNotConnectionID
+	}
 	reply, err := h.request(ctx, h.cluster.connSubject(connectionID), &envelope{Op: opCloseConn, Close: &closeRequest{Reason: reason, AllowReconnect: allowReconnect}})
 	if err != nil {
 		return err

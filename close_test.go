@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,19 @@ func TestDisconnecterWithoutConnecter(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnDisconnected did not run")
+	}
+}
+
+// TestHubCloseConnectionNotAnID closes, through a NATS backplane, ids that
+// no connection can have: a subject wildcard, a dot, a name too long for a
+// subject. None is looked for on the bus; each is not found.
+func TestHubCloseConnectionNotAnID(t *testing.T) {
+	url, _ := startNATS(t, 0)
+	bps := natsBackplanes(t, url)
+	h, _ := startHub(t, interopHub{}, signalr.WithBackplane(bps("closeid"), "closeid"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range []string{"", "no*such", "no.such", ">", strings.Repeat("a", 300)} {
+		require.ErrorIs(t, h.CloseConnection(ctx, id, "x", false), signalr.ErrConnectionNotFound, "id %q", id)
 	}
 }

@@ -97,6 +97,9 @@ type cluster struct {
 	stalled   atomic.Bool
 	probes    sync.WaitGroup
 	probeStop chan struct{}
+	noProbes  bool // guarded by mu: close has begun, no probe may start
+
+	closeMu sync.Mutex // serializes close
 
 	limiter   backplane.PayloadLimiter  // nil: no limit
 	health    atomic.Pointer[busHealth] // nil: never reported
@@ -237,6 +240,9 @@ func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
 }
 
 func (cl *cluster) close() {
+	// Shutdown may be called from several goroutines at once.
+	cl.closeMu.Lock()
+	defer cl.closeMu.Unlock()
 	if cl.stopWatch != nil {
 		cl.stopWatch()
 		cl.stopWatch = nil
@@ -245,6 +251,9 @@ func (cl *cluster) close() {
 		close(cl.hbStop)
 		<-cl.hbDone
 		cl.hbStop = nil
+		cl.mu.Lock()
+		cl.noProbes = true // no Add after the Wait below
+		cl.mu.Unlock()
 		close(cl.probeStop)
 		cl.probes.Wait()
 	}
@@ -466,7 +475,7 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		}
 	case opGroupAdd, opGroupRemove:
 		if c == nil {
-			h.reply(m, &envelope{ErrKind: errKindNotFound})
+			go h.reply(m, &envelope{ErrKind: errKindNotFound}) // bus I/O: not on the dispatch goroutine
 			return
 		}
 		// Joining may subscribe to the group's subject, a round trip to
@@ -476,7 +485,7 @@ func (h *Hub) onConnMessage(m *backplane.Message) {
 		go h.serveRemoteGroupChange(m, env, c)
 	case opInvoke:
 		if c == nil {
-			h.reply(m, &envelope{ErrKind: errKindNotFound})
+			go h.reply(m, &envelope{ErrKind: errKindNotFound})
 			return
 		}
 		// The client may take its time: answer from another goroutine so

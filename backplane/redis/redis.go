@@ -231,7 +231,7 @@ type Backplane struct {
 	pmu     sync.Mutex // guards pending
 	pending map[uint64]*pendingRequest
 
-	events serial // OnError and OnReconnect calls
+	events health.Serial // OnError and OnReconnect calls
 
 	inbox  inbox // messages waiting for their handlers
 	health health.Reporter
@@ -716,7 +716,7 @@ func (b *Backplane) report(err error) {
 	if b.onError == nil || b.closed.Load() {
 		return
 	}
-	b.events.do(func() {
+	b.events.Do(func() {
 		if !b.closed.Load() {
 			b.onError(err)
 		}
@@ -763,7 +763,7 @@ func (b *Backplane) loop() {
 			confirming, missed = true, everUp || failures > 0
 			b.psDown.Store(false)
 			if failures > 0 && b.onReconn != nil && !b.closed.Load() {
-				b.events.do(func() {
+				b.events.Do(func() {
 					if !b.closed.Load() {
 						b.onReconn()
 					}
@@ -1176,38 +1176,4 @@ func (s *subscription) Unsubscribe() error {
 		return nil // Close unsubscribed everything
 	}
 	return err
-}
-
-// serial runs functions one at a time, in order, on a goroutine that
-// exists only while there is something to run.
-type serial struct {
-	mu      sync.Mutex
-	queue   []func()
-	running bool
-}
-
-func (q *serial) do(f func()) {
-	q.mu.Lock()
-	q.queue = append(q.queue, f)
-	start := !q.running
-	q.running = true
-	q.mu.Unlock()
-	if start {
-		go q.run()
-	}
-}
-
-func (q *serial) run() {
-	for {
-		q.mu.Lock()
-		if len(q.queue) == 0 {
-			q.running = false
-			q.mu.Unlock()
-			return
-		}
-		f := q.queue[0]
-		q.queue = q.queue[1:]
-		q.mu.Unlock()
-		f()
-	}
 }

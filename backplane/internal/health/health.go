@@ -16,7 +16,7 @@ type Reporter struct {
 	err      error
 	watchers []*watcher
 
-	q serial // calls to watchers, one at a time, in order
+	q Serial // calls to watchers, one at a time, in order
 }
 
 type watcher struct {
@@ -91,7 +91,7 @@ func (r *Reporter) emitLocked(ev backplane.Event) {
 		return
 	}
 	ws := r.watchers
-	r.q.do(func() {
+	r.q.Do(func() {
 		for _, w := range ws {
 			w.mu.Lock()
 			if !w.stopped {
@@ -102,15 +102,16 @@ func (r *Reporter) emitLocked(ev backplane.Event) {
 	})
 }
 
-// serial runs functions one at a time, in order, on a goroutine that
-// exists only while there is something to run.
-type serial struct {
+// Serial runs functions one at a time, in order, on a goroutine that
+// exists only while there is something to run. The zero value is ready.
+type Serial struct {
 	mu      sync.Mutex
 	queue   []func()
 	running bool
 }
 
-func (q *serial) do(f func()) {
+// Do queues f to run after the functions queued before it.
+func (q *Serial) Do(f func()) {
 	q.mu.Lock()
 	q.queue = append(q.queue, f)
 	start := !q.running
@@ -121,7 +122,7 @@ func (q *serial) do(f func()) {
 	}
 }
 
-func (q *serial) run() {
+func (q *Serial) run() {
 	for {
 		q.mu.Lock()
 		if len(q.queue) == 0 {
