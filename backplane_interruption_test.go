@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,18 +92,7 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 		}
 		h, err := signalr.New(disconnectHub{reasons: reasons}, opts...)
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		mux.Handle("/hub", h)
-		mux.Handle("/hub/", h)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			require.NoError(t, h.Shutdown(ctx))
-			srv.Close()
-			bp.Close()
-		})
-		hubs, urls = append(hubs, h), append(urls, srv.URL)
+		hubs, urls = append(hubs, h), append(urls, serveHub(t, h, bp))
 	}
 	for _, h := range hubs {
 		require.NoError(t, h.BackplaneErr())

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	neturl "net/url"
 	"strconv"
 	"strings"
@@ -43,18 +42,7 @@ func newNamesCluster(t *testing.T, newBP func() backplane.Backplane, opts ...sig
 			signalr.WithPresenceInterval(200 * time.Millisecond),
 		}, opts...)...)
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		mux.Handle("/hub", h)
-		mux.Handle("/hub/", h)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			require.NoError(t, h.Shutdown(ctx))
-			srv.Close()
-			bp.Close()
-		})
-		nc.urls, nc.hubs = append(nc.urls, srv.URL), append(nc.hubs, h)
+		nc.urls, nc.hubs = append(nc.urls, serveHub(t, h, bp)), append(nc.hubs, h)
 	}
 	nc.a = connectJSON(t, nc.urls[0])
 	nc.b = connectJSON(t, nc.urls[1])

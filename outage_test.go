@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,18 +43,7 @@ func newOutageCluster(t *testing.T, newBackplane func() backplane.Backplane) *ou
 			// which closes them.
 			signalr.WithBackplaneInterruptionClose(false))
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		mux.Handle("/hub", h)
-		mux.Handle("/hub/", h)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			require.NoError(t, h.Shutdown(ctx))
-			srv.Close()
-			bp.Close()
-		})
-		urls, o.hubs = append(urls, srv.URL), append(o.hubs, h)
+		urls, o.hubs = append(urls, serveHub(t, h, bp)), append(o.hubs, h)
 	}
 	o.a = connectJSON(t, urls[0])
 	o.b = connectJSON(t, urls[1])
@@ -131,23 +118,13 @@ func TestLongPollingOpensDuringOutage(t *testing.T) {
 		signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		signalr.WithBackplane(bp, "lpoutage"))
 	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("/hub", h)
-	mux.Handle("/hub/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, h.Shutdown(ctx))
-		srv.Close()
-		bp.Close()
-	})
+	url := serveHub(t, h, bp)
 	stop()
 	require.Eventually(t, func() bool { return h.BackplaneErr() != nil }, 10*time.Second, 20*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := client.New(srv.URL+"/hub",
+	c, err := client.New(url+"/hub",
 		client.WithTransports(transport.LongPolling),
 		client.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)

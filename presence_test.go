@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,17 +64,7 @@ func presenceNodes(t *testing.T, n int) ([]*signalr.Hub, []string, []*cuttableBa
 			signalr.WithBackplane(bp, "presence"),
 			signalr.WithPresenceInterval(100*time.Millisecond))
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		mux.Handle("/hub", h)
-		mux.Handle("/hub/", h)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			require.NoError(t, h.Shutdown(ctx))
-			srv.Close()
-		})
-		hubs, urls, bps = append(hubs, h), append(urls, srv.URL), append(bps, bp)
+		hubs, urls, bps = append(hubs, h), append(urls, serveHub(t, h)), append(bps, bp)
 	}
 	return hubs, urls, bps
 }

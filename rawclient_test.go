@@ -24,6 +24,14 @@ func startHub(t *testing.T, hub any, opts ...signalr.Option) (*signalr.Hub, stri
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := signalr.New(hub, append([]signalr.Option{signalr.WithLogger(logger), signalr.WithUserIDFunc(userFromQuery)}, opts...)...)
 	require.NoError(t, err)
+	return h, serveHub(t, h)
+}
+
+// serveHub serves h at /hub on a fresh loopback server and returns its URL.
+// When the test ends it shuts h down, then the server, then closes each of
+// closers (the hub's backplane).
+func serveHub(t *testing.T, h *signalr.Hub, closers ...io.Closer) string {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/hub", h)
 	mux.Handle("/hub/", h)
@@ -33,8 +41,11 @@ func startHub(t *testing.T, hub any, opts ...signalr.Option) (*signalr.Hub, stri
 		defer cancel()
 		require.NoError(t, h.Shutdown(ctx))
 		srv.Close()
+		for _, c := range closers {
+			c.Close()
+		}
 	})
-	return h, srv.URL
+	return srv.URL
 }
 
 // rawClient speaks the JSON protocol over a bare WebSocket, so tests can
