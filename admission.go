@@ -1,6 +1,7 @@
 package signalr
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -50,9 +51,9 @@ func (h *Hub) pendingPerAddress() int {
 // admitPendingLocked checks a new negotiation against the client
 // address's share and takes a connection slot for user; on refusal it
 // returns the HTTP status and message to answer with. mu must be held.
-func (h *Hub) admitPendingLocked(addr, user string) (int, string) {
+func (h *Hub) admitPendingLocked(ctx context.Context, addr, user string) (int, string) {
 	if n := h.pendingPerAddress(); h.pendingByAddr[addr] >= n {
-		h.cfg.logger.Debug("signalr: too many pending negotiations from one address", "address", addr, "limit", n)
+		h.cfg.logger.DebugContext(ctx, "too many pending negotiations from one address", "address", addr, "limit", n)
 		return http.StatusTooManyRequests, "Too many pending connections from this address; try again later."
 	}
 	if !h.takeUserSlotLocked(user) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -85,11 +86,11 @@ func (h *Hub) onBackplaneEvent(ev backplane.Event) {
 		return
 	}
 	h.metrics.backplaneInterrupted()
-	log := h.cfg.logger.Warn
+	level := slog.LevelWarn
 	if ev.State == backplane.Connected && ev.Subject == "" {
-		log = h.cfg.logger.Info
+		level = slog.LevelInfo
 	}
-	log("signalr: backplane interrupted, messages from other servers may have been lost",
+	h.cfg.logger.Log(context.Background(), level, "backplane interrupted, messages from other servers may have been lost",
 		"state", ev.State.String(), "subject", ev.Subject, "error", ev.Err)
 	if h.cfg.keepConnsOnBusLoss {
 		return
@@ -146,7 +147,7 @@ func (h *Hub) publishFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil || errors.Is(err, backplane.ErrClosed) || !cl.stalled.CompareAndSwap(false, true) {
 		return
 	}
-	h.cfg.logger.Warn("signalr: the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
+	h.cfg.logger.WarnContext(ctx, "the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.noProbes {
@@ -170,7 +171,7 @@ func (h *Hub) probeStalled() {
 		if err == nil || errors.Is(err, backplane.ErrClosed) {
 			cl.stalled.Store(false)
 			if err == nil {
-				h.cfg.logger.Info("signalr: the backplane answers again")
+				h.cfg.logger.InfoContext(context.Background(), "the backplane answers again")
 			}
 			return
 		}

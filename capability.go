@@ -15,7 +15,7 @@ func (h *Hub) canServe(w http.ResponseWriter, r *http.Request, name string) erro
 	if err == nil {
 		return nil
 	}
-	h.cfg.logger.WarnContext(r.Context(), "signalr: cannot serve this transport through the http.ResponseWriter this handler was given",
+	h.cfg.logger.WarnContext(r.Context(), "cannot serve this transport through the http.ResponseWriter this handler was given",
 		"transport", name, "error", err)
 	transport.Error(w, http.StatusInternalServerError,
 		"The server cannot serve %s: a middleware hides what its HTTP response can do (see the server's log).", name)

@@ -32,7 +32,7 @@ var errPollLost = errors.New("signalr: a long-poll answer sent through another s
 
 // closeByHub closes c with a Close message that carries reason.
 func (c *conn) closeByHub(reason string, allowReconnect bool) {
-	c.logger().Info("signalr: closing connection at the hub's request", "connection", c.id, "reason", reason)
+	c.logger().InfoContext(c.ctx, "closing connection at the hub's request", "reason", reason)
 	c.closeWith(&protocol.Close{Error: reason, AllowReconnect: allowReconnect}, &closedByHub{reason: reason})
 }
 
@@ -96,7 +96,7 @@ func (h *Hub) serveRemoteClose(m *backplane.Message, env *envelope, c *conn) {
 		return
 	}
 	if env.Close.Lost != "" {
-		c.logger().Info("signalr: closing a connection whose forwarded poll answer was lost", "connection", c.id, "error", env.Close.Lost)
+		c.logger().InfoContext(c.ctx, "closing a connection whose forwarded poll answer was lost", "error", env.Close.Lost)
 		// The client is not taking its polls' answers: end the
 		// connection now, as a failed poll write on this node does.
 		c.closeQueued(nil, fmt.Errorf("%w: %s", errPollLost, env.Close.Lost), true)

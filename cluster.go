@@ -276,7 +276,7 @@ func (cl *cluster) close() {
 }
 
 func (h *Hub) logBackplaneErr(err error) {
-	h.cfg.logger.Error("signalr: backplane", "error", err)
+	h.cfg.logger.ErrorContext(context.Background(), "backplane subscription failed", "error", err)
 }
 
 // clusterRegister subscribes to the subjects of a new local connection.
@@ -406,7 +406,7 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 		}
 		if err := cl.bp.Publish(ctx, s, data); err != nil {
 			h.publishFailed(ctx, err)
-			h.cfg.logger.Warn("signalr: publishing to the backplane failed", "error", err)
+			h.cfg.logger.WarnContext(ctx, "publishing to the backplane failed", "error", err)
 			return fmt.Errorf("signalr: backplane: %w", err)
 		}
 	}
@@ -417,7 +417,7 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 func (h *Hub) decodeEnvelope(m *backplane.Message) (*envelope, bool) {
 	var env envelope
 	if err := msgpack.Unmarshal(m.Data, &env); err != nil {
-		h.cfg.logger.Warn("signalr: dropping a malformed backplane message", "subject", h.logSubject(m.Subject), "error", err)
+		h.cfg.logger.WarnContext(context.Background(), "dropping a malformed backplane message", "subject", h.logSubject(m.Subject), "error", err)
 		return nil, false
 	}
 	return &env, true
@@ -522,7 +522,7 @@ func (h *Hub) reply(m *backplane.Message, env *envelope) error {
 		err = m.Reply(data)
 	}
 	if err != nil {
-		h.cfg.logger.Warn("signalr: answering a backplane request failed", "error", err)
+		h.cfg.logger.WarnContext(context.Background(), "answering a backplane request failed", "error", err)
 	}
 	return err
 }

@@ -134,19 +134,23 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		// The owner handed these messages over as delivered: their loss
 		// is reported by closing the connection, as a failed poll write
 		// on the owner does.
-		h.closeLostPoll(reply.Conn, err)
+		h.closeLostPoll(r.Context(), reply.Conn, token == reply.Conn, err)
 	}
 	return true
 }
 
 // closeLostPoll asks the node holding connection id to close it: a poll
 // answer carrying its messages could not be written to the client.
-func (h *Hub) closeLostPoll(id string, cause error) {
+func (h *Hub) closeLostPoll(rctx context.Context, id string, v0 bool, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := h.request(ctx, h.cluster.connSubject(id), &envelope{Op: opCloseConn, Close: &closeRequest{Lost: cause.Error()}})
 	if err != nil {
-		h.cfg.logger.Warn("signalr: could not close a connection whose forwarded poll answer was lost", "connection", id, "error", err)
+		logID := id
+		if v0 { // the id is the connection's token
+			logID = logStandIn(id)
+		}
+		h.cfg.logger.WarnContext(rctx, "could not close a connection whose forwarded poll answer was lost", "connection", logID, "error", err)
 	}
 }
 
@@ -196,7 +200,7 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 		transport.Error(rec, http.StatusMethodNotAllowed, "Method not allowed.")
 	}
 	if rec.tooLarge > 0 {
-		c.logger().Warn("signalr: closing a connection with a message too large for the backplane", "connection", c.id, "size", rec.tooLarge, "limit", rec.limit)
+		c.logger().WarnContext(c.ctx, "closing a connection with a message too large for the backplane", "size", rec.tooLarge, "limit", rec.limit)
 		c.closeQueued(&protocol.Close{Error: fmt.Sprintf(
 			"Connection closed with an error. A message of %d bytes is larger than the backplane can carry to the server that received the poll (%d bytes).",
 			rec.tooLarge, rec.limit)}, errBackplanePayload, true)

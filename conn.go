@@ -153,12 +153,6 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		ident = &Identity{}
 	}
 	c.identity, c.userID = ident, ident.UserID
-	if h.cfg.closeOnAuthExpiry && !ident.ExpiresAt.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(ident.ExpiresAt), func() {
-			c.logger().Info("signalr: credentials expired", "connection", c.id)
-			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
-		})
-	}
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
 	c.req = keepRequest(r, c.ctx)
 	c.queue = c.qbuf[:0]
@@ -168,14 +162,33 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
 	c.lastWrite.Store(now)
+	if h.cfg.closeOnAuthExpiry && !ident.ExpiresAt.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(ident.ExpiresAt), func() {
+			c.logger().InfoContext(c.ctx, "credentials expired")
+			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
+		})
+	}
 	return c
 }
 
+// logger is the hub's logger with the connection's attributes: its id,
+// transport, protocol once the handshake chose it, and user when known.
+// Log through it with c.ctx, which carries the values of the request that
+// opened the connection.
 func (c *conn) logger() *slog.Logger {
+	l := c.hub.cfg.logger
 	if c.id == c.token { // negotiated with version 0: the id is a secret
-		return redactedLogger(c.hub.cfg.logger, c.id)
+		l = redactedLogger(l, c.id)
 	}
-	return c.hub.cfg.logger
+	args := make([]any, 0, 8)
+	args = append(args, "connection", c.id, "transport", c.t0.Name())
+	if p := c.req.logProto.Load(); p != nil {
+		args = append(args, "protocol", *p)
+	}
+	if c.userID != "" {
+		args = append(args, "user", c.userID)
+	}
+	return l.With(args...)
 }
 
 // serve runs the connection until it ends, and then reports true. On a
@@ -293,6 +306,7 @@ type keptRequest struct {
 	tls                                         *tls.ConnectionState
 	ctx                                         context.Context
 	built                                       atomic.Pointer[http.Request]
+	logProto                                    atomic.Pointer[string] // the protocol's name, set at handshake
 }
 
 type headerField struct {
@@ -466,6 +480,8 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	c.hsTimer.Stop()
 	c.hsTimer = nil
 	c.proto, c.protoIndex = p, idx
+	name := p.Name()
+	c.req.logProto.Store(&name)
 	c.binary = p.TransferFormat() == protocol.Binary
 	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {
 		c.enableStateful()
@@ -494,7 +510,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	defer func() { c.connected = err == nil }()
 	if hook := c.hub.onConnected; hook != nil {
 		if err := c.callOnConnected(hook); err != nil {
-			c.logger().Info("signalr: OnConnected refused the connection", "connection", c.id, "error", err)
+			c.logger().InfoContext(c.ctx, "OnConnected refused the connection", "error", err)
 			msg := "Connection closed with an error."
 			var he *HubError
 			if errors.As(err, &he) || c.hub.cfg.detailedErrors {
@@ -547,7 +563,7 @@ func (c *conn) handle(msg protocol.Message) error {
 		c.pushUpload(m)
 	case *protocol.Completion:
 		if !c.completeUpload(m) && !c.completeResult(m) {
-			c.logger().Debug("signalr: completion for an unknown invocation", "connection", c.id, "invocation", m.InvocationID)
+			c.logger().DebugContext(c.ctx, "completion for an unknown invocation", "invocation", m.InvocationID)
 		}
 	case *protocol.CancelInvocation:
 		c.cancelStream(m.InvocationID)
@@ -562,7 +578,7 @@ func (c *conn) handle(msg protocol.Message) error {
 	default:
 		// Completions, stream items, cancellations, acks and sequences for
 		// features this connection does not use are ignored.
-		c.logger().Debug("signalr: ignoring message", "connection", c.id, "type", int(msg.Type()))
+		c.logger().DebugContext(c.ctx, "ignoring message", "type", int(msg.Type()))
 	}
 	return nil
 }
@@ -653,7 +669,7 @@ func (c *conn) invokeLoop() {
 func (c *conn) invoke(inv *protocol.Invocation) {
 	m := c.hub.lookup(inv.Target)
 	if m == nil {
-		c.logger().Debug("signalr: unknown hub method", "connection", c.id, "method", inv.Target)
+		c.logger().DebugContext(c.ctx, "unknown hub method", "method", inv.Target)
 		c.hub.metrics.refused(nil, invokeUnknownMethod)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
 		c.releaseStreamIDs(m, inv.StreamIDs)
@@ -667,7 +683,7 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	}
 	hc := &Context{Context: c.ctx, c: c}
 	if err := c.authorize(m, hc); err != nil {
-		c.logger().Debug("signalr: call refused", "connection", c.id, "method", m.name, "error", err)
+		c.logger().DebugContext(c.ctx, "call refused", "method", m.name, "error", err)
 		c.hub.metrics.refused(m, invokeUnauthorized)
 		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target))
 		c.releaseStreamIDs(m, inv.StreamIDs)
@@ -675,7 +691,7 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	}
 	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
-		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", inv.Target, "error", err)
+		c.logger().DebugContext(c.ctx, "invalid arguments", "method", inv.Target, "error", err)
 		c.hub.metrics.refused(m, invokeInvalid)
 		c.completeError(inv.InvocationID, c.bindErrorText(inv.Target, err))
 		c.releaseStreamIDs(m, inv.StreamIDs)
@@ -718,7 +734,7 @@ func (c *conn) methodErrorText(m *method, target string, err error) string {
 	if !isHub {
 		level = slog.LevelError
 	}
-	c.logger().Log(c.ctx, level, "signalr: hub method failed", "connection", c.id, "method", m.name, "error", err)
+	c.logger().Log(c.ctx, level, "hub method failed", "method", m.name, "error", err)
 	msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", target)
 	if isHub || c.hub.cfg.detailedErrors {
 		msg += " " + errorText(err)
@@ -749,7 +765,7 @@ func (c *conn) completeError(id, msg string) {
 func (c *conn) sendCompletion(m *protocol.Completion) {
 	b, err := c.proto.AppendMessage(nil, m)
 	if err != nil {
-		c.logger().Error("signalr: cannot encode result", "connection", c.id, "error", err)
+		c.logger().ErrorContext(c.ctx, "cannot encode result", "error", err)
 		b, err = c.proto.AppendMessage(nil, &protocol.Completion{
 			InvocationID: m.InvocationID,
 			Error:        "An unexpected error occurred: the result could not be serialized.",
@@ -774,7 +790,7 @@ func (c *conn) teardown(readErr error) {
 	var pe *protocolError
 	switch {
 	case errors.As(readErr, &pe):
-		c.logger().Info("signalr: closing connection after bad input", "connection", c.id, "error", pe.msg)
+		c.logger().InfoContext(c.ctx, "closing connection after bad input", "error", pe.msg)
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. InvalidDataException: " + pe.msg}, readErr)
 	case errors.Is(readErr, errClientClosed), errors.Is(readErr, io.EOF):
 		c.closeWith(nil, nil)
@@ -801,13 +817,13 @@ func (c *conn) teardown(readErr error) {
 	c.endAllUploads(connClosedWhileStreaming)
 	c.iwg.Wait()
 	c.hub.metrics.connectionEnded(c, reason)
-	c.logger().Debug("signalr: connection closed", "connection", c.id, "reason", reason)
+	c.logger().DebugContext(c.ctx, "connection closed", "reason", reason)
 }
 
 func (c *conn) callOnDisconnected(hook func(*Context, error), reason error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.logger().Error("signalr: OnDisconnected panicked", "connection", c.id, "panic", r)
+			c.logger().ErrorContext(c.ctx, "OnDisconnected panicked", "panic", r)
 		}
 	}()
 	hook(&Context{Context: c.ctx, c: c}, reason)

@@ -88,7 +88,7 @@ func (c *conn) progressLocked(n int) {
 // dropped and a Close message that says why follows the frame being
 // written, if any.
 func (c *conn) closeSlow(why string) {
-	c.logger().Warn("signalr: closing a slow consumer", "connection", c.id, "reason", why)
+	c.logger().WarnContext(c.ctx, "closing a slow consumer", "reason", why)
 	c.closeQueued(&protocol.Close{Error: slowConsumerText + why + "."},
 		fmt.Errorf("%w: %s", ErrSlowConsumer, why), true)
 }

@@ -88,6 +88,7 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.logger = cfg.logger.With("component", "signalr")
 	methods, hk, err := buildMethods(hub, cfg.methodSel)
 	if err != nil {
 		return nil, err
@@ -224,11 +225,11 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(h.pending) >= h.cfg.maxPendingNegotiations {
 		h.mu.Unlock()
-		h.cfg.logger.Warn("signalr: too many pending negotiations", "limit", h.cfg.maxPendingNegotiations)
+		h.cfg.logger.WarnContext(r.Context(), "too many pending negotiations", "limit", h.cfg.maxPendingNegotiations)
 		transport.Error(w, http.StatusServiceUnavailable, "Too many pending connections; try again later.")
 		return
 	}
-	if status, msg := h.admitPendingLocked(addr, ident.UserID); status != 0 {
+	if status, msg := h.admitPendingLocked(r.Context(), addr, ident.UserID); status != 0 {
 		h.mu.Unlock()
 		transport.Error(w, status, "%s", msg)
 		return
@@ -249,7 +250,7 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		resp.ConnectionToken = token
 	}
 	if err := transport.WriteNegotiate(w, resp); err != nil {
-		h.cfg.logger.Debug("signalr: writing negotiate response", "error", err)
+		h.cfg.logger.DebugContext(r.Context(), "writing negotiate response", "error", err)
 	}
 }
 
@@ -449,7 +450,7 @@ func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, e
 	}
 	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter})
 	if err != nil {
-		h.cfg.logger.Debug("signalr: WebSocket upgrade failed", "error", err)
+		h.cfg.logger.DebugContext(r.Context(), "WebSocket upgrade failed", "transport", transport.WebSockets, "error", err)
 	}
 	return t, err
 }
@@ -494,7 +495,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 	c := h.start(newConn(h, t, id, token, r, ident))
 	defer h.clusterServeToken(c)()
 	if err := t.Open(); err != nil {
-		h.cfg.logger.Debug("signalr: starting an event stream failed", "error", err)
+		c.logger().DebugContext(c.ctx, "starting an event stream failed", "error", err)
 		c.closeWith(nil, err)
 	}
 	c.serve()
@@ -721,7 +722,7 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 		}
 	})
 	for _, c := range expired {
-		c.logger().Info("signalr: client timed out", "connection", c.id)
+		c.logger().InfoContext(c.ctx, "client timed out")
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, errClientTimeout)
 	}
 }

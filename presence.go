@@ -266,7 +266,7 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 		err = h.cluster.bp.Publish(ctx, env.Token, data)
 	}
 	if err != nil {
-		h.cfg.logger.Debug("signalr: answering a presence query failed", "error", err)
+		h.cfg.logger.DebugContext(ctx, "answering a presence query failed", "error", err)
 	}
 }
 
@@ -292,7 +292,7 @@ func (h *Hub) heartbeat(stop, done chan struct{}) {
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
 		defer cancel()
 		if err := cl.bp.Publish(ctx, cl.subject("hb"), data); err != nil {
-			h.cfg.logger.Debug("signalr: heartbeat failed", "error", err)
+			h.cfg.logger.DebugContext(ctx, "heartbeat failed", "error", err)
 		}
 	}
 	beat(false)

@@ -124,7 +124,7 @@ func (c *conn) awaitResume() bool {
 	old := c.t
 	c.qmu.Unlock()
 	old.Close()
-	c.logger().Debug("signalr: transport lost, waiting for the client to resume", "connection", c.id)
+	c.logger().DebugContext(c.ctx, "transport lost, waiting for the client to resume")
 
 	timer := time.NewTimer(c.hub.cfg.disconnectTimeout)
 	defer timer.Stop()
@@ -189,7 +189,7 @@ func (c *conn) resumeWith(t transport.Conn) bool {
 	c.awaitSeq = true
 	err := t.WriteFrame(c.binary, parts...)
 	c.lastWrite.Store(time.Now().UnixNano())
-	c.logger().Debug("signalr: connection resumed", "connection", c.id, "replayed", len(parts)-1)
+	c.logger().DebugContext(c.ctx, "connection resumed", "replayed", len(parts)-1)
 
 	c.qmu.Lock()
 	c.writerDoneLocked()

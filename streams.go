@@ -141,7 +141,7 @@ func (c *conn) pushUpload(item *protocol.StreamItem) {
 	ended := u != nil && u.ended
 	c.streams.mu.Unlock()
 	if u == nil || ended {
-		c.logger().Debug("signalr: stream item for an unknown or completed stream", "connection", c.id, "stream", item.InvocationID)
+		c.logger().DebugContext(c.ctx, "stream item for an unknown or completed stream", "stream", item.InvocationID)
 		return
 	}
 	raw, _ := item.Item.(protocol.Raw)
@@ -291,7 +291,7 @@ func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvo
 	in, ups, err := m.bind(c, si.Arguments, si.StreamIDs, ctx, hc)
 	if err != nil {
 		c.releaseStreamIDs(m, si.StreamIDs)
-		c.logger().Debug("signalr: invalid arguments", "connection", c.id, "method", si.Target, "error", err)
+		c.logger().DebugContext(c.ctx, "invalid arguments", "method", si.Target, "error", err)
 		c.completeError(si.InvocationID, c.bindErrorText(si.Target, err))
 		return
 	}
@@ -306,7 +306,7 @@ func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvo
 	case context.Cause(ctx) == errStreamCanceled, c.ctx.Err() != nil:
 		return // the client is no longer listening
 	case err != nil:
-		c.logger().Debug("signalr: stream failed", "connection", c.id, "method", m.name, "error", err)
+		c.logger().DebugContext(c.ctx, "stream failed", "method", m.name, "error", err)
 		msg := "An error occurred on the server while streaming results."
 		var he *HubError
 		if errors.As(err, &he) || c.hub.cfg.detailedErrors {
