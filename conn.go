@@ -728,11 +728,17 @@ func (c *conn) releaseStreamIDs(m *method, ids []string) {
 // methodErrorText logs a hub method's error and returns the text the
 // client receives for it.
 func (c *conn) methodErrorText(m *method, target string, err error) string {
-	level := slog.LevelDebug
+	level := slog.LevelError
 	var he *HubError
+	var ce *ClientError
 	isHub := errors.As(err, &he)
-	if !isHub {
-		level = slog.LevelError
+	switch {
+	case isHub:
+		level = slog.LevelDebug
+	case errors.As(err, &ce), c.ctx.Err() != nil:
+		// The client refused a client result or went away while the
+		// method ran: nothing for the operator to act on.
+		level = slog.LevelInfo
 	}
 	c.logger().Log(c.ctx, level, "hub method failed", "method", m.name, "error", err)
 	msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", target)
