@@ -289,6 +289,29 @@
 // unbounded. Message and byte counters stop being reported when the hub
 // shuts down.
 //
+// # Logging
+//
+// A hub logs through the *slog.Logger given to [WithLogger], always with a
+// context: a connection's records carry the context of the HTTP request
+// that opened it (the WebSocket upgrade, the event stream or the first
+// poll), a request's records that request's, so values a middleware put
+// in the request's context (a request id, a trace) reach a custom
+// slog.Handler; records of backplane events and heartbeats carry a
+// background context. Every record has the attribute component=signalr; a
+// connection's records also have connection (its id, or for a version 0
+// connection a stand-in, see Security), transport, protocol once the
+// handshake chose it, and user when known. Levels: Debug for what a
+// client did wrong and is told about (an unknown method, bad arguments, a
+// call a policy refused, a [*HubError]) and for connections ending; Info
+// for connections refused or closed (bad input, a client timeout, expired
+// credentials, OnConnected's refusal, a close the application asked for)
+// and for a hub method that failed because its client refused a client
+// result or went away; Warn for slow consumers, the hub-wide limit of
+// pending negotiations and backplane trouble; Error only for what the
+// operator must act on: a hub method's own error or panic, a result that
+// cannot be encoded, a panicking OnDisconnected, a refused backplane
+// subscription. No record holds a connection token.
+//
 // # Security
 //
 // What the library checks:
