@@ -93,6 +93,7 @@ func New(hubURL string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&c.cfg)
 	}
+	c.cfg.logger = c.cfg.logger.With("component", "signalr-client")
 	if len(c.cfg.transports) == 0 {
 		return nil, errors.New("signalr client: no transport allowed")
 	}
@@ -157,7 +158,7 @@ func (c *Client) OnClosed(f func(err error)) {
 
 // callbacks runs each f with recover, so that a failing callback cannot
 // take the client's goroutine down with it.
-func callbacks[T any](c *Client, list *[]func(T), arg T) {
+func callbacks[T any](ctx context.Context, c *Client, list *[]func(T), arg T) {
 	c.cbMu.Lock()
 	fs := slices.Clone(*list)
 	c.cbMu.Unlock()
@@ -165,7 +166,7 @@ func callbacks[T any](c *Client, list *[]func(T), arg T) {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					c.cfg.logger.Error("signalr client: a callback panicked", "panic", p)
+					c.cfg.logger.ErrorContext(ctx, "a callback panicked", "panic", p)
 				}
 			}()
 			f(arg)
@@ -186,7 +187,9 @@ func (c *Client) Start(ctx context.Context) error {
 		return ErrNotDisconnected
 	}
 	lf := &lifecycle{done: make(chan struct{})}
-	lf.ctx, lf.cancel = context.WithCancel(context.Background())
+	// The lifecycle keeps ctx's values (a trace, a request id) for its
+	// log records, not its end.
+	lf.ctx, lf.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.life, c.state = lf, Connecting
 	c.mu.Unlock()
 
@@ -265,7 +268,7 @@ func (c *Client) supervise(lf *lifecycle, s *session) {
 			return
 		}
 		lost := time.Now()
-		delay, ok := c.nextDelay(RetryContext{RetryReason: err})
+		delay, ok := c.nextDelay(lf.ctx, RetryContext{RetryReason: err})
 		if !ok {
 			c.mu.Unlock()
 			c.closed(lf, err)
@@ -273,8 +276,8 @@ func (c *Client) supervise(lf *lifecycle, s *session) {
 		}
 		c.state = Reconnecting
 		c.mu.Unlock()
-		c.cfg.logger.Info("signalr client: connection lost; reconnecting", "error", err)
-		callbacks(c, &c.onReconnecting, err)
+		c.cfg.logger.InfoContext(lf.ctx, "connection lost; reconnecting", "error", err)
+		callbacks(lf.ctx, c, &c.onReconnecting, err)
 		s = c.reconnect(lf, delay, lost)
 	}
 }
@@ -303,18 +306,18 @@ func (c *Client) reconnect(lf *lifecycle, delay time.Duration, lost time.Time) *
 			}
 			c.state, c.sess = Connected, s
 			c.mu.Unlock()
-			c.cfg.logger.Info("signalr client: reconnected", "connection", s.id)
-			callbacks(c, &c.onReconnected, s.id)
+			c.cfg.logger.InfoContext(lf.ctx, "reconnected", "connection", s.id)
+			callbacks(lf.ctx, c, &c.onReconnected, s.id)
 			return s
 		}
 		if lf.ctx.Err() != nil {
 			c.closed(lf, nil)
 			return nil
 		}
-		c.cfg.logger.Info("signalr client: reconnect attempt failed", "error", err)
+		c.cfg.logger.InfoContext(lf.ctx, "reconnect attempt failed", "error", err)
 		retries++
 		var ok bool
-		if delay, ok = c.nextDelay(RetryContext{PreviousRetryCount: retries, Elapsed: time.Since(lost), RetryReason: err}); !ok {
+		if delay, ok = c.nextDelay(lf.ctx, RetryContext{PreviousRetryCount: retries, Elapsed: time.Since(lost), RetryReason: err}); !ok {
 			c.closed(lf, fmt.Errorf("%w: %w", ErrReconnectFailed, err))
 			return nil
 		}
@@ -322,10 +325,10 @@ func (c *Client) reconnect(lf *lifecycle, delay time.Duration, lost time.Time) *
 }
 
 // nextDelay asks the reconnect policy; a panic means giving up.
-func (c *Client) nextDelay(rc RetryContext) (delay time.Duration, ok bool) {
+func (c *Client) nextDelay(ctx context.Context, rc RetryContext) (delay time.Duration, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.cfg.logger.Error("signalr client: the reconnect policy panicked", "panic", p)
+			c.cfg.logger.ErrorContext(ctx, "the reconnect policy panicked", "panic", p)
 			delay, ok = 0, false
 		}
 	}()
@@ -343,7 +346,7 @@ func (c *Client) closed(lf *lifecycle, err error) {
 	if stopped {
 		err = nil
 	}
-	callbacks(c, &c.onClosed, err)
+	callbacks(lf.ctx, c, &c.onClosed, err)
 }
 
 // connect opens one connection: negotiate (following redirects), the
@@ -387,7 +390,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 			stateful := nr.UseStatefulReconnect && name == transport.WebSockets
 			return c.open(ctx, env, tr, nr.ConnectionID, u, stateful)
 		}
-		c.cfg.logger.Debug("signalr client: transport failed to open", "transport", name, "error", err)
+		c.cfg.logger.DebugContext(ctx, "transport failed to open", "transport", name, "error", err)
 		errs = append(errs, fmt.Errorf("%s failed: %w", name, err))
 		if ctx.Err() != nil {
 			return nil, err
@@ -419,5 +422,5 @@ func (c *Client) open(ctx context.Context, env *httpEnv, tr transportConn, id, c
 		_ = tr.Close(context.Background())
 		return nil, err
 	}
-	return c.newSession(env, tr, id, connURL, stateful, leftover), nil
+	return c.newSession(ctx, env, tr, id, connURL, stateful, leftover), nil
 }

@@ -130,7 +130,7 @@ func FuzzInbound(f *testing.F) {
 		cut := len(data) / 2
 		tr := newFakeTransport(data[:cut], data[cut:])
 		env := &httpEnv{hc: c.cfg.httpClient, tokens: &tokenSource{}}
-		s := c.newSession(env, tr, "id", "http://127.0.0.1:1/hub?id=x", stateful, nil)
+		s := c.newSession(context.Background(), env, tr, "id", "http://127.0.0.1:1/hub?id=x", stateful, nil)
 		inv := &call{done: make(chan callResult, 1)}
 		stream := &call{items: newQueue[protocol.Raw]()}
 		if s.addCall("0", inv) != nil || s.addCall("1", stream) != nil {

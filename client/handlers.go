@@ -402,9 +402,9 @@ func (s *session) invokeHandlers(inv *protocol.Invocation) {
 	expects := inv.InvocationID != ""
 	if len(hs) == 0 {
 		if s.c.handlers.firstUnhandled(inv.Target) {
-			s.log.Warn("signalr client: no handler for a client method; later calls of it are logged at Debug", "method", inv.Target)
+			s.log.WarnContext(s.logCtx, "no handler for a client method; later calls of it are logged at Debug", "method", inv.Target)
 		} else {
-			s.log.Debug("signalr client: no handler for a client method", "method", inv.Target)
+			s.log.DebugContext(s.logCtx, "no handler for a client method", "method", inv.Target)
 		}
 		if expects {
 			s.answer(&protocol.Completion{InvocationID: inv.InvocationID, Error: errNoResult})
@@ -419,7 +419,7 @@ func (s *session) invokeHandlers(inv *protocol.Invocation) {
 	for _, h := range hs {
 		r, has, err := h(s.ctx, inv.Arguments, s.proto)
 		if err != nil {
-			s.log.Error("signalr client: handler failed", "method", inv.Target, "error", err)
+			s.log.ErrorContext(s.logCtx, "handler failed", "method", inv.Target, "error", err)
 			lastErr = err
 			continue
 		}
@@ -454,7 +454,7 @@ func (s *session) answer(comp *protocol.Completion) {
 	err := s.send(s.ctx, comp, false)
 	var enc *encodeError
 	if errors.As(err, &enc) {
-		s.log.Error("signalr client: encoding a client result", "error", err)
+		s.log.ErrorContext(s.logCtx, "encoding a client result", "error", err)
 		_ = s.send(s.ctx, &protocol.Completion{InvocationID: comp.InvocationID, Error: "Client result could not be encoded: " + enc.err.Error()}, false)
 	}
 }

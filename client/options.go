@@ -73,7 +73,9 @@ func defaultConfig() config {
 
 // WithLogger sets the logger for connection events and handler failures.
 // The default is slog.Default(). Connection tokens and access tokens are
-// never logged.
+// never logged. Records carry the attribute component=signalr-client and
+// the values of the context given to [Client.Start] (a trace, a request
+// id), and a connection's records its id and transport.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {

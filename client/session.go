@@ -25,6 +25,7 @@ type session struct {
 	c       *Client
 	cfg     *config
 	log     *slog.Logger
+	logCtx  context.Context // for log records: the values of the context that opened the session
 	proto   protocol.HubProtocol
 	binary  bool // frames after the handshake are binary
 	lp      bool // long polling: no Pings, no server timeout
@@ -59,11 +60,12 @@ type session struct {
 // newSession returns a session over tr, whose handshake is done, and
 // starts its goroutines. leftover holds bytes received after the
 // handshake response.
-func (c *Client) newSession(env *httpEnv, tr transportConn, id, connURL string, stateful bool, leftover []byte) *session {
+func (c *Client) newSession(ctx context.Context, env *httpEnv, tr transportConn, id, connURL string, stateful bool, leftover []byte) *session {
 	s := &session{
 		c:          c,
 		cfg:        &c.cfg,
-		log:        c.cfg.logger.With("connection", id),
+		log:        c.cfg.logger.With("connection", id, "transport", tr.Name()),
+		logCtx:     context.WithoutCancel(ctx),
 		proto:      c.cfg.proto,
 		binary:     c.cfg.proto.TransferFormat() == protocol.Binary,
 		lp:         tr.Name() == transport.LongPolling,
@@ -266,7 +268,7 @@ func (s *session) run(buf []byte) {
 			return // a message ended the session
 		}
 		if s.ctx.Err() == nil && s.st != nil {
-			s.log.Debug("signalr client: transport lost; resuming", "error", err)
+			s.log.DebugContext(s.logCtx, "transport lost; resuming", "error", err)
 			if s.resume() {
 				continue
 			}

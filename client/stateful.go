@@ -166,7 +166,7 @@ func (s *session) resume() bool {
 	tr, err := dialWebSocket(ctx, s.env, s.connURL)
 	cancel()
 	if err != nil {
-		s.log.Info("signalr client: stateful resume failed", "error", err)
+		s.log.InfoContext(s.logCtx, "stateful resume failed", "error", err)
 		return false
 	}
 
@@ -191,6 +191,6 @@ func (s *session) resume() bool {
 		s.timeout.Reset(s.cfg.serverTimeout)
 	}
 	s.kick()
-	s.log.Info("signalr client: stateful connection resumed")
+	s.log.InfoContext(s.logCtx, "stateful connection resumed")
 	return true
 }
