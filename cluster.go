@@ -90,6 +90,8 @@ type cluster struct {
 	nodes  map[string]time.Time // other nodes, last heard from
 	closed bool
 
+	started time.Time // when this node joined: presence waits for nodes not heard from yet
+
 	hbStop, hbDone chan struct{}
 
 	// The bus stopped answering (backplane_health.go): sends fail at once
@@ -134,7 +136,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	limiter, _ := bp.(backplane.PayloadLimiter)
 	hr, _ := bp.(backplane.HealthReporter)
 	bp = h.metrics.backplane(bp)
-	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time), started: time.Now()}
 	if h.cfg.subjectHash != nil {
 		cl.hash = h.cfg.subjectHash
 	}
