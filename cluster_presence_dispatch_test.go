@@ -75,3 +75,41 @@ func TestSlowPresenceAnswerDoesNotBlockDispatch(t *testing.T) {
 	require.Equal(t, "all", r.invocation("receive")[0])
 	hold.let()
 }
+
+// slowAnswers delays every Publish to a presence query's reply subject.
+type slowAnswers struct {
+	backplane.Backplane
+	delay time.Duration
+}
+
+func (s *slowAnswers) Publish(ctx context.Context, subject string, data []byte) error {
+	if strings.Contains(subject, ".r.") {
+		t := time.NewTimer(s.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Backplane.Publish(ctx, subject, data)
+}
+
+// TestPresenceFromNewNodeCountsUnheardNodes queries from a node that has
+// just joined, before the older node's next heartbeat: the older node's
+// answer, slow to come, still counts.
+func TestPresenceFromNewNodeCountsUnheardNodes(t *testing.T) {
+	bus := backplane.NewMemory()
+	t.Cleanup(func() { bus.Close() })
+	opt := signalr.WithPresenceInterval(2 * time.Second)
+	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(&slowAnswers{Backplane: bus, delay: 300 * time.Millisecond}, "pres"), opt)
+	connectJSON(t, urlB).id(t)
+	// B announced itself before A was there, and beats again only in 2 s.
+	a, _ := startHub(t, interopHub{}, signalr.WithBackplane(bus, "pres"), opt)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := a.ConnectionCount(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the connection on the node not heard from yet")
+}
