@@ -90,6 +90,8 @@ type cluster struct {
 	nodes  map[string]time.Time // other nodes, last heard from
 	closed bool
 
+	started time.Time // when this node joined: presence waits for nodes not heard from yet
+
 	hbStop, hbDone chan struct{}
 
 	// The bus stopped answering (backplane_health.go): sends fail at once
@@ -134,7 +136,7 @@ func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
 	limiter, _ := bp.(backplane.PayloadLimiter)
 	hr, _ := bp.(backplane.HealthReporter)
 	bp = h.metrics.backplane(bp)
-	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time)}
+	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time), started: time.Now()}
 	if h.cfg.subjectHash != nil {
 		cl.hash = h.cfg.subjectHash
 	}
@@ -181,10 +183,26 @@ func (cl *cluster) connSubject(id string) string { return cl.subject("c", id) }
 // subscription is in effect (unless the bus refused it: logErr heard of
 // that, and the next use tries again).
 func (cl *cluster) ref(subject string, h backplane.Handler, logErr func(error)) {
+	if r := cl.acquire(subject, h); r != nil {
+		cl.settle(subject, r, logErr)
+	}
+}
+
+// unref unsubscribes from subject after its last use.
+func (cl *cluster) unref(subject string) {
+	if r := cl.release(subject); r != nil {
+		cl.settle(subject, r, func(error) {})
+	}
+}
+
+// acquire counts one more use of subject, without bus I/O, so that it can
+// be counted under the lock of the change that makes the use; settle then
+// brings the bus in line. It returns nil once the cluster is closed.
+func (cl *cluster) acquire(subject string, h backplane.Handler) *refSub {
 	cl.mu.Lock()
+	defer cl.mu.Unlock()
 	if cl.closed {
-		cl.mu.Unlock()
-		return
+		return nil
 	}
 	r := cl.subs[subject]
 	if r == nil {
@@ -192,21 +210,20 @@ func (cl *cluster) ref(subject string, h backplane.Handler, logErr func(error)) 
 		cl.subs[subject] = r
 	}
 	r.n++
-	cl.mu.Unlock()
-	cl.settle(subject, r, logErr)
+	return r
 }
 
-// unref unsubscribes from subject after its last use.
-func (cl *cluster) unref(subject string) {
+// release counts one use less of subject, as acquire counts one more. It
+// returns nil when subject is not in use.
+func (cl *cluster) release(subject string) *refSub {
 	cl.mu.Lock()
+	defer cl.mu.Unlock()
 	r := cl.subs[subject]
 	if r == nil || r.n == 0 {
-		cl.mu.Unlock()
-		return
+		return nil
 	}
 	r.n--
-	cl.mu.Unlock()
-	cl.settle(subject, r, func(error) {})
+	return r
 }
 
 // settle makes the bus match r's use count: subscribed while it is in
@@ -306,26 +323,47 @@ func (h *Hub) clusterUnregister(c *conn, groups []string) {
 	}
 }
 
-// joinGroup adds a local connection to a group.
+// joinGroup adds a local connection to a group. The group's use count
+// changes with its members, under the connection's group lock, so that it
+// always equals the number of local members whatever joins and leaves
+// race; the bus follows, and a join returns once its subscription is in
+// effect.
 func (h *Hub) joinGroup(c *conn, group string) error {
 	if err := h.checkGroupName(group); err != nil {
 		return err
 	}
-	joined, err := h.reg.addToGroup(c, group, h.cfg.maxGroupsPerConnection)
+	cl := h.cluster
+	var subject string
+	var r *refSub
+	var counted func()
+	if cl != nil {
+		subject = cl.groupSubject(group)
+		counted = func() {
+			r = cl.acquire(subject, func(m *backplane.Message) { h.onBroadcastTo(m, targetGroupExcept) })
+		}
+	}
+	_, err := h.reg.addToGroup(c, group, h.cfg.maxGroupsPerConnection, counted)
 	if errors.Is(err, ErrTooManyGroups) {
 		err = h.errTooManyGroups()
 	}
-	if joined && h.cluster != nil {
-		cl := h.cluster
-		cl.ref(cl.groupSubject(group), func(m *backplane.Message) { h.onBroadcastTo(m, targetGroupExcept) }, h.logBackplaneErr)
+	if r != nil {
+		cl.settle(subject, r, h.logBackplaneErr)
 	}
 	return err
 }
 
 // leaveGroup removes a local connection from a group.
 func (h *Hub) leaveGroup(c *conn, group string) {
-	if h.reg.removeFromGroup(c, group) && h.cluster != nil {
-		h.cluster.unref(h.cluster.groupSubject(group))
+	cl := h.cluster
+	if cl == nil {
+		h.reg.removeFromGroup(c, group, nil)
+		return
+	}
+	subject := cl.groupSubject(group)
+	var r *refSub
+	h.reg.removeFromGroup(c, group, func() { r = cl.release(subject) })
+	if r != nil {
+		cl.settle(subject, r, func(error) {})
 	}
 }
 

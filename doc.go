@@ -174,7 +174,11 @@
 // [Hub.ConnectionCount], [Hub.OnlineUsers], [Hub.IsUserOnline] and
 // [Hub.GroupMembers] answer for the whole cluster. Nodes announce
 // themselves every [WithPresenceInterval] (2 s); a node that stops
-// without Shutdown drops out of the answers within three intervals.
+// without Shutdown drops out of the answers within three intervals. A
+// query waits for every node it has heard from, for at most one interval,
+// then up to 50 ms more for nodes that joined a moment ago; during its
+// first interval a node waits out that interval, as it may not have heard
+// of every other node yet. The context bounds all of it.
 //
 // Backplane subjects have a bounded length whatever names clients choose:
 // a group name, user id or hub name appears in a subject only as a

@@ -164,7 +164,8 @@ func (r *registry) conn(id string) *conn {
 
 // addToGroup reports whether c joined (false: it was already a member).
 // c may be in at most limit groups; past that it returns ErrTooManyGroups.
-func (r *registry) addToGroup(c *conn, group string, limit int) (bool, error) {
+// joined, when not nil, runs under c's group lock once c has joined.
+func (r *registry) addToGroup(c *conn, group string, limit int, joined func()) (bool, error) {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if c.removed {
@@ -181,11 +182,15 @@ func (r *registry) addToGroup(c *conn, group string, limit int) (bool, error) {
 	}
 	c.groups[group] = struct{}{}
 	r.groups[shardOf(group)].add(group, c)
+	if joined != nil {
+		joined()
+	}
 	return true, nil
 }
 
 // removeFromGroup reports whether c left (false: it was not a member).
-func (r *registry) removeFromGroup(c *conn, group string) bool {
+// left, when not nil, runs under c's group lock once c has left.
+func (r *registry) removeFromGroup(c *conn, group string, left func()) bool {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if _, ok := c.groups[group]; !ok {
@@ -193,6 +198,9 @@ func (r *registry) removeFromGroup(c *conn, group string) bool {
 	}
 	delete(c.groups, group)
 	r.groups[shardOf(group)].remove(group, c)
+	if left != nil {
+		left()
+	}
 	return true
 }
 

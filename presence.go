@@ -16,9 +16,17 @@ import (
 // Presence: who is online, across the cluster. Every node announces itself
 // on the backplane every presence interval; a node not heard from for
 // three intervals is considered gone, so the connections of a crashed node
-// drop out of every answer within three intervals. A query asks every live
-// node for its share and merges the answers; a node that does not answer
-// within the query's time (see WithPresenceInterval) is left out. A node
+// drop out of every answer within three intervals. A query asks every node
+// for its share and merges the answers. It waits for every node heard from
+// when the query went out, for at most one presence interval (a node that
+// does not answer by then is left out), then for a short grace
+// (presenceGrace) in which nodes that joined a moment ago, not heard from
+// yet, may answer too. A node up for less than one interval may not have
+// heard every other node's heartbeat yet: its queries take in every answer
+// until it has been up for one interval. All of this is bounded by the
+// query's context. Nodes answer from their own goroutine, never from the
+// one that dispatches the backplane's messages, so a slow bus holds up
+// nothing but the answer. A node
 // whose share of an answer would take more than maxPresenceAnswer bytes
 // answers with an error instead, and so does one that cannot publish its
 // share: the query then fails rather than return an incomplete answer.
@@ -190,19 +198,39 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 		return []presenceAnswer{answers[cl.nodeID]}, err
 	}
 	defer sub.Unsubscribe()
+	mu.Lock()
+	if all(expect, answers) { // no other node known
+		closed = true
+		close(done)
+	}
+	mu.Unlock()
 	data, _ := msgpack.Marshal(&envelope{Op: opPresence, Origin: cl.nodeID, Method: kind, Group: name, Token: inbox})
 	if err := cl.bp.Publish(ctx, cl.subject("presence"), data); err != nil {
 		return []presenceAnswer{answers[cl.nodeID]}, err
 	}
-	mu.Lock()
-	complete := all(expect, answers)
-	mu.Unlock()
-	if !complete {
-		timer := time.NewTimer(h.cfg.presenceInterval)
-		defer timer.Stop()
+	// Answers come from other goroutines, maybe long after Publish
+	// returned: wait for every node known live when the query went out,
+	// for at most one presence interval.
+	timeout := time.NewTimer(h.cfg.presenceInterval)
+	defer timeout.Stop()
+	select {
+	case <-done:
+	case <-timeout.C:
+	case <-ctx.Done():
+	}
+	// Then take in the answers of nodes not heard from yet: those that
+	// joined a moment ago, within a short grace, and, while this node has
+	// been up for less than one interval and so may not have heard every
+	// node's heartbeat yet, all that answer until that interval is over.
+	settle := time.Now().Add(presenceGrace(h.cfg.presenceInterval))
+	if young := cl.started.Add(h.cfg.presenceInterval); young.After(settle) {
+		settle = young
+	}
+	if wait := time.Until(settle); wait > 0 && timeout.Stop() {
+		grace := time.NewTimer(wait)
+		defer grace.Stop()
 		select {
-		case <-done:
-		case <-timer.C:
+		case <-grace.C:
 		case <-ctx.Done():
 		}
 	}
@@ -231,6 +259,12 @@ func encodeShare(a *presenceAnswer) ([]byte, error) {
 	return b, nil
 }
 
+// presenceGrace is how long a query waits, once every node it knew of
+// has answered, for the answers of nodes that joined a moment ago.
+func presenceGrace(interval time.Duration) time.Duration {
+	return min(interval/10, 50*time.Millisecond)
+}
+
 func all(expect []string, answers map[string]presenceAnswer) bool {
 	for _, n := range expect {
 		if _, ok := answers[n]; !ok {
@@ -255,15 +289,22 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 			reply.ErrKind = errKindTooLarge
 		}
 	}
-	data, _ := msgpack.Marshal(&reply)
+	// Publishing waits for the bus (a confirmed publish is a round
+	// trip): not on the goroutine that dispatches every other message.
+	go h.answerPresence(env.Token, &reply)
+}
+
+// answerPresence publishes a node's answer to a presence query.
+func (h *Hub) answerPresence(inbox string, reply *envelope) {
+	data, _ := msgpack.Marshal(reply)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
 	defer cancel()
-	err = h.cluster.bp.Publish(ctx, env.Token, data)
+	err := h.cluster.bp.Publish(ctx, inbox, data)
 	if err != nil && reply.ErrKind == errKindNone {
 		// Tell the asker, in a message small enough to pass, that this
 		// node's share is missing.
 		data, _ = msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, ErrKind: errKindOther, Err: err.Error()})
-		err = h.cluster.bp.Publish(ctx, env.Token, data)
+		err = h.cluster.bp.Publish(ctx, inbox, data)
 	}
 	if err != nil {
 		h.cfg.logger.DebugContext(ctx, "answering a presence query failed", "error", err)
