@@ -515,6 +515,9 @@ test(`S15 client results from another connection: AskOther (${COMBO})`, { timeou
   const B = await connect("/hub", { label: "B" });
   A.on("answer", (x) => `A:${x}`);
   B.on("answer", (x) => `B:${x}`);
+  // A round trip on each: a connection is reachable from other nodes once
+  // registered, just after its handshake reply (as in ASP.NET Core).
+  for (const c of [A, B]) assert.equal(await call(c, "Echo", "ready"), "ready");
 
   assert.equal(await call(A, "AskOther", B.connectionId, "answer", "hi"), "ok:B:hi", "A asks B");
   assert.equal(await call(B, "AskOther", A.connectionId, "answer", "yo"), "ok:A:yo", "B asks A");
