@@ -356,26 +356,8 @@ func TestOutage(t *testing.T) {
 	startServer(t, port)
 
 	// Poll until both nodes are back and the old subscription receives.
-	waitDelivery := func(subject string, ch <-chan string) {
-		t.Helper()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			_ = pub.Publish(ctx, subject, []byte("after"))
-			select {
-			case s := <-ch:
-				if s != "after" {
-					t.Fatalf("%s: received %q after the outage, want %q", subject, s, "after")
-				}
-				return
-			case <-tick.C:
-			case <-ctx.Done():
-				t.Fatalf("%s: no delivery within 15s of the server's restart", subject)
-			}
-		}
-	}
-	waitDelivery("outage", got)
-	waitDelivery("outage.late", late)
+	waitDelivery(t, pub, "outage", got)
+	waitDelivery(t, pub, "outage.late", late)
 	if reply, err := pub.Request(ctx, "outage.svc", nil); err != nil || string(reply) != "pong" {
 		t.Fatalf("Request after the outage = %q, %v", reply, err)
 	}
