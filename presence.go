@@ -195,7 +195,7 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 		}
 	})
 	if err != nil {
-		return []presenceAnswer{answers[cl.nodeID]}, err
+		return []presenceAnswer{local}, err
 	}
 	defer sub.Unsubscribe()
 	mu.Lock()
@@ -206,7 +206,7 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	mu.Unlock()
 	data, _ := msgpack.Marshal(&envelope{Op: opPresence, Origin: cl.nodeID, Method: kind, Group: name, Token: inbox})
 	if err := cl.bp.Publish(ctx, cl.subject("presence"), data); err != nil {
-		return []presenceAnswer{answers[cl.nodeID]}, err
+		return []presenceAnswer{local}, err
 	}
 	// Answers come from other goroutines, maybe long after Publish
 	// returned: wait for every node known live when the query went out,
