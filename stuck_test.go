@@ -173,7 +173,12 @@ func TestStuckSSEEndsAtWriteTimeout(t *testing.T) {
 // returns once they are over, well within its context.
 func TestShutdownWithStuckConnections(t *testing.T) {
 	h := newStuckHub()
-	s := startHTTPHubWith(t, htConfig{smallBuffers: true}, h, stuckOptions()...)
+	// A long-polling connection with no poll in flight when Shutdown
+	// queues its Close message ends at the disconnect timeout, as it
+	// should; keep that well inside the context. The write deadline of a
+	// stuck poll is TestStuckLongPollEndsAtWriteTimeout's.
+	opts := append(stuckOptions(), signalr.WithLongPollTimeouts(time.Minute, 3*time.Second))
+	s := startHTTPHubWith(t, htConfig{smallBuffers: true}, h, opts...)
 	ids := []string{stuckLongPoll(t, s, h), stuckSSE(t, s, h), stuckWebSocket(t, s, h)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*htWait)
