@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
@@ -127,13 +129,13 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
 	w.WriteHeader(status)
 	_, err = w.Write(reply.Result)
-	if err == nil {
-		err = rc.Flush()
-	}
-	if err != nil && reply.Conn != "" {
-		// The owner handed these messages over as delivered: their loss
-		// is reported by closing the connection, as a failed poll write
-		// on the owner does.
+	var ne net.Error
+	if reply.Conn != "" && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+		// The owner handed these messages over as delivered, and the
+		// client, still there, did not take them within the write
+		// timeout: their loss is reported by closing the connection, as a
+		// failed poll write on the owner does. A client that gave up its
+		// poll itself is leaving and is not closed here.
 		h.closeLostPoll(r.Context(), reply.Conn, token == reply.Conn, err)
 	}
 	return true
