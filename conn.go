@@ -550,10 +550,11 @@ func (c *conn) handshakeExpired() {
 func (c *conn) handle(msg protocol.Message) error {
 	switch m := msg.(type) {
 	case *protocol.Invocation:
-		if errText := c.prepareUploads(c.hub.lookup(m.Target), m.StreamIDs); errText != "" {
-			c.hub.metrics.refused(c.hub.lookup(m.Target), invokeInvalid)
-			c.completeError(m.InvocationID, errText)
-			return nil
+		if hm := c.hub.lookup(m.Target); hm != nil {
+			if errText := c.prepareUploads(hm, m.StreamIDs); errText != "" {
+				c.refuse(call{id: m.InvocationID, target: m.Target, m: hm}, invokeInvalid, errText, nil)
+				return nil
+			}
 		}
 		return c.enqueueInvocation(m)
 	case *protocol.StreamInvocation:
@@ -590,8 +591,7 @@ func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 	c.imu.Lock()
 	if c.draining {
 		c.imu.Unlock()
-		c.releaseStreamIDs(c.hub.lookup(inv.Target), inv.StreamIDs)
-		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s': the server is shutting down.", inv.Target))
+		c.refuse(invocationCall(c.hub.lookup(inv.Target), inv), refusedShutdown, fmt.Sprintf("Failed to invoke '%s': the server is shutting down.", inv.Target), nil)
 		return nil
 	}
 	for len(c.iq) >= maxQueuedInvocations {
@@ -668,33 +668,23 @@ func (c *conn) invokeLoop() {
 // invoke runs one hub method and sends its completion.
 func (c *conn) invoke(inv *protocol.Invocation) {
 	m := c.hub.lookup(inv.Target)
+	k := invocationCall(m, inv)
 	if m == nil {
-		c.logger().DebugContext(c.ctx, "unknown hub method", "method", inv.Target)
-		c.hub.metrics.refused(nil, invokeUnknownMethod)
-		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target))
-		c.releaseStreamIDs(m, inv.StreamIDs)
+		c.refuse(k, invokeUnknownMethod, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", inv.Target), nil)
 		return
 	}
 	if m.stream != streamNone {
-		c.hub.metrics.refused(m, invokeInvalid)
-		c.completeError(inv.InvocationID, fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", inv.Target))
-		c.releaseStreamIDs(m, inv.StreamIDs)
+		c.refuse(k, invokeInvalid, fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", inv.Target), nil)
 		return
 	}
 	hc := &Context{Context: c.ctx, c: c}
 	if err := c.authorize(m, hc); err != nil {
-		c.logger().DebugContext(c.ctx, "call refused", "method", m.name, "error", err)
-		c.hub.metrics.refused(m, invokeUnauthorized)
-		c.completeError(inv.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target))
-		c.releaseStreamIDs(m, inv.StreamIDs)
+		c.refuse(k, invokeUnauthorized, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", inv.Target), err)
 		return
 	}
 	in, ups, err := m.bind(c, inv.Arguments, inv.StreamIDs, c.ctx, hc)
 	if err != nil {
-		c.logger().DebugContext(c.ctx, "invalid arguments", "method", inv.Target, "error", err)
-		c.hub.metrics.refused(m, invokeInvalid)
-		c.completeError(inv.InvocationID, c.bindErrorText(inv.Target, err))
-		c.releaseStreamIDs(m, inv.StreamIDs)
+		c.refuse(k, invokeInvalid, c.bindErrorText(inv.Target, err), err)
 		return
 	}
 	start := c.hub.metrics.now()
@@ -702,13 +692,97 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	c.hub.metrics.invoked(m, start, err)
 	c.releaseUploads(ups)
 	if err != nil {
-		c.completeError(inv.InvocationID, c.methodErrorText(m, inv.Target, err))
+		c.fail(k, err, false)
 		return
 	}
 	if inv.InvocationID == "" {
 		return
 	}
 	c.sendCompletion(&protocol.Completion{InvocationID: inv.InvocationID, HasResult: m.hasResult, Result: result})
+}
+
+// call is one invocation, plain or streaming, as its outcome is reported
+// by refuse or fail: each outcome has one path that logs, counts and
+// answers the client.
+type call struct {
+	id, target string
+	m          *method  // nil: the hub has no such method
+	uploads    []string // upload stream ids prepared for it, given back if it does not run
+	stream     bool     // a StreamInvocation: outside the invocation metrics
+}
+
+func invocationCall(m *method, inv *protocol.Invocation) call {
+	return call{id: inv.InvocationID, target: inv.Target, m: m, uploads: inv.StreamIDs}
+}
+
+// refusedShutdown is refuse's kind for an invocation that arrives while
+// the hub shuts down: the client did nothing wrong, and it is not counted.
+const refusedShutdown = -1
+
+// refuse answers an invocation that does not run: it logs why at debug
+// level (the client caused it, or the server is shutting down), counts it
+// in the invocation metrics as kind (invokeUnknownMethod, invokeInvalid or
+// invokeUnauthorized; refusedShutdown is not counted), gives back the
+// uploads prepared for it and sends the client an error completion with
+// text.
+func (c *conn) refuse(k call, kind int, text string, why error) {
+	name := k.target
+	if k.m != nil {
+		name = k.m.name
+	}
+	msg := "invalid invocation"
+	var be *bindError
+	switch {
+	case kind == invokeUnknownMethod:
+		msg = "unknown hub method"
+	case kind == invokeUnauthorized:
+		msg = "call refused"
+	case kind == refusedShutdown:
+		msg = "invocation refused during shutdown"
+	case errors.As(why, &be):
+		msg = "invalid arguments"
+	}
+	if why != nil {
+		c.logger().DebugContext(c.ctx, msg, "method", name, "error", why)
+	} else {
+		c.logger().DebugContext(c.ctx, msg, "method", name)
+	}
+	if !k.stream && kind != refusedShutdown {
+		c.hub.metrics.refused(k.m, kind)
+	}
+	c.releaseStreamIDs(k.m, k.uploads)
+	c.completeError(k.id, text)
+}
+
+// fail answers an invocation whose hub method returned err or panicked
+// or, with streaming, whose stream ended with err after it had started.
+// The log level says who has to act: debug for a *HubError (a message
+// meant for the client), info when the client caused it (it refused a
+// client result, went away or fell behind), error otherwise. The client
+// receives the error's text only for a *HubError or with detailed errors.
+func (c *conn) fail(k call, err error, streaming bool) {
+	level := slog.LevelError
+	var he *HubError
+	var ce *ClientError
+	isHub := errors.As(err, &he)
+	switch {
+	case isHub:
+		level = slog.LevelDebug
+	case errors.As(err, &ce), c.ctx.Err() != nil,
+		errors.Is(err, ErrConnectionClosed), errors.Is(err, ErrSlowConsumer):
+		level = slog.LevelInfo
+	}
+	logMsg := "hub method failed"
+	text := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", k.target)
+	if streaming {
+		logMsg = "stream failed"
+		text = "An error occurred on the server while streaming results."
+	}
+	c.logger().Log(c.ctx, level, logMsg, "method", k.m.name, "error", err)
+	if isHub || c.hub.cfg.detailedErrors {
+		text += " " + errorText(err)
+	}
+	c.completeError(k.id, text)
 }
 
 // releaseStreamIDs drops uploads prepared for an invocation of m that will
@@ -723,29 +797,6 @@ func (c *conn) releaseStreamIDs(m *method, ids []string) {
 		delete(c.streams.uploads, id)
 	}
 	c.streams.mu.Unlock()
-}
-
-// methodErrorText logs a hub method's error and returns the text the
-// client receives for it.
-func (c *conn) methodErrorText(m *method, target string, err error) string {
-	level := slog.LevelError
-	var he *HubError
-	var ce *ClientError
-	isHub := errors.As(err, &he)
-	switch {
-	case isHub:
-		level = slog.LevelDebug
-	case errors.As(err, &ce), c.ctx.Err() != nil:
-		// The client refused a client result or went away while the
-		// method ran: nothing for the operator to act on.
-		level = slog.LevelInfo
-	}
-	c.logger().Log(c.ctx, level, "hub method failed", "method", m.name, "error", err)
-	msg := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", target)
-	if isHub || c.hub.cfg.detailedErrors {
-		msg += " " + errorText(err)
-	}
-	return msg
 }
 
 // errorText is the detail added to a client-facing error message.

@@ -228,12 +228,13 @@ func (e *StreamError) Error() string { return e.Message }
 // startStream runs a streaming invocation in its own goroutine.
 func (c *conn) startStream(si *protocol.StreamInvocation) {
 	m := c.hub.lookup(si.Target)
+	k := call{id: si.InvocationID, target: si.Target, m: m, stream: true}
 	switch {
 	case m == nil:
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", si.Target))
+		c.refuse(k, invokeUnknownMethod, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", si.Target), nil)
 		return
 	case m.stream == streamNone:
-		c.completeError(si.InvocationID, fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", si.Target))
+		c.refuse(k, invokeInvalid, fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", si.Target), nil)
 		return
 	}
 	// The stream and its uploads take their slots together, or none: only
@@ -244,11 +245,11 @@ func (c *conn) startStream(si *protocol.StreamInvocation) {
 	full := c.streams.open()+len(si.StreamIDs)+1 > c.hub.cfg.maxStreams
 	c.streams.mu.Unlock()
 	if dup || full {
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s': the connection has too many open streams (limit %d) or reused an invocation id.", si.Target, c.hub.cfg.maxStreams))
+		c.refuse(k, invokeInvalid, fmt.Sprintf("Failed to invoke '%s': the connection has too many open streams (limit %d) or reused an invocation id.", si.Target, c.hub.cfg.maxStreams), nil)
 		return
 	}
 	if msg := c.prepareUploads(m, si.StreamIDs); msg != "" {
-		c.completeError(si.InvocationID, msg)
+		c.refuse(k, invokeInvalid, msg, nil)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
@@ -283,22 +284,20 @@ func (c *conn) cancelStream(id string) {
 
 func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvocation) {
 	hc := &Context{Context: ctx, c: c}
+	k := call{id: si.InvocationID, target: si.Target, m: m, uploads: si.StreamIDs, stream: true}
 	if err := c.authorize(m, hc); err != nil {
-		c.releaseStreamIDs(m, si.StreamIDs)
-		c.completeError(si.InvocationID, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", si.Target))
+		c.refuse(k, invokeUnauthorized, fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", si.Target), err)
 		return
 	}
 	in, ups, err := m.bind(c, si.Arguments, si.StreamIDs, ctx, hc)
 	if err != nil {
-		c.releaseStreamIDs(m, si.StreamIDs)
-		c.logger().DebugContext(c.ctx, "invalid arguments", "method", si.Target, "error", err)
-		c.completeError(si.InvocationID, c.bindErrorText(si.Target, err))
+		c.refuse(k, invokeInvalid, c.bindErrorText(si.Target, err), err)
 		return
 	}
 	defer c.releaseUploads(ups)
 	result, err := c.hub.callFiltered(m, hc, in)
 	if err != nil {
-		c.completeError(si.InvocationID, c.methodErrorText(m, si.Target, err))
+		c.fail(k, err, false)
 		return
 	}
 	err = c.pump(ctx, m.stream, si.InvocationID, reflect.ValueOf(result))
@@ -306,13 +305,7 @@ func (c *conn) runStream(ctx context.Context, m *method, si *protocol.StreamInvo
 	case context.Cause(ctx) == errStreamCanceled, c.ctx.Err() != nil:
 		return // the client is no longer listening
 	case err != nil:
-		c.logger().DebugContext(c.ctx, "stream failed", "method", m.name, "error", err)
-		msg := "An error occurred on the server while streaming results."
-		var he *HubError
-		if errors.As(err, &he) || c.hub.cfg.detailedErrors {
-			msg += " " + errorText(err)
-		}
-		c.completeError(si.InvocationID, msg)
+		c.fail(k, err, true)
 	default:
 		c.sendCompletion(&protocol.Completion{InvocationID: si.InvocationID})
 	}
