@@ -36,17 +36,6 @@ type Identity struct {
 // WWW-Authenticate header WithAuthChallenge describes).
 type Authenticator func(r *http.Request) (*Identity, error)
 
-// AuthError refuses a request with its Message, which the client sees.
-type AuthError struct {
-	Message string
-}
-
-// Error returns Message.
-func (e *AuthError) Error() string { return e.Message }
-
-// ErrUnauthenticated is a generic refusal for an Authenticator to return.
-var ErrUnauthenticated = &AuthError{Message: "Unauthorized"}
-
 // BearerToken returns the access token of r: the Authorization header's
 // bearer token, or the access_token query parameter that browsers use for
 // WebSockets and Server-Sent Events (they cannot set headers there).

@@ -37,7 +37,7 @@ const (
 
 var (
 	errClientClosed = errors.New("signalr: client closed the connection")
-	errAborted      = errors.New("signalr: connection aborted by the server")
+	errAborted      = fmt.Errorf("%w: aborted", ErrClosedByHub)
 	closeMsgAborted = protocol.Close{Error: "Connection closed with an error."}
 )
 
@@ -165,7 +165,7 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 	if h.cfg.closeOnAuthExpiry && !ident.ExpiresAt.IsZero() {
 		c.expiry = time.AfterFunc(time.Until(ident.ExpiresAt), func() {
 			c.logger().InfoContext(c.ctx, "credentials expired")
-			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, errAuthExpired)
+			c.closeWith(&protocol.Close{Error: "Connection closed with an error. The credentials expired.", AllowReconnect: true}, ErrAuthExpired)
 		})
 	}
 	return c
@@ -449,7 +449,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	req, n, err := protocol.ParseHandshakeRequest(data, handshakeMaxSize)
 	if err != nil {
 		c.handshakeFail(err.Error())
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrHandshakeFailed, err)
 	}
 	if n == 0 {
 		return 0, nil
@@ -458,7 +458,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	if p == nil {
 		msg := fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol)
 		c.handshakeFail(msg)
-		return 0, errors.New(msg)
+		return 0, fmt.Errorf("%w: %s", ErrHandshakeFailed, msg)
 	}
 	// Like ASP.NET Core (IsVersionSupported: version <= Version), any
 	// version up to the protocol's own is accepted: some clients send 0
@@ -467,15 +467,15 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	if req.Version > p.Version() {
 		msg := fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 		c.handshakeFail(msg)
-		return 0, errors.New(msg)
+		return 0, fmt.Errorf("%w: %s", ErrHandshakeFailed, msg)
 	}
 	if p.TransferFormat() == protocol.Binary && c.t.Name() == transport.ServerSentEvents {
 		msg := fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", p.Name())
 		c.handshakeFail(msg)
-		return 0, errors.New(msg)
+		return 0, fmt.Errorf("%w: %s", ErrHandshakeFailed, msg)
 	}
 	if !c.state.CompareAndSwap(stateHandshake, stateReplying) {
-		return 0, errors.New("signalr: handshake timed out")
+		return 0, ErrHandshakeTimeout
 	}
 	c.hsTimer.Stop()
 	c.hsTimer = nil
@@ -542,7 +542,7 @@ func (c *conn) handshakeFail(msg string) {
 func (c *conn) handshakeExpired() {
 	if c.state.CompareAndSwap(stateHandshake, stateClosed) {
 		_ = c.t.WriteFrame(false, protocol.AppendHandshakeResponse(nil, "Handshake was canceled."))
-		c.t.Close()
+		c.closeWith(nil, ErrHandshakeTimeout)
 	}
 }
 
@@ -849,6 +849,8 @@ func (c *conn) teardown(readErr error) {
 	case errors.As(readErr, &pe):
 		c.logger().InfoContext(c.ctx, "closing connection after bad input", "error", pe.msg)
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. InvalidDataException: " + pe.msg}, readErr)
+	case errors.Is(readErr, io.EOF) && timedOut(c.t0):
+		c.closeWith(nil, fmt.Errorf("%w: no poll within the disconnect timeout", ErrClientTimeout))
 	case errors.Is(readErr, errClientClosed), errors.Is(readErr, io.EOF):
 		c.closeWith(nil, nil)
 	default:

@@ -55,7 +55,8 @@ func (c *Context) Items() *sync.Map {
 func (c *Context) Request() *http.Request { return c.c.req.request() }
 
 // Abort closes the connection. The client receives a Close message and does
-// not reconnect automatically. In a hub policy, where no connection exists
+// not reconnect automatically; OnDisconnected receives an error that
+// matches [ErrClosedByHub]. In a hub policy, where no connection exists
 // yet, it does nothing.
 func (c *Context) Abort() {
 	if c.noConn {

@@ -89,3 +89,68 @@ type SignatureError struct {
 func (e *SignatureError) Error() string {
 	return fmt.Sprintf("signalr: hub method %s: %s", e.Method, e.Reason)
 }
+
+// AuthError refuses a request with its Message, which the client sees.
+type AuthError struct {
+	Message string
+}
+
+// Error returns Message.
+func (e *AuthError) Error() string { return e.Message }
+
+// ErrUnauthenticated is a generic refusal for an Authenticator to return.
+var ErrUnauthenticated = &AuthError{Message: "Unauthorized"}
+
+// ClientError is a client's answer to [SingleClientProxy.Invoke] when its
+// handler failed or gave no result; Message is the client's text, such as
+// "Client didn't provide a result.".
+type ClientError struct {
+	Message string
+}
+
+// Error returns the client's Message with a prefix.
+func (e *ClientError) Error() string { return "signalr: client error: " + e.Message }
+
+// StreamError is the error a client ended its upload with, as seen by an
+// iter.Seq2[T, error] parameter.
+type StreamError struct {
+	Message string
+}
+
+// Error returns Message.
+func (e *StreamError) Error() string { return e.Message }
+
+// Why a connection closed. Besides [ErrSlowConsumer], [ErrClosedByHub],
+// [ErrHubClosed] (the hub shut down) and [ErrBackplaneInterrupted], the
+// reason a [Disconnecter]'s OnDisconnected receives wraps one of these
+// when it applies; test with errors.Is. The reason is nil when the client
+// closed the connection itself (a Close message, a WebSocket close, a
+// DELETE, the event stream's request ending); any other reason is the
+// transport's error (a connection lost without a close).
+//
+// OnDisconnected runs only for connections that OnConnected accepted, so
+// a handshake reason is seen only in the "connection closed" debug log
+// record (its reason attribute) and in the connection metrics.
+var (
+	// ErrClientTimeout: the client sent nothing, not even a ping, within
+	// [WithClientTimeout]; on long polling, it sent no poll within the
+	// disconnect timeout ([WithLongPollTimeouts]); with stateful
+	// reconnect, it did not resume a lost transport within that timeout.
+	ErrClientTimeout = errors.New("signalr: client timeout")
+	// ErrAuthExpired: the credentials ended ([Identity.ExpiresAt]) with
+	// [WithCloseOnAuthExpiration] on.
+	ErrAuthExpired = errors.New("signalr: credentials expired")
+	// ErrProtocolViolation: the client sent something the protocol does
+	// not allow (a malformed or oversized message, a message split across
+	// frames); the client's Close message names it.
+	ErrProtocolViolation = errors.New("signalr: protocol violation")
+	// ErrHandshakeTimeout: no complete handshake request arrived within
+	// [WithHandshakeTimeout].
+	ErrHandshakeTimeout = errors.New("signalr: handshake timed out")
+	// ErrHandshakeFailed: the handshake request was malformed or asked for
+	// a protocol, version or transfer format the hub does not serve.
+	ErrHandshakeFailed = errors.New("signalr: handshake failed")
+)
+
+// Is makes a connection closed for bad input match ErrProtocolViolation.
+func (e *protocolError) Is(target error) bool { return target == ErrProtocolViolation }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -723,14 +722,9 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	})
 	for _, c := range expired {
 		c.logger().InfoContext(c.ctx, "client timed out")
-		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, errClientTimeout)
+		c.closeWith(&protocol.Close{Error: "Connection closed with an error. The client sent nothing within the client timeout."}, ErrClientTimeout)
 	}
 }
-
-var (
-	errClientTimeout = errors.New("signalr: client timeout")
-	errAuthExpired   = errors.New("signalr: credentials expired")
-)
 
 // Shutdown stops the hub gracefully: new connections, negotiations and
 // invocations are refused, hub methods already running finish and their

@@ -109,7 +109,12 @@ type (
 		OnConnected(c *Context) error
 	}
 	// Disconnecter is implemented by hubs that run code when a connection
-	// ends. err is nil when the client closed the connection itself.
+	// ends. err is nil when the client closed the connection itself;
+	// otherwise it says why, and matches (errors.Is) one of
+	// [ErrClientTimeout], [ErrSlowConsumer], [ErrClosedByHub], [ErrHubClosed],
+	// [ErrBackplaneInterrupted], [ErrAuthExpired] and
+	// [ErrProtocolViolation], or is the transport's error when the
+	// connection was lost without a close.
 	Disconnecter interface {
 		OnDisconnected(c *Context, err error)
 	}

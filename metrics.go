@@ -311,8 +311,8 @@ func connectionStatus(c *conn, reason error) int {
 	switch {
 	case errors.Is(reason, ErrHubClosed):
 		return statusShutdown
-	case errors.Is(reason, errClientTimeout),
-		errors.Is(reason, errResumeTimeout),
+	case errors.Is(reason, ErrClientTimeout),
+		errors.Is(reason, ErrHandshakeTimeout),
 		errors.Is(reason, os.ErrDeadlineExceeded):
 		return statusTimeout
 	case timedOut(c.t0):

@@ -20,16 +20,6 @@ type resultSet struct {
 	pending map[string]chan *protocol.Completion
 }
 
-// ClientError is a client's answer to [SingleClientProxy.Invoke] when its
-// handler failed or gave no result; Message is the client's text, such as
-// "Client didn't provide a result.".
-type ClientError struct {
-	Message string
-}
-
-// Error returns the client's Message with a prefix.
-func (e *ClientError) Error() string { return "signalr: client error: " + e.Message }
-
 // SingleClientProxy is one connection. Besides Send, it can ask the client
 // for a result.
 type SingleClientProxy struct {

@@ -2,6 +2,7 @@ package signalr
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // and replays from there, and skips what it had already processed of the
 // client's replay.
 
-var errResumeTimeout = errors.New("signalr: the client did not resume the connection in time")
+var errResumeTimeout = fmt.Errorf("%w: the client did not resume the connection in time", ErrClientTimeout)
 
 // enableStateful turns stateful reconnect on at handshake.
 func (c *conn) enableStateful() {

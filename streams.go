@@ -216,15 +216,6 @@ func (c *conn) releaseUploads(ups []*upload) {
 	}
 }
 
-// StreamError is the error a client ended its upload with, as seen by an
-// iter.Seq2[T, error] parameter.
-type StreamError struct {
-	Message string
-}
-
-// Error returns Message.
-func (e *StreamError) Error() string { return e.Message }
-
 // startStream runs a streaming invocation in its own goroutine.
 func (c *conn) startStream(si *protocol.StreamInvocation) {
 	m := c.hub.lookup(si.Target)
