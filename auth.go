@@ -20,7 +20,8 @@ import (
 // Identity is who is behind a connection.
 type Identity struct {
 	// UserID groups connections for Clients.User and presence; "" is an
-	// anonymous connection.
+	// anonymous connection. It wins over [WithUserIDFunc], which names
+	// the user only when UserID is "".
 	UserID string
 	// Claims are whatever the authenticator learned (from a JWT, a
 	// session, ...), for policies and hub methods.
@@ -47,7 +48,8 @@ func BearerToken(r *http.Request) string {
 }
 
 // WithAuthenticator sets how requests are authenticated. The default
-// accepts every request as anonymous (or as WithUserIDFunc says).
+// accepts every request as anonymous (or as WithUserIDFunc says). The
+// UserID of the identity it returns wins over [WithUserIDFunc].
 func WithAuthenticator(a Authenticator) Option {
 	return func(c *config) { c.authenticator = a }
 }
@@ -181,7 +183,7 @@ func WithMethodPolicy(method string, p Policy) Option {
 }
 
 // WithMaxConnectionsPerUser caps the connections one user may hold on this
-// node (default 0: no cap). Past it, negotiating or connecting is answered
+// node (default: no cap; [Disabled] is the same). Past it, negotiating or connecting is answered
 // 429. A slot is taken when it is asked for, not at the handshake: a
 // negotiation holds one from negotiate until its connection ends, or until
 // its token expires unused (WithNegotiateTimeout); a connection opened
@@ -189,7 +191,7 @@ func WithMethodPolicy(method string, p Policy) Option {
 // opens. Sockets opened at once therefore cannot pass the cap together.
 // Anonymous connections are not counted.
 func WithMaxConnectionsPerUser(n int) Option {
-	return func(c *config) { c.maxConnsPerUser = n }
+	return func(c *config) { setOrDisable(&c.maxConnsPerUser, n) }
 }
 
 // authenticate runs the authenticator on r. On refusal it has answered w.

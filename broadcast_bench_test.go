@@ -114,7 +114,7 @@ func waitDelivered(tb testing.TB, ts []*discardTransport, n int64) {
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
-			h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))
+			h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -102,7 +102,7 @@ type crossNodeEnv struct {
 func crossNodeOpts(extra ...Option) []Option {
 	return append([]Option{
 		WithLogger(slog.New(slog.DiscardHandler)),
-		WithKeepAliveInterval(0),
+		WithKeepAliveInterval(Disabled),
 		WithPresenceInterval(time.Hour),
 	}, extra...)
 }

@@ -82,7 +82,7 @@ var _ transport.Conn = (*stuckTransport)(nil)
 // that is shut down when the test ends, after its transports are closed.
 func newFlowHub(t *testing.T, soft int, writeTimeout time.Duration) *Hub {
 	t.Helper()
-	h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0),
+	h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled),
 		WithMaxOutboundBuffer(soft), WithWriteTimeout(writeTimeout))
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -82,7 +82,7 @@ func (h *burstHub) waitDisconnect(t *testing.T, id string, d time.Duration) erro
 func TestBurstDoesNotCutOffReader(t *testing.T) {
 	const bursts, perBurst, size = 20, 1000, 1024
 	h := newBurstHub()
-	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(0),
+	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(signalr.Disabled),
 		signalr.WithWriteTimeout(5*time.Second))
 
 	// The client that never reads: a bare socket, silent after one call.
@@ -151,7 +151,7 @@ func dialSmallBuffers(t *testing.T, baseURL string, rcvBuf int) *jsonClient {
 // not yet stalled, and all it was sent arrives once the client reads.
 func TestSendToCallerWaitsForRoom(t *testing.T) {
 	h := newBurstHub()
-	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(0),
+	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(signalr.Disabled),
 		signalr.WithMaxOutboundBuffer(64<<10))
 	c := connectJSON(t, url)
 	id := c.invoke("Hold", 300, 16<<10)
@@ -182,7 +182,7 @@ func TestSendToCallerWaitsForRoom(t *testing.T) {
 // to it ends with its connection.
 func TestWriteTimeoutIsSlowConsumer(t *testing.T) {
 	h := newBurstHub()
-	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(0),
+	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(signalr.Disabled),
 		signalr.WithMaxOutboundBuffer(64<<10), signalr.WithWriteTimeout(300*time.Millisecond))
 	c := connectJSON(t, url)
 	connID, _ := c.result("ID").(string)

@@ -87,6 +87,9 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
 	cfg.logger = cfg.logger.With("component", "signalr")
 	methods, hk, err := buildMethods(hub, cfg.methodSel)
 	if err != nil {

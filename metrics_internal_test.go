@@ -64,7 +64,7 @@ func BenchmarkBroadcastMetrics(b *testing.B) {
 	const n = 1000
 	for _, mode := range metricsModes(b) {
 		b.Run(fmt.Sprintf("metrics=%s/conns=%d", mode.name, n), func(b *testing.B) {
-			h, err := New(benchHub{}, append(mode.opts, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))...)
+			h, err := New(benchHub{}, append(mode.opts, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled))...)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -204,7 +204,7 @@ func TestMetricsTransportsAndTimeouts(t *testing.T) {
 	})
 	t.Run("WebSocketClientTimeout", func(t *testing.T) {
 		m, opt := newMetrics(t)
-		_, url := startHub(t, metricsHub{}, opt, signalr.WithClientTimeout(100*time.Millisecond), signalr.WithKeepAliveInterval(0))
+		_, url := startHub(t, metricsHub{}, opt, signalr.WithClientTimeout(100*time.Millisecond), signalr.WithKeepAliveInterval(signalr.Disabled))
 		c := connectJSON(t, url)
 		c.sendText(`{"type":6}` + "\x1e") // starts the client timeout clock
 		closeMsg, _ := c.expectClosed()
@@ -224,7 +224,7 @@ func TestMetricsTransportsAndTimeouts(t *testing.T) {
 
 func TestMetricsMessagesAndBytes(t *testing.T) {
 	m, opt := newMetrics(t)
-	_, url := startHub(t, metricsHub{}, opt, signalr.WithKeepAliveInterval(0))
+	_, url := startHub(t, metricsHub{}, opt, signalr.WithKeepAliveInterval(signalr.Disabled))
 	c := dialRaw(t, url, "")
 	var sentBytes, sentMsgs, readBytes, readMsgs int
 	send := func(s string) {
@@ -308,7 +308,7 @@ func TestMetricsInvocations(t *testing.T) {
 
 func TestMetricsSlowConsumers(t *testing.T) {
 	m, opt := newMetrics(t)
-	_, url, _ := startTunedHub(t, metricsHub{}, 16<<10, opt, signalr.WithMaxOutboundBuffer(64<<10), signalr.WithKeepAliveInterval(0))
+	_, url, _ := startTunedHub(t, metricsHub{}, 16<<10, opt, signalr.WithMaxOutboundBuffer(64<<10), signalr.WithKeepAliveInterval(signalr.Disabled))
 	c := connectJSON(t, url)
 	// 16 MiB for a client that reads nothing: more than the socket
 	// buffers and the queue's hard cap (4 x 64 KiB) can hold.

@@ -32,12 +32,9 @@ const (
 // 1,024). Groups.Add, Groups.Remove, sends to a group and GroupMembers with
 // a longer name fail with an error that matches ErrNameTooLong; a hub
 // method that returns it answers its client with an error completion.
-// Zero or less keeps the default.
 func WithMaxGroupNameLength(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxGroupNameLength = n
-		}
+		setPositive(c, &c.maxGroupNameLength, n, "WithMaxGroupNameLength")
 	}
 }
 
@@ -46,24 +43,19 @@ func WithMaxGroupNameLength(n int) Option {
 // WithUserIDFunc) is longer cannot negotiate or connect: it is answered
 // 403 with a message naming the limit. Sends to a longer user id and
 // IsUserOnline with one fail with an error that matches ErrNameTooLong.
-// Zero or less keeps the default.
 func WithMaxUserIDLength(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxUserIDLength = n
-		}
+		setPositive(c, &c.maxUserIDLength, n, "WithMaxUserIDLength")
 	}
 }
 
 // WithMaxGroupsPerConnection caps the groups one connection may be in at
 // once (default 1,000). Groups.Add past it fails with an error that
 // matches ErrTooManyGroups and changes nothing; adding a connection to a
-// group it is already in always succeeds. Zero or less keeps the default.
+// group it is already in always succeeds.
 func WithMaxGroupsPerConnection(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxGroupsPerConnection = n
-		}
+		setPositive(c, &c.maxGroupsPerConnection, n, "WithMaxGroupsPerConnection")
 	}
 }
 

@@ -1,6 +1,7 @@
 package signalr
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,8 +11,47 @@ import (
 	"github.com/gosignalr/signalr/transport"
 )
 
-// Option configures a Hub. Options are applied in order by New.
+// Option configures a Hub. Options are applied in order by New. An option
+// given twice sets its value twice, and the later one wins, except those
+// that add to a list and say so: [WithHubPolicy], [WithMethodPolicy],
+// [WithInvocationFilter], [WithConnectionFilter], [WithHiddenMethods] and
+// [WithMethods].
+//
+// Every duration and size option follows one rule: zero means the
+// default, the value documented on the option and listed in the Options
+// table of the package documentation. A setting that can be turned off
+// (keep-alive pings, the client timeout, the message size limit, the
+// upload stream buffer, the per-user connection cap) is turned off with
+// [Disabled], or any negative value. For the others a negative value is a
+// mistake, and New returns an error that names the option.
 type Option func(*config)
+
+// Disabled turns off a setting that can be turned off: pass it to
+// [WithKeepAliveInterval], [WithClientTimeout],
+// [WithMaxReceiveMessageSize], [WithStreamBufferCapacity] or
+// [WithMaxConnectionsPerUser]. It is an untyped constant, so it serves as
+// a time.Duration and as an int.
+const Disabled = -1
+
+// setPositive applies the option rule to a setting that cannot be turned
+// off: zero keeps the default, a negative value makes New fail.
+func setPositive[T ~int | ~int64](c *config, dst *T, v T, option string) {
+	switch {
+	case v > 0:
+		*dst = v
+	case v < 0 && c.err == nil:
+		c.err = fmt.Errorf("signalr: %s(%v): a negative value is not allowed (zero keeps the default)", option, v)
+	}
+}
+
+// setOrDisable applies the option rule to a setting that can be turned
+// off: zero keeps the default, a negative value turns it off (every user
+// of such a setting treats a value of zero or less as off).
+func setOrDisable[T ~int | ~int64](dst *T, v T) {
+	if v != 0 {
+		*dst = v
+	}
+}
 
 // Defaults. They match ASP.NET Core SignalR where it has the same setting.
 const (
@@ -83,6 +123,8 @@ type config struct {
 	maxGroupsPerConnection int
 	subjectHash            func(string) string // tests only; nil: hashName
 	keepConnsOnBusLoss     bool                // see WithBackplaneInterruptionClose
+
+	err error // the first invalid option value; New returns it
 }
 
 func defaultConfig() config {
@@ -130,33 +172,31 @@ func WithLogger(l *slog.Logger) Option {
 // WithKeepAliveInterval sets how long a connection may go without the server
 // sending anything before the server sends a Ping (default 15 s). Keep it
 // well below the clients' server timeout (30 s in the official clients).
-// Zero or less disables keep-alive pings.
+// [Disabled] turns keep-alive pings off.
 func WithKeepAliveInterval(d time.Duration) Option {
-	return func(c *config) { c.keepAlive = d }
+	return func(c *config) { setOrDisable(&c.keepAlive, d) }
 }
 
 // WithClientTimeout sets how long a connection may stay silent before the
 // server closes it (default 30 s). The clock starts with the client's first
-// Ping, as in ASP.NET Core. Zero or less disables the timeout.
+// Ping, as in ASP.NET Core. [Disabled] turns the timeout off.
 func WithClientTimeout(d time.Duration) Option {
-	return func(c *config) { c.clientTimeout = d }
+	return func(c *config) { setOrDisable(&c.clientTimeout, d) }
 }
 
 // WithHandshakeTimeout sets how long a new connection has to complete the
 // protocol handshake (default 15 s).
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.handshakeTimeout = d
-		}
+		setPositive(c, &c.handshakeTimeout, d, "WithHandshakeTimeout")
 	}
 }
 
 // WithMaxReceiveMessageSize sets the largest hub message a client may send,
 // in bytes (default 32 KiB). A larger message closes the connection with a
-// Close message that names the limit. Zero or less means no limit.
+// Close message that names the limit. [Disabled] removes the limit.
 func WithMaxReceiveMessageSize(n int) Option {
-	return func(c *config) { c.maxReceiveMessageSize = n }
+	return func(c *config) { setOrDisable(&c.maxReceiveMessageSize, n) }
 }
 
 // WithMaxParallelInvocations sets how many hub method invocations of one
@@ -164,9 +204,7 @@ func WithMaxReceiveMessageSize(n int) Option {
 // invocations do not count.
 func WithMaxParallelInvocations(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxParallelInvocations = n
-		}
+		setPositive(c, &c.maxParallelInvocations, n, "WithMaxParallelInvocations")
 	}
 }
 
@@ -178,9 +216,7 @@ func WithMaxParallelInvocations(n int) Option {
 // Flow control in the package documentation.
 func WithMaxOutboundBuffer(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxOutboundBuffer = n
-		}
+		setPositive(c, &c.maxOutboundBuffer, n, "WithMaxOutboundBuffer")
 	}
 }
 
@@ -196,9 +232,7 @@ func WithWriteCoalescing(on bool) Option {
 // valid before a transport uses it (default 15 s).
 func WithNegotiateTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.negotiateTimeout = d
-		}
+		setPositive(c, &c.negotiateTimeout, d, "WithNegotiateTimeout")
 	}
 }
 
@@ -208,9 +242,7 @@ func WithNegotiateTimeout(d time.Duration) Option {
 // WithMaxPendingNegotiationsPerAddress).
 func WithMaxPendingNegotiations(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxPendingNegotiations = n
-		}
+		setPositive(c, &c.maxPendingNegotiations, n, "WithMaxPendingNegotiations")
 	}
 }
 
@@ -225,6 +257,11 @@ func WithDetailedErrors(on bool) Option {
 // called once with the request that opens the connection. Connections with
 // the same user id are reached together by Clients.User. The default gives
 // every connection the empty user id (no user).
+//
+// With [WithAuthenticator] as well, the [Identity.UserID] the
+// authenticator returns wins: the function names the user only of requests
+// whose identity has no UserID (anonymous ones). Use one of the two to
+// name users; set both only for that fallback.
 func WithUserIDFunc(f func(r *http.Request) string) Option {
 	return func(c *config) { c.userID = f }
 }
@@ -232,6 +269,12 @@ func WithUserIDFunc(f func(r *http.Request) string) Option {
 // WithCheckOrigin sets the function that accepts or refuses a browser's
 // Origin on WebSocket upgrades. The default accepts the same origin only
 // (and requests without an Origin header, which browsers always send).
+//
+// With [WithAllowedOrigins] as well, the function wins for WebSocket
+// upgrades: it alone decides them, the list is not consulted (not even
+// same origin is accepted unless the function accepts it). The list still
+// decides CORS, the cross-origin answers of negotiate and of the HTTP
+// transports, which the function does not affect.
 func WithCheckOrigin(f func(r *http.Request) bool) Option {
 	return func(c *config) { c.checkOrigin = f }
 }
@@ -260,15 +303,10 @@ func WithTransports(names ...string) Option {
 // WithLongPollTimeouts sets how long a long poll is held without data
 // before it is answered empty (default 90 s), and how long a long-polling
 // connection may go without a poll before it is closed (default 15 s).
-// Zero keeps a default.
 func WithLongPollTimeouts(poll, disconnect time.Duration) Option {
 	return func(c *config) {
-		if poll > 0 {
-			c.pollTimeout = poll
-		}
-		if disconnect > 0 {
-			c.disconnectTimeout = disconnect
-		}
+		setPositive(c, &c.pollTimeout, poll, "WithLongPollTimeouts")
+		setPositive(c, &c.disconnectTimeout, disconnect, "WithLongPollTimeouts")
 	}
 }
 
@@ -277,9 +315,7 @@ func WithLongPollTimeouts(poll, disconnect time.Duration) Option {
 // body is answered 413 and closes the connection.
 func WithMaxRequestBodySize(n int64) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxRequestBody = n
-		}
+		setPositive(c, &c.maxRequestBody, n, "WithMaxRequestBodySize")
 	}
 }
 
@@ -291,9 +327,7 @@ func WithMaxRequestBodySize(n int64) Option {
 // disconnected with [ErrSlowConsumer].
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.writeTimeout = d
-		}
+		setPositive(c, &c.writeTimeout, d, "WithWriteTimeout")
 	}
 }
 
@@ -303,7 +337,9 @@ func WithWriteTimeout(d time.Duration) Option {
 // preflights and echo the origin with Access-Control-Allow-Credentials, as
 // the official browser client (which sends credentials) requires. "*"
 // allows every origin; use it only for hubs that do not rely on cookies.
-// Off by default: only same-origin pages may connect.
+// Off by default: only same-origin pages may connect. When
+// [WithCheckOrigin] is set too, its function decides WebSocket upgrades
+// instead of this list, which then governs CORS only.
 func WithAllowedOrigins(origins ...string) Option {
 	return func(c *config) { c.allowedOrigins = append([]string(nil), origins...) }
 }
@@ -311,8 +347,8 @@ func WithAllowedOrigins(origins ...string) Option {
 // WithStatefulReconnect lets clients that ask for it
 // (withStatefulReconnect() in the official clients) keep their connection
 // across a brief network loss on WebSockets: the server numbers what it
-// sends, keeps up to bufferSize bytes (default 100,000; zero keeps the
-// default) of unacknowledged messages, and when the client reopens its
+// sends, keeps up to bufferSize bytes (default 100,000) of
+// unacknowledged messages, and when the client reopens its
 // socket within the disconnect timeout (see WithLongPollTimeouts, default
 // 15 s) both sides replay what the other missed. The connection keeps its
 // id, groups and user, and nothing is lost or duplicated. When the buffer
@@ -321,9 +357,7 @@ func WithAllowedOrigins(origins ...string) Option {
 func WithStatefulReconnect(bufferSize int) Option {
 	return func(c *config) {
 		c.statefulReconnect = true
-		if bufferSize > 0 {
-			c.statefulBufferSize = bufferSize
-		}
+		setPositive(c, &c.statefulBufferSize, bufferSize, "WithStatefulReconnect")
 	}
 }
 
@@ -332,19 +366,21 @@ func WithStatefulReconnect(bufferSize int) Option {
 // invocation that would open more fails with an error completion.
 func WithMaxStreams(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxStreams = n
-		}
+		setPositive(c, &c.maxStreams, n, "WithMaxStreams")
 	}
 }
 
 // WithStreamBufferCapacity sets how many uploaded items may wait for a hub
 // method to take them, per upload stream (default 10). When the buffer is
 // full the connection stops reading until the method catches up.
+// [Disabled] leaves no buffer: each item waits for the method to take it.
 func WithStreamBufferCapacity(n int) Option {
 	return func(c *config) {
-		if n >= 0 {
+		switch {
+		case n > 0:
 			c.streamBufferCapacity = n
+		case n < 0: // Disabled
+			c.streamBufferCapacity = 0
 		}
 	}
 }
@@ -355,9 +391,7 @@ func WithStreamBufferCapacity(n int) Option {
 // interval for the other nodes.
 func WithPresenceInterval(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.presenceInterval = d
-		}
+		setPositive(c, &c.presenceInterval, d, "WithPresenceInterval")
 	}
 }
 
@@ -375,9 +409,7 @@ func WithPresenceInterval(d time.Duration) Option {
 // name the client the proxy saw.
 func WithMaxPendingNegotiationsPerAddress(n int) Option {
 	return func(c *config) {
-		if n > 0 {
-			c.maxPendingPerAddress = n
-		}
+		setPositive(c, &c.maxPendingPerAddress, n, "WithMaxPendingNegotiationsPerAddress")
 	}
 }
 

@@ -59,7 +59,7 @@ func attachTransport(t *testing.T, h *Hub, tr transport.Conn) *conn {
 // More clients than the pool has workers stop reading; the pool grows
 // past its size, and everyone else still gets every message.
 func TestWriterPoolSlowClientsDoNotHoldUpOthers(t *testing.T) {
-	h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))
+	h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled))
 	require.NoError(t, err)
 	release := make(chan struct{})
 	var slow []*blockingTransport
@@ -98,7 +98,7 @@ func TestWriterPoolSlowClientsDoNotHoldUpOthers(t *testing.T) {
 // wait; with it on, what waits goes out together.
 func TestWriteCoalescing(t *testing.T) {
 	for _, on := range []bool{false, true} {
-		h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0), WithWriteCoalescing(on))
+		h, err := New(benchHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled), WithWriteCoalescing(on))
 		require.NoError(t, err)
 		release := make(chan struct{})
 		b := &blockingTransport{discardTransport: newDiscardTransport(), release: release}
@@ -127,7 +127,7 @@ func (echoHub) Echo(s string) string { return s }
 // A WebSocket connection that goes quiet continues on a fresh goroutine
 // (transport.ErrIdle), keeps working, and does not pile up goroutines.
 func TestIdleWebSocketContinuesOnFreshGoroutine(t *testing.T) {
-	h, err := New(echoHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))
+	h, err := New(echoHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled))
 	require.NoError(t, err)
 	h.cfg.wsIdleAfter = 20 * time.Millisecond
 	srv := httptest.NewServer(h)
@@ -201,7 +201,7 @@ func TestKeptRequest(t *testing.T) {
 // goroutine at once, without waiting for the idle time (2 s by default):
 // the handshake's stack is not kept through a burst of new connections.
 func TestReaderLeavesTheHandshakeStackAtOnce(t *testing.T) {
-	h, err := New(echoHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(0))
+	h, err := New(echoHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithKeepAliveInterval(Disabled))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
