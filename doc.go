@@ -316,6 +316,63 @@
 // cannot be encoded, a panicking OnDisconnected, a refused backplane
 // subscription. No record holds a connection token.
 //
+// # Options
+//
+// [New] takes functional options, applied in order; an option given twice
+// sets its value twice and the later wins, except those that add to a
+// list (policies, filters, method lists). Every duration and size option
+// follows one rule: zero means the default below. A setting that can be
+// turned off is turned off with [Disabled] (any negative value: marked
+// "off: Disabled" below); for the others a negative value makes New return
+// an error naming the option.
+//
+//	Option                                Default
+//	WithLogger                            slog.Default()
+//	WithKeepAliveInterval                 15 s (off: Disabled)
+//	WithClientTimeout                     30 s, from the client's first Ping (off: Disabled)
+//	WithHandshakeTimeout                  15 s
+//	WithMaxReceiveMessageSize             32 KiB (off: Disabled)
+//	WithMaxParallelInvocations            1 (in order)
+//	WithMaxOutboundBuffer                 1 MiB soft limit, 4 MiB hard cap
+//	WithWriteTimeout                      10 s
+//	WithWriteCoalescing                   on
+//	WithNegotiateTimeout                  15 s
+//	WithMaxPendingNegotiations            10,000
+//	WithMaxPendingNegotiationsPerAddress  a tenth of WithMaxPendingNegotiations, at least 1
+//	WithClientAddressFunc                 the request's remote IP (IPv6 by /64)
+//	WithMinimumProtocolVersion            1
+//	WithDetailedErrors                    off
+//	WithProtocols                         JSON, MessagePack
+//	WithTransports                        WebSockets, ServerSentEvents, LongPolling
+//	WithLongPollTimeouts                  poll 90 s, disconnect 15 s
+//	WithMaxRequestBodySize                1 MiB
+//	WithStatefulReconnect                 off; buffer 100,000 bytes when on
+//	WithMaxStreams                        32
+//	WithStreamBufferCapacity              10 items (off: Disabled, no buffer)
+//	WithUserIDFunc                        none: no user, unless the authenticator names one
+//	WithAuthenticator                     none: every request is anonymous
+//	WithCloseOnAuthExpiration             off
+//	WithAuthChallenge                     Bearer when the request carried a bearer token
+//	WithHubPolicy                         none
+//	WithMethodPolicy                      none
+//	WithMaxConnectionsPerUser             no cap (Disabled is the same)
+//	WithCheckOrigin                       same origin (wins over WithAllowedOrigins for WebSockets)
+//	WithAllowedOrigins                    none: no CORS
+//	WithInvocationFilter                  none
+//	WithConnectionFilter                  none
+//	WithMethods                           every exported method, less standard interfaces
+//	WithHiddenMethods                     none
+//	WithMaxGroupNameLength                1,024 bytes
+//	WithMaxUserIDLength                   1,024 bytes
+//	WithMaxGroupsPerConnection            1,000
+//	WithBackplane                         none: one node
+//	WithPresenceInterval                  2 s
+//	WithBackplaneInterruptionClose        on
+//	WithMeterProvider                     none: no metrics
+//
+// The defaults are also exported as constants (DefaultKeepAliveInterval,
+// DefaultClientTimeout, ...) where they are numbers.
+//
 // # Security
 //
 // What the library checks:
