@@ -16,7 +16,7 @@ import (
 
 // Browsers send credentials with every SignalR request, so the hub must
 // echo the exact origin with Access-Control-Allow-Credentials, answer
-// preflights, and do the same on the SSE stream (PROTOCOL.md §8 item 3).
+// preflights, and do the same on the SSE stream (docs/protocol.md §8 item 3).
 
 const (
 	corsApp   = "http://app.example"

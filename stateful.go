@@ -10,7 +10,7 @@ import (
 	"github.com/gosignalr/signalr/transport"
 )
 
-// Stateful reconnect (PROTOCOL.md section 6). Each side numbers the
+// Stateful reconnect (docs/protocol.md §6). Each side numbers the
 // trackable messages (types 1 to 5) it sends, 1, 2, 3, ... for the whole
 // life of the connection; the numbers are implicit, the receiver counts.
 // Acks free the sender's replay buffer. When the WebSocket is lost, the

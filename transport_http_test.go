@@ -26,7 +26,7 @@ import (
 
 // These tests drive the Server-Sent Events and long-polling transports by
 // hand with a plain http.Client, byte for byte, as the official client
-// does (PROTOCOL.md §2 and §8).
+// does (docs/protocol.md §2 and §8).
 
 const (
 	htJSONHandshake    = `{"protocol":"json","version":1}` + "\x1e"

@@ -7,7 +7,7 @@ import (
 	"github.com/gosignalr/signalr/protocol"
 )
 
-// Stateful reconnect (PROTOCOL.md §6). Each side numbers the trackable
+// Stateful reconnect (docs/protocol.md §6). Each side numbers the trackable
 // messages (types 1 to 5) it sends, 1, 2, 3, ... for the whole connection;
 // no message carries its number. The client keeps what it sent until the
 // server acknowledges it, acknowledges what it received a second after

@@ -20,7 +20,7 @@ func mustHex(t *testing.T, s string) []byte {
 }
 
 func TestParseHandshakeRequest(t *testing.T) {
-	// PROTOCOL.md section 9, as sent by the 10.0.11 client.
+	// docs/protocol.md §9, as sent by the 10.0.11 client.
 	vector := mustHex(t, "7b2270726f746f636f6c223a226a736f6e222c2276657273696f6e223a317d1e")
 	require.Equal(t, `{"protocol":"json","version":1}`+"\x1e", string(vector))
 

@@ -11,7 +11,7 @@ import (
 )
 
 // The seed corpora are in testdata/fuzz/FuzzJSONParse and
-// testdata/fuzz/FuzzHandshakeParse, built from the PROTOCOL.md vectors.
+// testdata/fuzz/FuzzHandshakeParse, built from the test vectors of docs/protocol.md §9.
 
 // jsonFuzzMaxSize is the limit used for the second, limited parse.
 const jsonFuzzMaxSize = 48

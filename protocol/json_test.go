@@ -34,7 +34,7 @@ type jsonParseCase struct {
 }
 
 // Messages exactly as the 10.0.11 JS client writes them: type last
-// (PROTOCOL.md section 9).
+// (docs/protocol.md §9).
 var jsonClientVectors = []jsonParseCase{
 	{
 		name: "invoke Add 40 2",
@@ -87,7 +87,7 @@ var jsonClientVectors = []jsonParseCase{
 	{name: "sequence", body: `{"type":9,"sequenceId":19}`, want: &protocol.Sequence{SequenceID: 19}},
 }
 
-// Messages as the .NET server writes them: type first (PROTOCOL.md section 9).
+// Messages as the .NET server writes them: type first (docs/protocol.md §9).
 var jsonDotNetVectors = []jsonParseCase{
 	{
 		name: "completion result",

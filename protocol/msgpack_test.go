@@ -17,7 +17,7 @@ import (
 	"github.com/gosignalr/signalr/protocol"
 )
 
-// mpHex decodes space-separated hex bytes as written in PROTOCOL.md.
+// mpHex decodes space-separated hex bytes as written in docs/protocol.md §9.
 func mpHex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
@@ -54,7 +54,7 @@ type mpVector struct {
 	anyOrder bool
 }
 
-// Messages as .NET writes them (PROTOCOL.md section 9): we parse them and
+// Messages as .NET writes them (docs/protocol.md §9): we parse them and
 // write exactly the same bytes.
 var mpDotNetVectors = []mpVector{
 	{
@@ -160,8 +160,8 @@ func TestMessagePackDotNetVectors(t *testing.T) {
 	}
 }
 
-// Messages as the 10.0.11 JavaScript client writes them, framed (PROTOCOL.md
-// section 9): 5-element invocations, [7,nil] Close.
+// Messages as the 10.0.11 JavaScript client writes them, framed
+// (docs/protocol.md §9): 5-element invocations, [7,nil] Close.
 var mpClientVectors = []struct {
 	name   string
 	framed string

@@ -14,7 +14,7 @@ import (
 // the server's bytes independently. It encodes only what a load client
 // sends (handshake, invocations, Ping, Close) and decodes only what one
 // needs from what it receives (invocation target and first argument,
-// completions, Close). See PROTOCOL.md §3 and §4.
+// completions, Close). See docs/protocol.md §3 and §4.
 
 const recordSeparator = 0x1e
 

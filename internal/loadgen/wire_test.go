@@ -135,7 +135,7 @@ func TestWireIsReadByTheServer(t *testing.T) {
 }
 
 // TestWireMatchesTheOfficialClient compares bytes with those the official
-// 10.0.11 client writes (PROTOCOL.md §9).
+// 10.0.11 client writes (docs/protocol.md §9).
 func TestWireMatchesTheOfficialClient(t *testing.T) {
 	assert.Equal(t, "7b2270726f746f636f6c223a226a736f6e222c2276657273696f6e223a317d1e", hex.EncodeToString(appendHandshake(nil, JSON)))
 	assert.Equal(t, "029106", hex.EncodeToString(appendPing(nil, MessagePack)))
