@@ -701,6 +701,20 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	c.sendCompletion(&protocol.Completion{InvocationID: inv.InvocationID, HasResult: m.hasResult, Result: result})
 }
 
+// releaseStreamIDs drops uploads prepared for an invocation of m that will
+// not run. Nothing was prepared for an unknown method or a wrong number of
+// streams, and the ids may then belong to another invocation's uploads.
+func (c *conn) releaseStreamIDs(m *method, ids []string) {
+	if m == nil || len(ids) != m.nStreams {
+		return
+	}
+	c.streams.mu.Lock()
+	for _, id := range ids {
+		delete(c.streams.uploads, id)
+	}
+	c.streams.mu.Unlock()
+}
+
 // call is one invocation, plain or streaming, as its outcome is reported
 // by refuse or fail: each outcome has one path that logs, counts and
 // answers the client.
@@ -783,20 +797,6 @@ func (c *conn) fail(k call, err error, streaming bool) {
 		text += " " + errorText(err)
 	}
 	c.completeError(k.id, text)
-}
-
-// releaseStreamIDs drops uploads prepared for an invocation of m that will
-// not run. Nothing was prepared for an unknown method or a wrong number of
-// streams, and the ids may then belong to another invocation's uploads.
-func (c *conn) releaseStreamIDs(m *method, ids []string) {
-	if m == nil || len(ids) != m.nStreams {
-		return
-	}
-	c.streams.mu.Lock()
-	for _, id := range ids {
-		delete(c.streams.uploads, id)
-	}
-	c.streams.mu.Unlock()
 }
 
 // errorText is the detail added to a client-facing error message.
