@@ -1071,3 +1071,36 @@ func BenchmarkMessagePackInvocation(b *testing.B) {
 		}
 	})
 }
+
+// An interface that already holds a value is overwritten, as
+// encoding/json (and so the JSON protocol) does: the decoder used to
+// refuse to decode into an interface holding a non-pointer value.
+func TestMessagePackUnmarshalIntoFilledInterface(t *testing.T) {
+	var p protocol.MessagePack
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want any
+	}{
+		{"nil", "c0", nil},
+		{"string", "a2 68 69", "hi"},
+		{"int", "2a", int8(42)},
+		{"map", "81 a1 61 01", map[string]any{"a": int8(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v any = "held before"
+			require.NoError(t, p.Unmarshal(mpHex(t, tc.raw), &v))
+			assert.Equal(t, tc.want, v)
+			v = 3.5
+			require.NoError(t, p.Unmarshal(mpHex(t, tc.raw), &v))
+			assert.Equal(t, tc.want, v)
+		})
+	}
+	// An interface holding a pointer decodes into what it points at, as
+	// with encoding/json.
+	inner := &mpInner{}
+	var v any = inner
+	require.NoError(t, p.Unmarshal(mpHex(t, "81 a5 6c 61 62 65 6c a1 78"), &v))
+	assert.Same(t, inner, v)
+	assert.Equal(t, "x", inner.Label)
+}
