@@ -15,6 +15,11 @@
 // returns. It does rely on what the contract promises: a subscription is
 // in effect on every node when Subscribe returns, and gone from every node
 // when Unsubscribe returns.
+//
+// Buses over a network run more suites against a real server: RunPrefixes
+// (prefixes keep applications apart on one server), RunOutage (the server
+// stopped and started again under running nodes, and a first connection
+// retried) and RunConnClosed (a lent connection closed by its owner).
 package backplanetest
 
 import (
