@@ -25,6 +25,7 @@ var docDirs = []string{
 	"client",
 	"contract",
 	"protocol",
+	"protocol/protocoltest",
 	"transport",
 }
 

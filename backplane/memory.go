@@ -2,6 +2,7 @@ package backplane
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -75,6 +76,9 @@ func (m *Memory) Request(ctx context.Context, subject string, data []byte) ([]by
 }
 
 func (m *Memory) subscribers(subject string) ([]*memSub, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -85,6 +89,9 @@ func (m *Memory) subscribers(subject string) ([]*memSub, error) {
 
 // Subscribe implements Backplane.
 func (m *Memory) Subscribe(subject string, h Handler) (Subscription, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -93,6 +100,16 @@ func (m *Memory) Subscribe(subject string, h Handler) (Subscription, error) {
 	s := &memSub{m: m, subject: subject, h: h}
 	m.subs[subject] = append(m.subs[subject], s)
 	return s, nil
+}
+
+// checkSubject refuses what the subject rule of Backplane does not
+// allow, as the buses over a network must, so that code tested on Memory
+// does not meet the refusal first in production.
+func checkSubject(subject string) error {
+	if !ValidSubject(subject) {
+		return fmt.Errorf("backplane: invalid subject %q", subject)
+	}
+	return nil
 }
 
 // Close implements Backplane. It does not wait for handler calls in

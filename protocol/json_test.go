@@ -3,9 +3,7 @@ package protocol_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -261,123 +259,6 @@ func TestJSONParseHeaders(t *testing.T) {
 	})
 }
 
-func TestJSONParseUnknownType(t *testing.T) {
-	for _, body := range []string{
-		`{"type":10}`,
-		`{"type":11,"invocationId":"1","target":"T","arguments":[]}`,
-		`{"type":99,"payload":{"a":[1,2,3]}}`,
-		`{"whatever":true,"type":12345}`,
-		`{"type":0}`,
-		`{"type":-1}`,
-	} {
-		t.Run(body, func(t *testing.T) {
-			data := jsonFrame(body)
-			msg, n, err := protocol.JSON{}.ParseMessage(data, 0)
-			require.NoError(t, err)
-			assert.Nil(t, msg)
-			assert.Equal(t, len(data), n)
-		})
-	}
-}
-
-func TestJSONParseSeveralMessages(t *testing.T) {
-	var data []byte
-	var want []protocol.Message
-	for _, cases := range [][]jsonParseCase{jsonClientVectors, jsonDotNetVectors} {
-		for _, tc := range cases {
-			data = append(data, jsonFrame(tc.body)...)
-			want = append(want, tc.want)
-			// An unknown message between known ones is skipped.
-			data = append(data, jsonFrame(`{"type":99}`)...)
-		}
-	}
-	// A trailing partial message stays in the buffer.
-	partial := `{"target":"Add","argum`
-	data = append(data, partial...)
-
-	var got []protocol.Message
-	rest := data
-	for {
-		msg, n, err := protocol.JSON{}.ParseMessage(rest, 0)
-		require.NoError(t, err)
-		if n == 0 {
-			require.Nil(t, msg)
-			break
-		}
-		require.Equal(t, byte(protocol.RecordSeparator), rest[n-1])
-		if msg != nil {
-			got = append(got, msg)
-		}
-		rest = rest[n:]
-	}
-	assert.Equal(t, want, got)
-	assert.Equal(t, partial, string(rest))
-}
-
-func TestJSONParseIncomplete(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		data    string
-		maxSize int
-	}{
-		{"empty", "", 0},
-		{"whole body without separator", `{"type":6}`, 0},
-		{"partial body", `{"target":"Add","argum`, 0},
-		{"partial body within limit", `{"target":"Add","argum`, 100},
-		{"body exactly at limit", `{"type":6}`, 10},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			msg, n, err := protocol.JSON{}.ParseMessage([]byte(tc.data), tc.maxSize)
-			require.NoError(t, err)
-			assert.Nil(t, msg)
-			assert.Zero(t, n)
-		})
-	}
-}
-
-func TestJSONParseMaxSize(t *testing.T) {
-	ping := `{"type":6}` // 10 bytes
-	big := `{"type":1,"target":"T","arguments":["` + strings.Repeat("x", 1<<20) + `"]}`
-	for _, tc := range []struct {
-		name    string
-		data    []byte
-		maxSize int
-		wantN   int
-		wantErr bool
-	}{
-		{name: "body equal to limit", data: jsonFrame(ping), maxSize: 10, wantN: 11},
-		{name: "body over limit with separator", data: jsonFrame(ping), maxSize: 9, wantErr: true},
-		{name: "body over limit without separator", data: []byte(ping), maxSize: 9, wantErr: true},
-		{name: "partial body over limit", data: []byte(big[:100]), maxSize: 64, wantErr: true},
-		{name: "no limit with zero", data: jsonFrame(big), maxSize: 0, wantN: len(big) + 1},
-		{name: "no limit with negative", data: jsonFrame(big), maxSize: -1, wantN: len(big) + 1},
-		{name: "first message fits, second does not", data: append(jsonFrame(ping), jsonFrame(big)...), maxSize: 10, wantN: 11},
-		{name: "large message over limit", data: jsonFrame(big), maxSize: 32 << 10, wantErr: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			msg, n, err := protocol.JSON{}.ParseMessage(tc.data, tc.maxSize)
-			if tc.wantErr {
-				require.ErrorIs(t, err, protocol.ErrMessageTooLarge)
-				assert.NotErrorIs(t, err, protocol.ErrInvalidMessage)
-				assert.Nil(t, msg)
-				assert.Zero(t, n)
-				return
-			}
-			require.NoError(t, err)
-			assert.NotNil(t, msg)
-			assert.Equal(t, tc.wantN, n)
-		})
-	}
-
-	t.Run("second message over limit", func(t *testing.T) {
-		data := append(jsonFrame(ping), jsonFrame(big)...)
-		_, n, err := protocol.JSON{}.ParseMessage(data, 10)
-		require.NoError(t, err)
-		_, _, err = protocol.JSON{}.ParseMessage(data[n:], 10)
-		require.ErrorIs(t, err, protocol.ErrMessageTooLarge)
-	})
-}
-
 func TestJSONParseInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -591,26 +472,6 @@ func TestJSONAppendMessage(t *testing.T) {
 	}
 }
 
-func TestJSONAppendMessageHeaders(t *testing.T) {
-	h := map[string]string{"x": "y", "z": "z", "a\x1e": "\u2028"}
-	for _, msg := range []protocol.Message{
-		&protocol.Invocation{InvocationID: "1", Target: "T", Arguments: []any{}, Headers: h},
-		&protocol.StreamInvocation{InvocationID: "1", Target: "T", Arguments: []any{}, Headers: h},
-		&protocol.StreamItem{InvocationID: "1", Item: protocol.Raw("1"), Headers: h},
-		&protocol.Completion{InvocationID: "1", Headers: h},
-		&protocol.CancelInvocation{InvocationID: "1", Headers: h},
-	} {
-		t.Run(fmt.Sprintf("%T", msg), func(t *testing.T) {
-			got, err := protocol.JSON{}.AppendMessage(nil, msg)
-			require.NoError(t, err)
-			assert.Equal(t, 1, bytes.Count(got, []byte{protocol.RecordSeparator}))
-			back, _, err := protocol.JSON{}.ParseMessage(got, 0)
-			require.NoError(t, err)
-			assert.Equal(t, msg, back)
-		})
-	}
-}
-
 // jsonTrickyStrings are strings whose JSON encoding is easy to get wrong.
 var jsonTrickyStrings = []string{
 	"",
@@ -777,24 +638,16 @@ func TestJSONAppendStructArguments(t *testing.T) {
 		`null]}`+"\x1e", string(got))
 }
 
-type jsonUnknownMessage struct{}
-
-func (jsonUnknownMessage) Type() protocol.MessageType { return 42 }
-
+// Numbers JSON has no literal for cannot be written (MessagePack writes
+// them); the conformance suite checks the failures every protocol shares.
 func TestJSONAppendErrorLeavesDstUnchanged(t *testing.T) {
-	ch := make(chan int)
 	for _, tc := range []struct {
 		name string
 		msg  protocol.Message
 	}{
-		{"channel argument", &protocol.Invocation{Target: "T", Arguments: []any{ch}}},
-		{"channel after good arguments", &protocol.Invocation{InvocationID: "1", Target: "T", Arguments: []any{1, "two", ch}}},
-		{"func argument", &protocol.StreamInvocation{InvocationID: "1", Target: "T", Arguments: []any{func() {}}}},
 		{"NaN argument", &protocol.Invocation{Target: "T", Arguments: []any{math.NaN()}}},
 		{"infinite result", &protocol.Completion{InvocationID: "1", HasResult: true, Result: math.Inf(1)}},
-		{"channel item", &protocol.StreamItem{InvocationID: "1", Item: ch}},
-		{"channel in a struct", &protocol.Completion{InvocationID: "1", HasResult: true, Result: struct{ C chan int }{ch}}},
-		{"unknown message type", jsonUnknownMessage{}},
+		{"negative infinite item", &protocol.StreamItem{InvocationID: "1", Item: []float64{1, math.Inf(-1)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := make([]byte, 0, 1024)
@@ -808,140 +661,6 @@ func TestJSONAppendErrorLeavesDstUnchanged(t *testing.T) {
 			assert.Empty(t, got)
 		})
 	}
-}
-
-type jsonAddress struct {
-	Street string  `json:"street"`
-	Zip    *string `json:"zip"`
-}
-
-type jsonPerson struct {
-	Name    string         `json:"name"`
-	Age     int            `json:"age"`
-	Admin   bool           `json:"admin"`
-	Score   float64        `json:"score"`
-	Tags    []string       `json:"tags"`
-	Attrs   map[string]int `json:"attrs"`
-	Home    jsonAddress    `json:"home"`
-	Friends []*jsonPerson  `json:"friends,omitempty"`
-}
-
-func TestJSONRoundTrip(t *testing.T) {
-	zip := "75001"
-	person := jsonPerson{
-		Name:  "Zoë \"Z\" \x1e 日本 😀",
-		Age:   42,
-		Admin: true,
-		Score: -0.125,
-		Tags:  []string{"a", "", "\u2028"},
-		Attrs: map[string]int{"x": 1, "y": -2},
-		Home:  jsonAddress{Street: "Rue\\Main", Zip: &zip},
-		Friends: []*jsonPerson{
-			{Name: "Nested", Tags: []string{}, Attrs: map[string]int{}, Home: jsonAddress{}},
-		},
-	}
-	nested := map[string][]map[string]int{"a": {{"b": 1}, {}}, "c": nil}
-	const maxSafe = int64(9007199254740991)
-	unicode := "héllo, 世界 😀 \u2028 \x1e \x00"
-
-	args := []any{person, nested, []int{1, 2, 3}, maxSafe, int64(math.MaxInt64), 3.14159, true, unicode, nil, uint64(math.MaxUint64)}
-	p := protocol.JSON{}
-
-	encoded, err := p.AppendMessage(nil, &protocol.Invocation{InvocationID: "9", Target: "Everything", Arguments: args})
-	require.NoError(t, err)
-	msg, n, err := p.ParseMessage(encoded, 0)
-	require.NoError(t, err)
-	require.Equal(t, len(encoded), n)
-	inv, ok := msg.(*protocol.Invocation)
-	require.True(t, ok, "got %T", msg)
-	assert.Equal(t, "9", inv.InvocationID)
-	assert.Equal(t, "Everything", inv.Target)
-	require.Len(t, inv.Arguments, len(args))
-
-	raw := func(i int) protocol.Raw {
-		r, ok := inv.Arguments[i].(protocol.Raw)
-		require.True(t, ok, "argument %d is %T", i, inv.Arguments[i])
-		return r
-	}
-
-	var gotPerson jsonPerson
-	require.NoError(t, p.Unmarshal(raw(0), &gotPerson))
-	assert.Equal(t, person, gotPerson)
-
-	var gotNested map[string][]map[string]int
-	require.NoError(t, p.Unmarshal(raw(1), &gotNested))
-	assert.Equal(t, nested, gotNested)
-
-	var gotSlice []int
-	require.NoError(t, p.Unmarshal(raw(2), &gotSlice))
-	assert.Equal(t, []int{1, 2, 3}, gotSlice)
-
-	var gotSafe int64
-	require.NoError(t, p.Unmarshal(raw(3), &gotSafe))
-	assert.Equal(t, maxSafe, gotSafe)
-
-	var gotMax int64
-	require.NoError(t, p.Unmarshal(raw(4), &gotMax))
-	assert.Equal(t, int64(math.MaxInt64), gotMax)
-
-	var gotFloat float64
-	require.NoError(t, p.Unmarshal(raw(5), &gotFloat))
-	assert.Equal(t, 3.14159, gotFloat)
-
-	var gotBool bool
-	require.NoError(t, p.Unmarshal(raw(6), &gotBool))
-	assert.True(t, gotBool)
-
-	var gotString string
-	require.NoError(t, p.Unmarshal(raw(7), &gotString))
-	assert.Equal(t, unicode, gotString)
-
-	gotPtr := &jsonPerson{Name: "must be cleared"}
-	require.NoError(t, p.Unmarshal(raw(8), &gotPtr))
-	assert.Nil(t, gotPtr)
-
-	var gotUint uint64
-	require.NoError(t, p.Unmarshal(raw(9), &gotUint))
-	assert.Equal(t, uint64(math.MaxUint64), gotUint)
-
-	var wrongType int
-	assert.Error(t, p.Unmarshal(raw(7), &wrongType))
-
-	t.Run("completion result", func(t *testing.T) {
-		encoded, err := p.AppendMessage(nil, &protocol.Completion{InvocationID: "1", HasResult: true, Result: person})
-		require.NoError(t, err)
-		msg, _, err := p.ParseMessage(encoded, 0)
-		require.NoError(t, err)
-		c := msg.(*protocol.Completion)
-		require.True(t, c.HasResult)
-		var got jsonPerson
-		require.NoError(t, p.Unmarshal(c.Result.(protocol.Raw), &got))
-		assert.Equal(t, person, got)
-	})
-
-	t.Run("stream item", func(t *testing.T) {
-		encoded, err := p.AppendMessage(nil, &protocol.StreamItem{InvocationID: "1", Item: &person})
-		require.NoError(t, err)
-		msg, _, err := p.ParseMessage(encoded, 0)
-		require.NoError(t, err)
-		var got *jsonPerson
-		require.NoError(t, p.Unmarshal(msg.(*protocol.StreamItem).Item.(protocol.Raw), &got))
-		assert.Equal(t, &person, got)
-	})
-
-	t.Run("parsed raw written back verbatim", func(t *testing.T) {
-		again, err := p.AppendMessage(nil, inv)
-		require.NoError(t, err)
-		assert.Equal(t, string(encoded), string(again))
-	})
-}
-
-func TestJSONUnmarshalEmpty(t *testing.T) {
-	var v any
-	err := protocol.JSON{}.Unmarshal(nil, &v)
-	require.ErrorIs(t, err, protocol.ErrInvalidMessage)
-	err = protocol.JSON{}.Unmarshal(protocol.Raw{}, &v)
-	require.ErrorIs(t, err, protocol.ErrInvalidMessage)
 }
 
 func BenchmarkJSONInvocation(b *testing.B) {

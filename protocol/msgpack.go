@@ -1018,6 +1018,14 @@ func (MessagePack) Unmarshal(raw Raw, v any) error {
 	if n != len(raw) {
 		return invalidf("messagepack: %d unexpected bytes after the value", len(raw)-n)
 	}
+	if iface, ok := v.(*any); ok && iface != nil {
+		// encoding/json replaces what an interface holds unless it is a
+		// non-nil pointer to decode into; the decoder refuses an
+		// interface holding a non-pointer value.
+		if rv := reflect.ValueOf(*iface); !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
+			*iface = nil
+		}
+	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)
 	d.r.Reset(raw)
 	err = d.dec.Decode(v)

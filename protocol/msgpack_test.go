@@ -4,10 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"reflect"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -236,44 +234,6 @@ func TestMessagePackClientVectors(t *testing.T) {
 	}
 }
 
-func TestMessagePackParseSeveralMessages(t *testing.T) {
-	var p protocol.MessagePack
-	var data []byte
-	var want []protocol.Message
-	for _, tc := range mpClientVectors {
-		data = append(data, mpHex(t, tc.framed)...)
-		want = append(want, tc.want)
-		// An unknown message in between is skipped.
-		data = append(data, mpHex(t, "03 92 0a 80")...)
-	}
-	for _, tc := range mpDotNetVectors {
-		data = append(data, mpFrame(mpHex(t, tc.body))...)
-		want = append(want, tc.want)
-	}
-
-	var got []protocol.Message
-	for len(data) > 0 {
-		msg, n, err := p.ParseMessage(data, 32*1024)
-		require.NoError(t, err)
-		require.Positive(t, n)
-		data = data[n:]
-		if msg != nil {
-			got = append(got, msg)
-		}
-	}
-	assert.Equal(t, want, got)
-}
-
-func TestMessagePackParseRawDoesNotAliasBeyondValue(t *testing.T) {
-	var p protocol.MessagePack
-	data := mpHex(t, "0c 95 01 80 a1 30 a3 41 64 64 92 28 02")
-	msg, _, err := p.ParseMessage(data, 0)
-	require.NoError(t, err)
-	first := msg.(*protocol.Invocation).Arguments[0].(protocol.Raw)
-	_ = append(first, 0xff) // must not overwrite the second argument
-	assert.Equal(t, byte(0x02), data[len(data)-1])
-}
-
 // mpCompletionOfSize returns a Completion whose body is exactly size bytes.
 func mpCompletionOfSize(t *testing.T, size int) *protocol.Completion {
 	t.Helper()
@@ -359,35 +319,6 @@ func TestMessagePackVarInt(t *testing.T) {
 	}
 }
 
-func TestMessagePackParseIncomplete(t *testing.T) {
-	var p protocol.MessagePack
-	frames := [][]byte{
-		mpFrame(mpHex(t, mpDotNetVectors[2].body)),
-		mpHex(t, mpClientVectors[0].framed),
-		mpHex(t, "02 91 06"),
-	}
-	big, err := p.AppendMessage(nil, mpCompletionOfSize(t, 300)) // two-byte prefix
-	require.NoError(t, err)
-	frames = append(frames, big)
-	for _, frame := range frames {
-		for i := 0; i < len(frame); i++ {
-			msg, n, err := p.ParseMessage(frame[:i], 0)
-			require.NoError(t, err, "prefix %d of %x", i, frame)
-			assert.Nil(t, msg)
-			assert.Zero(t, n)
-
-			msg, n, err = p.ParseMessage(frame[:i], len(frame))
-			require.NoError(t, err)
-			assert.Nil(t, msg)
-			assert.Zero(t, n)
-		}
-		msg, n, err := p.ParseMessage(frame, 0)
-		require.NoError(t, err)
-		assert.NotNil(t, msg)
-		assert.Equal(t, len(frame), n)
-	}
-}
-
 func TestMessagePackParseTooLarge(t *testing.T) {
 	var p protocol.MessagePack
 	frame := mpFrame(mpHex(t, mpDotNetVectors[0].body)) // 16-byte body
@@ -403,16 +334,16 @@ func TestMessagePackParseTooLarge(t *testing.T) {
 	assert.Equal(t, len(frame), n)
 }
 
+// Encodings of an unknown type that the conformance suite's shortest
+// encodings do not reach: past 32 bits, a longer encoding than needed, and
+// a body of several nested values.
 func TestMessagePackParseUnknownType(t *testing.T) {
 	var p protocol.MessagePack
 	for _, body := range []string{
-		"92 0a 80",                      // 10
-		"93 0b 80 a1 31",                // 11
-		"91 00",                         // 0
-		"92 ff 01",                      // -1
 		"91 d3 80 00 00 00 00 00 00 00", // min int64
 		"91 cf ff ff ff ff ff ff ff ff", // max uint64
 		"91 ce 00 00 01 01",             // 257
+		"91 d0 0a",                      // 10 as int8
 		"94 cc 63 81 a1 61 91 c0 a1 62 93 c3 c2 cb 3f f0 00 00 00 00 00 00",
 	} {
 		frame := mpFrame(mpHex(t, body))
@@ -692,209 +623,11 @@ func TestMessagePackAppendLongLengths(t *testing.T) {
 	require.ErrorIs(t, err, protocol.ErrMessageTooLarge)
 }
 
-type mpUnknownMessage struct{}
-
-func (mpUnknownMessage) Type() protocol.MessageType { return 42 }
-
-func TestMessagePackAppendErrorLeavesDstUnchanged(t *testing.T) {
-	var p protocol.MessagePack
-	dst := []byte("keep")
-	for _, msg := range []protocol.Message{
-		mpUnknownMessage{},
-		&protocol.Invocation{Target: "a", Arguments: []any{1, make(chan int)}},
-		&protocol.StreamItem{InvocationID: "1", Item: func() {}},
-		&protocol.Completion{InvocationID: "1", HasResult: true, Result: map[string]any{"c": make(chan int)}},
-	} {
-		got, err := p.AppendMessage(dst, msg)
-		require.Error(t, err, "%T", msg)
-		assert.Equal(t, []byte("keep"), got)
-	}
-}
-
-// Types used in round trips. The json tags name the msgpack map keys.
+// mpInner is a struct type values are decoded into. The json tags name
+// the msgpack map keys.
 type mpInner struct {
 	Label string   `json:"label"`
 	Tags  []string `json:"tags,omitempty"`
-}
-
-type mpPayload struct {
-	Name     string            `json:"name"`
-	Count    int64             `json:"count"`
-	Ratio    float64           `json:"ratio"`
-	OK       bool              `json:"ok"`
-	Data     []byte            `json:"data"`
-	When     time.Time         `json:"when"`
-	Inner    mpInner           `json:"inner"`
-	Ptr      *mpInner          `json:"ptr"`
-	Scores   map[string]int    `json:"scores"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Ignored  string            `json:"-"`
-	Untagged int
-}
-
-var mpWhen = time.Date(2024, 2, 29, 13, 14, 15, 123456789, time.UTC)
-
-func mpSamplePayload() mpPayload {
-	return mpPayload{
-		Name:     "héllo, 世界 🌍",
-		Count:    math.MaxInt64,
-		Ratio:    -0.125,
-		OK:       true,
-		Data:     []byte{0, 1, 2, 0xff},
-		When:     mpWhen,
-		Inner:    mpInner{Label: "in", Tags: []string{"a", "b"}},
-		Ptr:      &mpInner{Label: "ptr"},
-		Scores:   map[string]int{"x": 1, "y": -1000},
-		Untagged: 7,
-	}
-}
-
-// mpDecodeLike unmarshals raw into a new value of the type of like.
-func mpDecodeLike(t *testing.T, raw any, like any) any {
-	t.Helper()
-	r, ok := raw.(protocol.Raw)
-	require.True(t, ok, "value is %T, not Raw", raw)
-	if like == nil {
-		assert.Equal(t, protocol.Raw{0xc0}, r)
-		return nil
-	}
-	ptr := reflect.New(reflect.TypeOf(like))
-	require.NoError(t, protocol.MessagePack{}.Unmarshal(r, ptr.Interface()))
-	v := ptr.Elem().Interface()
-	// Timestamps decode in the local zone.
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC()
-	case mpPayload:
-		x.When = x.When.UTC()
-		return x
-	}
-	return v
-}
-
-func TestMessagePackRoundTrip(t *testing.T) {
-	var p protocol.MessagePack
-	var nilInner *mpInner
-	args := []any{
-		mpSamplePayload(),
-		mpInner{Label: "nested", Tags: []string{"t"}},
-		map[string]any{"a": "b", "n": []any{"c"}},
-		map[string]int{"one": 1},
-		[]int{1, -2, 300},
-		[]string{"x", "", "z"},
-		[]byte{0xde, 0xad, 0xbe, 0xef},
-		[]byte{},
-		mpWhen,
-		int64(math.MaxInt64),
-		int64(math.MinInt64),
-		uint64(math.MaxUint64),
-		math.Pi,
-		float32(2.5),
-		true,
-		"héllo, 世界 🌍 \x00\x1e",
-		nilInner,
-		nil,
-		[3]int{1, 2, 3},
-		time.Duration(1500) * time.Millisecond,
-	}
-	headers := map[string]string{"trace": "abc", "ü": "ö"}
-	for _, tc := range []struct {
-		name string
-		msg  protocol.Message
-	}{
-		{"invocation", &protocol.Invocation{InvocationID: "1", Target: "Send", Arguments: args, StreamIDs: []string{"2", "3"}, Headers: headers}},
-		{"non-blocking invocation", &protocol.Invocation{Target: "Send", Arguments: args}},
-		{"stream invocation", &protocol.StreamInvocation{InvocationID: "4", Target: "Counter", Arguments: args, Headers: headers}},
-		{"stream item", &protocol.StreamItem{InvocationID: "4", Item: mpSamplePayload(), Headers: headers}},
-		{"completion result", &protocol.Completion{InvocationID: "1", HasResult: true, Result: mpSamplePayload()}},
-		{"completion nil result", &protocol.Completion{InvocationID: "1", HasResult: true}},
-		{"completion error", &protocol.Completion{InvocationID: "1", Error: "boom 💥"}},
-		{"completion void", &protocol.Completion{InvocationID: "1", Headers: headers}},
-		{"cancel", &protocol.CancelInvocation{InvocationID: "4", Headers: headers}},
-		{"ping", &protocol.Ping{}},
-		{"close", &protocol.Close{}},
-		{"close error reconnect", &protocol.Close{Error: "bye", AllowReconnect: true}},
-		{"ack", &protocol.Ack{SequenceID: 1 << 40}},
-		{"sequence", &protocol.Sequence{SequenceID: 3}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, err := p.AppendMessage(nil, tc.msg)
-			require.NoError(t, err)
-			got, n, err := p.ParseMessage(out, 0)
-			require.NoError(t, err)
-			require.Equal(t, len(out), n)
-			require.IsType(t, tc.msg, got)
-
-			switch want := tc.msg.(type) {
-			case *protocol.Invocation:
-				g := got.(*protocol.Invocation)
-				assert.Equal(t, want.InvocationID, g.InvocationID)
-				assert.Equal(t, want.Target, g.Target)
-				assert.Equal(t, want.StreamIDs, g.StreamIDs)
-				assert.Equal(t, want.Headers, g.Headers)
-				require.Len(t, g.Arguments, len(want.Arguments))
-				for i := range want.Arguments {
-					assert.Equal(t, want.Arguments[i], mpDecodeLike(t, g.Arguments[i], want.Arguments[i]), "argument %d", i)
-				}
-			case *protocol.StreamInvocation:
-				g := got.(*protocol.StreamInvocation)
-				assert.Equal(t, want.InvocationID, g.InvocationID)
-				assert.Equal(t, want.Target, g.Target)
-				assert.Equal(t, want.Headers, g.Headers)
-				require.Len(t, g.Arguments, len(want.Arguments))
-				for i := range want.Arguments {
-					assert.Equal(t, want.Arguments[i], mpDecodeLike(t, g.Arguments[i], want.Arguments[i]), "argument %d", i)
-				}
-			case *protocol.StreamItem:
-				g := got.(*protocol.StreamItem)
-				assert.Equal(t, want.InvocationID, g.InvocationID)
-				assert.Equal(t, want.Headers, g.Headers)
-				assert.Equal(t, want.Item, mpDecodeLike(t, g.Item, want.Item))
-			case *protocol.Completion:
-				g := got.(*protocol.Completion)
-				assert.Equal(t, want.InvocationID, g.InvocationID)
-				assert.Equal(t, want.Headers, g.Headers)
-				assert.Equal(t, want.Error, g.Error)
-				assert.Equal(t, want.HasResult, g.HasResult)
-				if want.HasResult {
-					assert.Equal(t, want.Result, mpDecodeLike(t, g.Result, want.Result))
-				} else {
-					assert.Nil(t, g.Result)
-				}
-			default:
-				assert.Equal(t, tc.msg, got)
-			}
-		})
-	}
-}
-
-// One struct gives the same field names under both protocols.
-func TestMessagePackStructTagsMatchJSON(t *testing.T) {
-	for _, p := range []protocol.HubProtocol{protocol.MessagePack{}, protocol.JSON{}} {
-		t.Run(p.Name(), func(t *testing.T) {
-			out, err := p.AppendMessage(nil, &protocol.StreamItem{InvocationID: "1", Item: mpSamplePayload()})
-			require.NoError(t, err)
-			msg, _, err := p.ParseMessage(out, 0)
-			require.NoError(t, err)
-			raw := msg.(*protocol.StreamItem).Item.(protocol.Raw)
-
-			var fields map[string]any
-			require.NoError(t, p.Unmarshal(raw, &fields))
-			keys := make([]string, 0, len(fields))
-			for k := range fields {
-				keys = append(keys, k)
-			}
-			assert.ElementsMatch(t, []string{"name", "count", "ratio", "ok", "data", "when", "inner", "ptr", "scores", "Untagged"}, keys)
-			assert.Equal(t, "héllo, 世界 🌍", fields["name"])
-			assert.Equal(t, map[string]any{"label": "ptr"}, fields["ptr"])
-
-			var back mpPayload
-			require.NoError(t, p.Unmarshal(raw, &back))
-			back.When = back.When.UTC()
-			want := mpSamplePayload()
-			assert.Equal(t, want, back)
-		})
-	}
 }
 
 func TestMessagePackUnmarshalInterface(t *testing.T) {
@@ -981,34 +714,6 @@ func TestMessagePackUnmarshalErrors(t *testing.T) {
 	assert.Nil(t, ptr)
 }
 
-func TestMessagePackConcurrentUse(t *testing.T) {
-	var p protocol.MessagePack
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 200; i++ {
-				in := &protocol.Invocation{InvocationID: "1", Target: "T", Arguments: []any{mpSamplePayload(), i}}
-				out, err := p.AppendMessage(nil, in)
-				if !assert.NoError(t, err) {
-					return
-				}
-				msg, _, err := p.ParseMessage(out, 0)
-				if !assert.NoError(t, err) {
-					return
-				}
-				var got mpPayload
-				assert.NoError(t, p.Unmarshal(msg.(*protocol.Invocation).Arguments[0].(protocol.Raw), &got))
-				var n int
-				assert.NoError(t, p.Unmarshal(msg.(*protocol.Invocation).Arguments[1].(protocol.Raw), &n))
-				assert.Equal(t, i, n)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // BenchmarkMessagePackInvocation has the shape of BenchmarkJSONInvocation,
 // so the two can be compared.
 func BenchmarkMessagePackInvocation(b *testing.B) {
@@ -1070,4 +775,37 @@ func BenchmarkMessagePackInvocation(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An interface that already holds a value is overwritten, as
+// encoding/json (and so the JSON protocol) does: the decoder used to
+// refuse to decode into an interface holding a non-pointer value.
+func TestMessagePackUnmarshalIntoFilledInterface(t *testing.T) {
+	var p protocol.MessagePack
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want any
+	}{
+		{"nil", "c0", nil},
+		{"string", "a2 68 69", "hi"},
+		{"int", "2a", int8(42)},
+		{"map", "81 a1 61 01", map[string]any{"a": int8(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v any = "held before"
+			require.NoError(t, p.Unmarshal(mpHex(t, tc.raw), &v))
+			assert.Equal(t, tc.want, v)
+			v = 3.5
+			require.NoError(t, p.Unmarshal(mpHex(t, tc.raw), &v))
+			assert.Equal(t, tc.want, v)
+		})
+	}
+	// An interface holding a pointer decodes into what it points at, as
+	// with encoding/json.
+	inner := &mpInner{}
+	var v any = inner
+	require.NoError(t, p.Unmarshal(mpHex(t, "81 a5 6c 61 62 65 6c a1 78"), &v))
+	assert.Same(t, inner, v)
+	assert.Equal(t, "x", inner.Label)
 }

@@ -15,6 +15,11 @@
 // returns. It does rely on what the contract promises: a subscription is
 // in effect on every node when Subscribe returns, and gone from every node
 // when Unsubscribe returns.
+//
+// Buses over a network run more suites against a real server: RunPrefixes
+// (prefixes keep applications apart on one server), RunOutage (the server
+// stopped and started again under running nodes, and a first connection
+// retried) and RunConnClosed (a lent connection closed by its owner).
 package backplanetest
 
 import (
@@ -65,6 +70,7 @@ func Run(t *testing.T, newPair func(t *testing.T) (a, b backplane.Backplane)) {
 		{"ConcurrentPublishers", testConcurrentPublishers},
 		{"HandlerMayPublishAndRequest", testHandlerMayPublishAndRequest},
 		{"AllowedSubjectCharacters", testAllowedSubjectCharacters},
+		{"InvalidSubjects", testInvalidSubjects},
 		{"LargeMessage", testLargeMessage},
 		{"Close", testClose},
 	}
@@ -802,6 +808,40 @@ func testAllowedSubjectCharacters(t *testing.T, a, b backplane.Backplane) {
 		if got := request(t, b, s, "x"); got != "re:x" {
 			t.Errorf("subject %q: Request = %q, want %q", s, got, "re:x")
 		}
+	}
+}
+
+// invalidSubjects break the subject rule of backplane.Backplane: empty
+// tokens, wildcards of the buses, spaces and line breaks that would end a
+// protocol line, and characters outside the rule.
+var invalidSubjects = []string{
+	"", ".", "..", "*", ">", "a.*", "a.>", "a*", "a>b", "a..b", ".a", "a.",
+	"a b", " a", "a ", "a\tb", "a\nb", "a\r\nPUB x 1", "a\r\nPUBLISH x 1", "a\x00b",
+	"é", "a/b", "a:b", "a[bc]", "a?", "a,b", "a+b", "a#b", "a$b", "\x1e",
+}
+
+func testInvalidSubjects(t *testing.T, a, b backplane.Backplane) {
+	ctx, cancel := testContext()
+	defer cancel()
+	for _, s := range invalidSubjects {
+		if err := a.Publish(ctx, s, []byte("x")); err == nil || errors.Is(err, backplane.ErrClosed) {
+			t.Errorf("Publish(%q): err = %v, want an invalid subject error", s, err)
+		}
+		if sub, err := a.Subscribe(s, func(*backplane.Message) {}); err == nil {
+			_ = sub.Unsubscribe()
+			t.Errorf("Subscribe(%q) succeeded", s)
+		}
+		if _, err := a.Request(ctx, s, []byte("x")); err == nil || errors.Is(err, backplane.ErrNoResponders) || errors.Is(err, backplane.ErrClosed) {
+			t.Errorf("Request(%q): err = %v, want an invalid subject error", s, err)
+		}
+	}
+	// The refusals leave both nodes working.
+	r, _ := record(t, b, "valid.after", "subscriber after the refusals")
+	publish(t, a, "valid.after", "ok")
+	r.waitData("ok")
+	responder(t, a, "valid.svc", "re:")
+	if got := request(t, b, "valid.svc", "x"); got != "re:x" {
+		t.Fatalf("Request after the refusals = %q, want %q", got, "re:x")
 	}
 }
 

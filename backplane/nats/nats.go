@@ -129,6 +129,9 @@ type Options struct {
 	// seeing each other's messages. It is made of the same dot-separated
 	// tokens as subjects (letters, digits, '-' and '_'). Default
 	// DefaultPrefix ("signalr").
+	// Prefixes of which one starts with the other and a dot ("app" and
+	// "app.g") are not apart: "g.x" under the first and "x" under the
+	// second are the same subject on the wire.
 	Prefix string
 	// OwnConn makes Close close the NATS connection. Without it, the
 	// connection given to New stays open and remains the caller's to

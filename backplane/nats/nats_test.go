@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,79 +91,48 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func TestPrefixesSeparateBuses(t *testing.T) {
+// TestPrefixes: Backplanes with different prefixes on one server are
+// separate buses; those with the same prefix are one.
+func TestPrefixes(t *testing.T) {
 	ns, _ := startServer(t, -1)
-	one := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: "one"})
-	two := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: "two"})
-	t.Cleanup(func() { _ = one.Close(); _ = two.Close() })
+	backplanetest.RunPrefixes(t, func(t *testing.T, prefix string) backplane.Backplane {
+		b := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: prefix})
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	})
+}
+
+// TestWireSubject: on the wire, the subject is the prefix, a dot, and the
+// subject, and the data is sent as is.
+func TestWireSubject(t *testing.T) {
+	ns, _ := startServer(t, -1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	gotOne := make(chan string, 10)
-	gotTwo := make(chan string, 10)
-	if _, err := one.Subscribe("x", func(m *backplane.Message) { gotOne <- string(m.Data) }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := two.Subscribe("x", func(m *backplane.Message) {
-		gotTwo <- string(m.Data)
-		if m.Reply != nil {
-			_ = m.Reply([]byte("two"))
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	if err := one.Publish(ctx, "x", []byte("for-one")); err != nil {
-		t.Fatal(err)
-	}
-	if err := two.Publish(ctx, "x", []byte("for-two")); err != nil {
-		t.Fatal(err)
-	}
-	if got := recv(t, gotOne); got != "for-one" {
-		t.Fatalf("prefix one received %q", got)
-	}
-	if got := recv(t, gotTwo); got != "for-two" {
-		t.Fatalf("prefix two received %q", got)
-	}
-	// Both buses have moved past the messages; nothing crossed over.
-	if err := one.Publish(ctx, "x", []byte("end")); err != nil {
-		t.Fatal(err)
-	}
-	if got := recv(t, gotOne); got != "end" {
-		t.Fatalf("prefix one received %q, want %q", got, "end")
-	}
-	if len(gotTwo) != 0 {
-		t.Fatalf("prefix two received %q from prefix one", <-gotTwo)
-	}
-
-	if reply, err := two.Request(ctx, "x", nil); err != nil || string(reply) != "two" {
-		t.Fatalf("Request on two = %q, %v", reply, err)
-	}
-	<-gotTwo
-	if _, err := one.Request(ctx, "y", nil); !errors.Is(err, backplane.ErrNoResponders) {
-		t.Fatalf("Request on one to a subject only two has: %v, want ErrNoResponders", err)
-	}
-
-	// On the wire, the subject is the prefix, a dot, and the subject.
 	raw := dial(t, ns.ClientURL())
-	wire := make(chan *natsgo.Msg, 1)
+	wire := make(chan *natsgo.Msg, 2)
 	if _, err := raw.ChanSubscribe("signalr.g.room", wire); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ChanSubscribe("tenant-1.hub.g.room", wire); err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	def := nats.New(dial(t, ns.ClientURL()), nats.Options{})
-	if err := def.Publish(ctx, "g.room", []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case m := <-wire:
-		if string(m.Data) != "hi" {
-			t.Fatalf("wire message %q", m.Data)
+	for _, tc := range []struct{ prefix, subject string }{{"", "signalr.g.room"}, {"tenant-1.hub", "tenant-1.hub.g.room"}} {
+		b := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: tc.prefix})
+		t.Cleanup(func() { _ = b.Close() })
+		if err := b.Publish(ctx, "g.room", []byte("hi")); err != nil {
+			t.Fatal(err)
 		}
-	case <-ctx.Done():
-		t.Fatal("default prefix: nothing on signalr.g.room")
+		select {
+		case m := <-wire:
+			if m.Subject != tc.subject || string(m.Data) != "hi" {
+				t.Fatalf("prefix %q: wire message %q on %q, want %q on %q", tc.prefix, m.Data, m.Subject, "hi", tc.subject)
+			}
+		case <-ctx.Done():
+			t.Fatalf("prefix %q: nothing on %s", tc.prefix, tc.subject)
+		}
 	}
 }
 
@@ -177,33 +147,25 @@ func recv(t *testing.T, ch <-chan string) string {
 	}
 }
 
-func TestInvalidSubjects(t *testing.T) {
+// TestInvalidPrefix: a prefix that breaks the subject rule is refused by
+// Connect and New (subjects themselves are checked by the conformance
+// suite).
+func TestInvalidPrefix(t *testing.T) {
 	ns, _ := startServer(t, -1)
-	b := connect(t, ns.ClientURL(), nats.Options{})
-	ctx := context.Background()
-	for _, s := range []string{"", "*", ">", "a.*", "a.>", "a..b", ".a", "a.", "a b", "a\tb", "a\r\nPUB x 1", "é", "a/b"} {
-		if err := b.Publish(ctx, s, nil); err == nil || errors.Is(err, backplane.ErrClosed) {
-			t.Errorf("Publish(%q): err = %v, want an invalid subject error", s, err)
+	for _, prefix := range []string{"a.*", "a b", ">", "a..b", "é"} {
+		if b, err := nats.Connect(ns.ClientURL(), nats.Options{Prefix: prefix}); err == nil {
+			_ = b.Close()
+			t.Errorf("Connect with prefix %q succeeded", prefix)
 		}
-		if sub, err := b.Subscribe(s, func(*backplane.Message) {}); err == nil {
-			_ = sub.Unsubscribe()
-			t.Errorf("Subscribe(%q) succeeded", s)
-		}
-		if _, err := b.Request(ctx, s, nil); err == nil || errors.Is(err, backplane.ErrNoResponders) {
-			t.Errorf("Request(%q): err = %v, want an invalid subject error", s, err)
-		}
-	}
-	if _, err := nats.Connect(ns.ClientURL(), nats.Options{Prefix: "a.*"}); err == nil {
-		t.Error("Connect with prefix a.* succeeded")
-	}
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("New with prefix 'a b' did not panic")
-			}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("New with prefix %q did not panic", prefix)
+				}
+			}()
+			nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: prefix})
 		}()
-		nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: "a b"})
-	}()
+	}
 }
 
 func TestConnOwnership(t *testing.T) {
@@ -237,175 +199,117 @@ func TestConnOwnership(t *testing.T) {
 		t.Fatal("Close left the connection made by Connect open")
 	}
 
-	// A connection closed under the Backplane makes it fail with ErrClosed.
-	nc2 := dial(t, ns.ClientURL())
-	under := nats.New(nc2, nats.Options{})
-	nc2.Close()
-	ctx := context.Background()
-	if err := under.Publish(ctx, "x", nil); !errors.Is(err, backplane.ErrClosed) {
-		t.Errorf("Publish on a closed connection: %v, want ErrClosed", err)
-	}
-	if _, err := under.Subscribe("x", func(*backplane.Message) {}); !errors.Is(err, backplane.ErrClosed) {
-		t.Errorf("Subscribe on a closed connection: %v, want ErrClosed", err)
-	}
-	if _, err := under.Request(ctx, "x", nil); !errors.Is(err, backplane.ErrClosed) {
-		t.Errorf("Request on a closed connection: %v, want ErrClosed", err)
-	}
-	if err := under.Close(); err != nil {
-		t.Errorf("Close over a closed connection: %v", err)
+}
+
+// TestConnClosedUnderneath: a connection closed by its owner under the
+// Backplane makes it fail with ErrClosed.
+func TestConnClosedUnderneath(t *testing.T) {
+	ns, _ := startServer(t, -1)
+	for _, subscribed := range []bool{false, true} {
+		name := "Unused"
+		if subscribed {
+			name = "WithSubscriptions"
+		}
+		t.Run(name, func(t *testing.T) {
+			backplanetest.RunConnClosed(t, func(t *testing.T) backplane.Backplane {
+				nc := dial(t, ns.ClientURL())
+				b := nats.New(nc, nats.Options{})
+				t.Cleanup(func() { _ = b.Close() })
+				if subscribed {
+					if _, err := b.Subscribe("before", func(*backplane.Message) {}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				nc.Close()
+				return b
+			})
+		})
 	}
 }
 
-// TestOutage stops the server under two connected nodes and starts a new
-// one on the same port: Publish and Request fail during the outage, and
-// the subscriptions, including one made during the outage, receive again
-// once the nodes have reconnected, without being made again.
-func TestOutage(t *testing.T) {
-	ns, stop := startServer(t, -1)
-	port := ns.Addr().(*net.TCPAddr).Port
-	url := ns.ClientURL()
+// callbacks records what a Backplane's OnError and OnReconnect heard.
+type callbacks struct {
+	mu         sync.Mutex
+	errs       []error
+	reconnects atomic.Int32
+}
 
-	type events struct {
-		errs       chan error
-		reconnects atomic.Int32
+func (c *callbacks) options() nats.Options {
+	return nats.Options{
+		OnError: func(err error) {
+			c.mu.Lock()
+			c.errs = append(c.errs, err)
+			c.mu.Unlock()
+		},
+		OnReconnect: func() { c.reconnects.Add(1) },
 	}
-	node := func() (*nats.Backplane, *events) {
-		ev := &events{errs: make(chan error, 100)}
-		b := connect(t, url, nats.Options{
-			OnError: func(err error) {
-				select {
-				case ev.errs <- err:
-				default:
+}
+
+func (c *callbacks) heard(substr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, err := range c.errs {
+		if strings.Contains(err.Error(), substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitUntil polls cond for up to 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOutage runs the outage suite on an embedded server that is shut
+// down and started again on the same port. Beyond the suite: Publish
+// fails with natsgo.ErrConnectionReconnecting, OnError hears of the
+// disconnection, and OnReconnect of every return, not of a first
+// connection made at once.
+func TestOutage(t *testing.T) {
+	backplanetest.RunOutage(t, func(t *testing.T) backplanetest.Server {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		url := "nats://127.0.0.1:" + strconv.Itoa(port)
+		var stop func()
+		var nodes []*callbacks
+		return backplanetest.Server{
+			Start: func(t *testing.T) { _, stop = startServer(t, port) },
+			Stop:  func(*testing.T) { stop() },
+			NewNode: func(t *testing.T) backplane.Backplane {
+				cb := &callbacks{}
+				nodes = append(nodes, cb)
+				return connect(t, url, cb.options())
+			},
+			Down: func(t *testing.T, first bool, err error) {
+				if !errors.Is(err, natsgo.ErrConnectionReconnecting) {
+					t.Errorf("Publish with the server down: %v, want natsgo.ErrConnectionReconnecting", err)
+				}
+				for i, cb := range nodes {
+					if n := cb.reconnects.Load(); n != 0 {
+						t.Errorf("node %d: OnReconnect called %d times before any reconnection", i, n)
+					}
+					if !first {
+						waitUntil(t, "OnError for the disconnection", func() bool { return cb.heard("disconnected") })
+					}
 				}
 			},
-			OnReconnect: func() { ev.reconnects.Add(1) },
-		})
-		return b, ev
-	}
-	sub, subEv := node()
-	pub, pubEv := node()
-
-	got := make(chan string, 1000)
-	if _, err := sub.Subscribe("outage", func(m *backplane.Message) { got <- string(m.Data) }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Subscribe("outage.svc", func(m *backplane.Message) { _ = m.Reply([]byte("pong")) }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := pub.Publish(ctx, "outage", []byte("before")); err != nil {
-		t.Fatal(err)
-	}
-	if s := recv(t, got); s != "before" {
-		t.Fatalf("received %q", s)
-	}
-
-	gone, err := sub.Subscribe("outage.gone", func(m *backplane.Message) { _ = m.Reply(nil) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := subEv.reconnects.Load() + pubEv.reconnects.Load(); n != 0 {
-		t.Fatalf("OnReconnect called %d times for first connections made at once", n)
-	}
-
-	stop()
-
-	// Publish fails once the client has noticed; it never buffers.
-	deadline := time.Now().Add(5 * time.Second)
-	var pubErr error
-	for pubErr == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("Publish still succeeds 5s after the server stopped")
+			Up: func(t *testing.T, first bool) {
+				for i, cb := range nodes {
+					waitUntil(t, "OnReconnect on node "+strconv.Itoa(i), func() bool { return cb.reconnects.Load() > 0 })
+				}
+			},
 		}
-		pubErr = pub.Publish(ctx, "outage", []byte("during"))
-		if pubErr == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if !errors.Is(pubErr, natsgo.ErrConnectionReconnecting) || errors.Is(pubErr, backplane.ErrClosed) {
-		t.Fatalf("Publish during the outage: %v, want natsgo.ErrConnectionReconnecting", pubErr)
-	}
-	start := time.Now()
-	if _, err := pub.Request(ctx, "outage.svc", nil); err == nil || errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Request during the outage: %v, want a prompt error", err)
-	} else if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Request during the outage took %v", d)
-	}
-	for _, ev := range []*events{subEv, pubEv} {
-		select {
-		case err := <-ev.errs:
-			if !strings.Contains(err.Error(), "disconnected") {
-				t.Errorf("OnError during the outage: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("OnError not called for the disconnection")
-		}
-	}
-	// Subscribing during the outage works; the server learns of it on
-	// reconnection.
-	late := make(chan string, 1000)
-	if _, err := sub.Subscribe("outage.late", func(m *backplane.Message) { late <- string(m.Data) }); err != nil {
-		t.Fatalf("Subscribe during the outage: %v", err)
-	}
-
-	if err := gone.Unsubscribe(); err != nil {
-		t.Fatalf("Unsubscribe during the outage: %v", err)
-	}
-
-	startServer(t, port)
-
-	// Poll until both nodes are back and the old subscription receives.
-	waitDelivery(t, pub, "outage", got)
-	waitDelivery(t, pub, "outage.late", late)
-	if reply, err := pub.Request(ctx, "outage.svc", nil); err != nil || string(reply) != "pong" {
-		t.Fatalf("Request after the outage = %q, %v", reply, err)
-	}
-	if _, err := pub.Request(ctx, "outage.gone", nil); !errors.Is(err, backplane.ErrNoResponders) {
-		t.Fatalf("Request to a subscription ended during the outage: %v, want ErrNoResponders", err)
-	}
-	if subEv.reconnects.Load() == 0 || pubEv.reconnects.Load() == 0 {
-		t.Errorf("OnReconnect calls: subscriber %d, publisher %d; want at least 1 each",
-			subEv.reconnects.Load(), pubEv.reconnects.Load())
-	}
-}
-
-// TestConnectRetriesFirstConnection: Connect succeeds with no server yet;
-// the Backplane works once one is up.
-func TestConnectRetriesFirstConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-
-	var reconnects atomic.Int32
-	b := connect(t, "nats://127.0.0.1:"+strconv.Itoa(port), nats.Options{OnReconnect: func() { reconnects.Add(1) }})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := b.Publish(ctx, "early", nil); err == nil {
-		t.Fatal("Publish succeeded with no server")
-	}
-	got := make(chan string, 100)
-	if _, err := b.Subscribe("early", func(m *backplane.Message) { got <- string(m.Data) }); err != nil {
-		t.Fatalf("Subscribe before the first connection: %v", err)
-	}
-
-	startServer(t, port)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		_ = b.Publish(ctx, "early", []byte("up"))
-		select {
-		case <-got:
-			if reconnects.Load() == 0 {
-				t.Error("OnReconnect not called for the retried first connection")
-			}
-			return
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("no delivery after the server started")
-		}
-	}
+	})
 }

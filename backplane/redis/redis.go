@@ -83,8 +83,11 @@
 //
 // The Backplane is a backplane.HealthReporter: Health and Watch tell the
 // pub/sub connection's loss (Disconnected), its return (Connected, once
-// Redis has confirmed the subscriptions sent again), a client given to
-// New closed under it, once the pub/sub connection fails (Closed), and
+// Redis has confirmed the subscriptions sent again and the client answers
+// a PING, so that Publish goes through again too), a client given to New
+// closed under it (Closed, once a call or the pub/sub connection meets
+// the closed client; every call returns backplane.ErrClosed from then
+// on), and
 // messages dropped for a slow subscription (Lost, with the subject). Each
 // loss and return is reported with Lost set, since what other nodes
 // published in between did not arrive.
@@ -147,6 +150,9 @@ const (
 	// for any answer before dropping the connection.
 	pingInterval = 5 * time.Second
 	pongTimeout  = 5 * time.Second
+	// confirmRetry is the pause before asking again whether the client
+	// answers, when the pub/sub connection is back before it.
+	confirmRetry = 50 * time.Millisecond
 	// The Backplane drops messages beyond these, waiting for handlers.
 	maxPendingMsgs  = 512 * 1024
 	maxPendingBytes = 64 << 20
@@ -169,6 +175,9 @@ type Options struct {
 	// ignores the database number) without seeing each other's messages.
 	// It is made of the same dot-separated tokens as subjects (letters,
 	// digits, '-' and '_'). Default DefaultPrefix ("signalr").
+	// Prefixes of which one starts with the other and a dot ("app" and
+	// "app.g") are not apart: "g.x" under the first and "x" under the
+	// second are the same subject on the wire.
 	Prefix string
 	// OwnClient makes Close close the Redis client. Without it, the client
 	// given to New stays open and remains the caller's to close. Connect
@@ -220,6 +229,8 @@ type Backplane struct {
 	sends    sync.WaitGroup // PUBLISH commands in progress
 	stop     chan struct{}
 	loopDone chan struct{}
+
+	clientGone atomic.Bool // the client given to New was closed under the Backplane
 
 	wmu     sync.Mutex // guards waiters
 	waiters map[string][]chan struct{}
@@ -367,8 +378,7 @@ func (b *Backplane) Client() goredis.UniversalClient { return b.client }
 // Health implements backplane.HealthReporter: the state of the pub/sub
 // connection. It is Disconnected until the pub/sub connection is first
 // made (and Redis has confirmed it), and Closed once Close was called, or
-// once the pub/sub connection failed because the client given to New
-// was closed.
+// once the Backplane met the client given to New closed under it.
 func (b *Backplane) Health() (backplane.State, error) { return b.health.Health() }
 
 // Watch implements backplane.HealthReporter. Events report the loss and
@@ -683,7 +693,7 @@ func (b *Backplane) send(ctx context.Context, channel string, data []byte) (int6
 
 // check returns the error of a call that must not go ahead.
 func (b *Backplane) check(ctx context.Context, subject string) error {
-	if b.closed.Load() {
+	if b.closed.Load() || b.clientGone.Load() {
 		return backplane.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -706,6 +716,7 @@ func (b *Backplane) wrap(ctx context.Context, op, subject string, err error) err
 		return err
 	}
 	if errors.Is(err, goredis.ErrClosed) {
+		b.clientClosed(err)
 		return fmt.Errorf("backplane/redis: %s %q: %w (%w)", op, subject, backplane.ErrClosed, err)
 	}
 	return fmt.Errorf("backplane/redis: %s %q: %w", op, subject, err)
@@ -744,6 +755,10 @@ func (b *Backplane) loop() {
 			cancel()
 			if err != nil {
 				if b.psClosed.Load() {
+					return
+				}
+				if errors.Is(err, goredis.ErrClosed) {
+					b.clientClosed(err)
 					return
 				}
 				if failures == 0 && !everUp {
@@ -817,6 +832,24 @@ func (b *Backplane) loop() {
 			// Redis answers in order: the subscriptions sent on
 			// reconnection are in place.
 			if confirming {
+				// Publish goes through the client's pool, which may
+				// still refuse to dial for a while after failed dials:
+				// Connected waits until it answers too.
+				pctx, cancel := context.WithTimeout(ctx, syncTimeout)
+				err := b.client.Ping(pctx).Err()
+				cancel()
+				if errors.Is(err, goredis.ErrClosed) {
+					b.clientClosed(err)
+					return
+				}
+				if err != nil {
+					if !b.sleep(confirmRetry) {
+						return
+					}
+					// Ask again; a failed PING shows as a failed read.
+					awaitingPong = b.ps.Ping(ctx) == nil
+					continue
+				}
 				confirming = false
 				b.health.Set(backplane.Connected, nil, missed)
 			}
@@ -834,6 +867,20 @@ func (b *Backplane) loop() {
 			}
 		}
 	}
+}
+
+// clientClosed handles the client given to New closed under the
+// Backplane: it reports Closed, and every call fails with
+// backplane.ErrClosed from then on, since no connection can come back.
+func (b *Backplane) clientClosed(err error) {
+	if !b.clientGone.CompareAndSwap(false, true) {
+		return
+	}
+	b.psDown.Store(true)
+	b.wake("") // pending Subscribe calls need not wait
+	err = fmt.Errorf("backplane/redis: the client was closed: %w", err)
+	b.setDown(err)
+	b.report(err)
 }
 
 // setDown records the pub/sub connection's loss: for good when the
