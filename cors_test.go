@@ -176,7 +176,7 @@ func TestCORSWildcardEchoesTheOrigin(t *testing.T) {
 	assertCORS(t, r.header, corsOther, "corsPreflight")
 }
 
-// corsDialOrigin opens a WebSocket (no negotiation) with the given Origin
+// corsDialOrigin opens a WebSocket (no hubtest.Negotiation) with the given Origin
 // header, none if empty, and returns the HTTP status of the upgrade. An
 // accepted socket completes a handshake and is closed.
 func corsDialOrigin(t *testing.T, baseURL, origin string) int {
