@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // fromAddress is an HTTP client whose connections come from the loopback
@@ -55,7 +56,7 @@ func tokenOf(t *testing.T, body string) string {
 // With the default share, one address that floods negotiate takes only a
 // tenth of the hub-wide cap, and another address still negotiates.
 func TestNegotiationFloodFromOneAddressLeavesOthersIn(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(20))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxPendingNegotiations(20))
 	flooder, other := fromAddress(t, "127.0.0.1"), fromAddress(t, "127.0.0.2")
 	codes := map[int]int{}
 	for range 100 {
@@ -70,7 +71,7 @@ func TestNegotiationFloodFromOneAddressLeavesOthersIn(t *testing.T) {
 }
 
 func TestPendingNegotiationsPerAddressLimit(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithMaxPendingNegotiations(100), signalr.WithMaxPendingNegotiationsPerAddress(3))
 	a, b := fromAddress(t, "127.0.0.1"), fromAddress(t, "127.0.0.2")
 	var tokens []string
@@ -86,8 +87,8 @@ func TestPendingNegotiationsPerAddressLimit(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status, "another address is not affected: %s", body)
 
 	// Using a token gives its place back to its address.
-	c := connectJSONQuery(t, url, "?id="+tokens[0])
-	c.sync()
+	c := hubtest.ConnectJSONQuery(t, url, "?id="+tokens[0])
+	c.Sync()
 	status, body = negotiateFrom(t, a, url, nil)
 	assert.Equal(t, http.StatusOK, status, body)
 	status, _ = negotiateFrom(t, a, url, nil)
@@ -95,7 +96,7 @@ func TestPendingNegotiationsPerAddressLimit(t *testing.T) {
 }
 
 func TestPendingNegotiationsPerAddressExpire(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithNegotiateTimeout(200*time.Millisecond),
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithNegotiateTimeout(200*time.Millisecond),
 		signalr.WithMaxPendingNegotiationsPerAddress(1))
 	a := fromAddress(t, "127.0.0.1")
 	status, body := negotiateFrom(t, a, url, nil)
@@ -117,7 +118,7 @@ func TestPendingNegotiationsPerAddressExpire(t *testing.T) {
 
 // The hub-wide cap still holds across addresses.
 func TestMaxPendingNegotiationsAcrossAddresses(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithMaxPendingNegotiations(4), signalr.WithMaxPendingNegotiationsPerAddress(2))
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
 		c := fromAddress(t, ip)
@@ -133,7 +134,7 @@ func TestMaxPendingNegotiationsAcrossAddresses(t *testing.T) {
 // Behind a proxy, WithClientAddressFunc names the client; without it all
 // requests share the proxy's address.
 func TestClientAddressFunc(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiationsPerAddress(1),
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxPendingNegotiationsPerAddress(1),
 		signalr.WithClientAddressFunc(func(r *http.Request) string { return r.Header.Get("X-Real-IP") }))
 	c := fromAddress(t, "127.0.0.1") // the proxy
 	for _, client := range []string{"198.51.100.1", "198.51.100.2"} {
@@ -185,29 +186,29 @@ func concurrentDials(t *testing.T, url, query string, header http.Header, n int)
 // The per-user cap counts connections from the moment they are asked for:
 // sockets opened together before any handshake cannot pass it together.
 func TestMaxConnectionsPerUserBeforeHandshake(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(1))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(1))
 	hdr := http.Header{"Authorization": {"Bearer user:zed"}}
 	open, refused := concurrentDials(t, url, "", hdr, 5)
 	require.Len(t, open, 1, "exactly one of five sockets lives")
 	assert.Equal(t, []int{429, 429, 429, 429}, refused)
 
 	// The one that lives works.
-	c := &rawClient{t: t, ws: open[0]}
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	require.Equal(t, "{}\x1e", c.readText())
+	c := &hubtest.RawClient{T: t, WS: open[0]}
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	require.Equal(t, "{}\x1e", c.ReadText())
 	_, status := dialWith(t, url, "", hdr)
 	assert.Equal(t, http.StatusTooManyRequests, status, "the cap holds after the handshake")
 	_, status = dialWith(t, url, "", http.Header{"Authorization": {"Bearer user:other"}})
 	assert.Equal(t, http.StatusSwitchingProtocols, status, "other users are not affected")
 
 	// Its end frees the slot.
-	c.sendText(`{"type":7}` + "\x1e")
-	_, _ = c.expectClosed()
+	c.SendText(`{"type":7}` + "\x1e")
+	_, _ = c.ExpectClosed()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c2, status := dialWith(t, url, "", hdr)
 		if status == http.StatusSwitchingProtocols {
-			c2.ws.Close()
+			c2.WS.Close()
 			break
 		}
 		require.Equal(t, http.StatusTooManyRequests, status)
@@ -220,7 +221,7 @@ func TestMaxConnectionsPerUserBeforeHandshake(t *testing.T) {
 // token's connection takes the slot over, and an unused token gives it
 // back when it expires.
 func TestMaxConnectionsPerUserCountsNegotiations(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(1),
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(1),
 		signalr.WithNegotiateTimeout(300*time.Millisecond))
 	hdr := http.Header{"Authorization": {"Bearer user:zed"}}
 	client := fromAddress(t, "127.0.0.1")
@@ -246,9 +247,9 @@ func TestMaxConnectionsPerUserCountsNegotiations(t *testing.T) {
 
 	c, status := dialWith(t, url, "?id="+token, hdr)
 	require.Equal(t, http.StatusSwitchingProtocols, status, "the negotiated connection takes its own slot")
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	require.Equal(t, "{}\x1e", c.readText())
-	c.ws.Close()
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	require.Equal(t, "{}\x1e", c.ReadText())
+	c.WS.Close()
 
 	// Once that connection is over, a negotiation left unused gives its
 	// slot back when its token expires.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // authCookie accepts the cookie "session=user:<name>" and refuses any other
@@ -59,7 +60,7 @@ func authWithHeader(h http.Header, k, v string) http.Header {
 }
 
 func TestCookieRefusalsCarryNoBearerChallenge(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(authCookie),
 		signalr.WithHubPolicy(signalr.RequireAuthenticated()))
 	badCookie := http.Header{"Cookie": {"session=forged"}}
@@ -83,7 +84,7 @@ func TestCookieRefusalsCarryNoBearerChallenge(t *testing.T) {
 }
 
 func TestBearerRefusalsCarryBearerChallenge(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(tokenAuth),
 		signalr.WithHubPolicy(signalr.RequireAuthenticated()))
 	negotiate := url + "/hub/negotiate?negotiateVersion=1"
@@ -110,7 +111,7 @@ func TestBearerRefusalsCarryBearerChallenge(t *testing.T) {
 }
 
 func TestWithAuthChallenge(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(tokenAuth),
 		signalr.WithHubPolicy(signalr.RequireAuthenticated()),
 		signalr.WithAuthChallenge("Bearer"))
@@ -122,7 +123,7 @@ func TestWithAuthChallenge(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, []string{"Bearer"}, challenge)
 
-	_, url = startHub(t, interopHub{},
+	_, url = hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(tokenAuth),
 		signalr.WithAuthChallenge(""))
 	status, challenge = authChallengeOf(t, http.MethodPost, url+"/hub/negotiate?negotiateVersion=1",

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // tokenAuth accepts "Bearer user:<name>[:role]" and refuses anything else.
@@ -46,7 +47,7 @@ func negotiateWith(t *testing.T, url, token string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func dialWith(t *testing.T, url, query string, header http.Header) (*rawClient, int) {
+func dialWith(t *testing.T, url, query string, header http.Header) (*hubtest.RawClient, int) {
 	t.Helper()
 	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/hub"+query, header)
 	if err != nil {
@@ -58,11 +59,11 @@ func dialWith(t *testing.T, url, query string, header http.Header) (*rawClient, 
 		return nil, status
 	}
 	t.Cleanup(func() { ws.Close() })
-	return &rawClient{t: t, ws: ws}, http.StatusSwitchingProtocols
+	return &hubtest.RawClient{T: t, WS: ws}, http.StatusSwitchingProtocols
 }
 
 func TestAuthenticationStatuses(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(tokenAuth),
 		signalr.WithHubPolicy(signalr.RequireAuthenticated()),
 		signalr.WithHubPolicy(func(c *signalr.Context) error {
@@ -86,14 +87,14 @@ func TestAuthenticationStatuses(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status, "WebSocket without a token")
 	c, status := dialWith(t, url, "?access_token=user:alice", nil)
 	require.Equal(t, http.StatusSwitchingProtocols, status, "browsers put the token in the query")
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	require.Equal(t, "{}\x1e", c.readText())
-	c.sendText(`{"type":1,"invocationId":"1","target":"GetUser","arguments":[]}` + "\x1e")
-	require.Equal(t, "alice", c.readMessage()["result"])
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	require.Equal(t, "{}\x1e", c.ReadText())
+	c.SendText(`{"type":1,"invocationId":"1","target":"GetUser","arguments":[]}` + "\x1e")
+	require.Equal(t, "alice", c.ReadMessage()["result"])
 }
 
 func TestHTTPTransportRequestsMustCarryTheSameUser(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithAuthenticator(tokenAuth))
 	status, body := negotiateWith(t, url, "user:alice")
 	require.Equal(t, http.StatusOK, status)
 	token := strings.Split(strings.Split(body, `"connectionToken":"`)[1], `"`)[0]
@@ -118,7 +119,7 @@ func TestHTTPTransportRequestsMustCarryTheSameUser(t *testing.T) {
 }
 
 func TestMethodPolicy(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(tokenAuth),
 		signalr.WithMethodPolicy("add", signalr.RequireClaim("role", "admin")))
 	for _, tc := range []struct{ token, want string }{
@@ -128,36 +129,36 @@ func TestMethodPolicy(t *testing.T) {
 	} {
 		c, status := dialWith(t, url, "", http.Header{"Authorization": {"Bearer " + tc.token}})
 		require.Equal(t, http.StatusSwitchingProtocols, status)
-		c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-		require.Equal(t, "{}\x1e", c.readText())
-		c.sendText(`{"type":1,"invocationId":"1","target":"Add","arguments":[1,2]}` + "\x1e")
-		m := c.readMessage()
+		c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+		require.Equal(t, "{}\x1e", c.ReadText())
+		c.SendText(`{"type":1,"invocationId":"1","target":"Add","arguments":[1,2]}` + "\x1e")
+		m := c.ReadMessage()
 		if tc.want == "" {
 			assert.Equal(t, float64(3), m["result"], tc.token)
 		} else {
 			assert.Equal(t, tc.want, m["error"], tc.token)
 		}
 		// The connection stays usable.
-		c.sendText(`{"type":1,"invocationId":"2","target":"Echo","arguments":["ok"]}` + "\x1e")
-		assert.Equal(t, "ok", c.readMessage()["result"])
+		c.SendText(`{"type":1,"invocationId":"2","target":"Echo","arguments":["ok"]}` + "\x1e")
+		assert.Equal(t, "ok", c.ReadMessage()["result"])
 	}
 }
 
 func TestMethodPolicyForAnUnknownMethodFailsAtNew(t *testing.T) {
-	_, err := signalr.New(interopHub{}, signalr.WithMethodPolicy("NoSuchThing", signalr.RequireAuthenticated()))
+	_, err := signalr.New(hubtest.Hub{}, signalr.WithMethodPolicy("NoSuchThing", signalr.RequireAuthenticated()))
 	require.ErrorContains(t, err, "nosuchthing") // names match case-insensitively
 }
 
 func TestMaxConnectionsPerUser(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(2))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithAuthenticator(tokenAuth), signalr.WithMaxConnectionsPerUser(2))
 	hdr := http.Header{"Authorization": {"Bearer user:zed"}}
 	for range 2 {
 		c, status := dialWith(t, url, "", hdr)
 		require.Equal(t, http.StatusSwitchingProtocols, status)
-		c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-		require.Equal(t, "{}\x1e", c.readText())
-		c.sendText(`{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}` + "\x1e")
-		c.readMessage() // registered
+		c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+		require.Equal(t, "{}\x1e", c.ReadText())
+		c.SendText(`{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}` + "\x1e")
+		c.ReadMessage() // registered
 	}
 	_, status := dialWith(t, url, "", hdr)
 	assert.Equal(t, http.StatusTooManyRequests, status)
@@ -166,14 +167,14 @@ func TestMaxConnectionsPerUser(t *testing.T) {
 }
 
 func TestCloseOnAuthExpiration(t *testing.T) {
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithAuthenticator(func(r *http.Request) (*signalr.Identity, error) {
 			return &signalr.Identity{UserID: "eve", ExpiresAt: time.Now().Add(300 * time.Millisecond)}, nil
 		}),
 		signalr.WithCloseOnAuthExpiration(),
 		signalr.WithKeepAliveInterval(100*time.Millisecond))
-	c := handshakeRaw(t, url)
-	closeMsg, _ := c.expectClosed()
+	c := hubtest.HandshakeRaw(t, url)
+	closeMsg, _ := c.ExpectClosed()
 	require.NotNil(t, closeMsg)
 	assert.Contains(t, closeMsg["error"], "credentials expired")
 	assert.Equal(t, true, closeMsg["allowReconnect"])
@@ -224,13 +225,13 @@ func TestFiltersRunInOrderAndCanShortCircuit(t *testing.T) {
 		}
 		return next(c, call)
 	})
-	_, url := startHub(t, interopHub{},
+	_, url := hubtest.StartHub(t, hubtest.Hub{},
 		signalr.WithInvocationFilter(outer), signalr.WithInvocationFilter(inner), signalr.WithInvocationFilter(double),
 		signalr.WithConnectionFilter(outer), signalr.WithConnectionFilter(inner))
-	c := connectJSON(t, url)
-	assert.Equal(t, float64(42), c.result("Add", 4, 2))
-	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server. HubException: refused by inner", c.callError("Fail", "never runs"))
-	c.ws.Close()
+	c := hubtest.ConnectJSON(t, url)
+	assert.Equal(t, float64(42), c.Result("Add", 4, 2))
+	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server. HubException: refused by inner", c.CallError("Fail", "never runs"))
+	c.WS.Close()
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -248,11 +249,11 @@ func TestFiltersRunInOrderAndCanShortCircuit(t *testing.T) {
 
 func TestConnectionFilterCanRefuse(t *testing.T) {
 	refuse := refusingFilter{}
-	_, url := startHub(t, interopHub{}, signalr.WithConnectionFilter(refuse))
-	c := dialRaw(t, url, "")
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	require.Equal(t, "{}\x1e", c.readText())
-	closeMsg, _ := c.expectClosed()
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithConnectionFilter(refuse))
+	c := hubtest.DialRaw(t, url, "")
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	require.Equal(t, "{}\x1e", c.ReadText())
+	closeMsg, _ := c.ExpectClosed()
 	require.NotNil(t, closeMsg)
 	assert.Contains(t, closeMsg["error"], "HubException: not today")
 }
@@ -267,7 +268,7 @@ func (refusingFilter) OnDisconnected(c *signalr.Context, err error, next func(*s
 }
 
 func TestTransportMustBeTheNegotiatingUser(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithAuthenticator(tokenAuth))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithAuthenticator(tokenAuth))
 	status, body := negotiateWith(t, url, "user:alice")
 	require.Equal(t, http.StatusOK, status)
 	token := strings.Split(strings.Split(body, `"connectionToken":"`)[1], `"`)[0]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // stallingBus is a bus that, while stalled, answers every publish with a
@@ -47,11 +48,11 @@ func TestStalledBusKeepsLocalDeliveryGoing(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	bus := &stallingBus{Backplane: mem}
-	h, url := startHub(t, interopHub{}, signalr.WithBackplane(bus, "stall"))
-	c := connectJSON(t, url)
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "stall"))
+	c := hubtest.ConnectJSON(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	require.NoError(t, h.Groups().Add(ctx, c.id(t), "g"))
+	require.NoError(t, h.Groups().Add(ctx, c.ID(t), "g"))
 
 	bus.stalled.Store(true)
 	const n = 20
@@ -64,7 +65,7 @@ func TestStalledBusKeepsLocalDeliveryGoing(t *testing.T) {
 		}
 	}
 	for i := range n {
-		require.Equal(t, strconv.Itoa(i), c.invocation("receive")[0], "local delivery goes on, in order")
+		require.Equal(t, strconv.Itoa(i), c.Invocation("receive")[0], "local delivery goes on, in order")
 	}
 	require.EqualValues(t, 1, bus.sends.Load(), "only the first send waits for the stalled bus")
 	require.ErrorIs(t, h.BackplaneErr(), signalr.ErrBackplaneInterrupted)
@@ -106,7 +107,7 @@ func TestStalledBusAfterShutdownStartsNoProbe(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	bus := &heldFailBus{Backplane: mem, held: make(chan struct{}, 1), fail: make(chan struct{})}
-	h, _ := startHub(t, interopHub{}, signalr.WithBackplane(bus, "stopped"))
+	h, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "stopped"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sent := make(chan error, 1)

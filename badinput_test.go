@@ -21,20 +21,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // stillHealthy checks that a bystander connection is unaffected.
-func stillHealthy(t *testing.T, c *jsonClient) {
+func stillHealthy(t *testing.T, c *hubtest.JSONClient) {
 	t.Helper()
-	assert.Equal(t, float64(42), c.result("Add", 40, 2), "a bystander connection was disturbed")
+	assert.Equal(t, float64(42), c.Result("Add", 40, 2), "a bystander connection was disturbed")
 }
 
 // expectCloseMessage requires the server to send a Close message and then
 // end the socket with a normal closure; it returns the Close message's
 // error text.
-func expectCloseMessage(t *testing.T, c *rawClient) string {
+func expectCloseMessage(t *testing.T, c *hubtest.RawClient) string {
 	t.Helper()
-	msg, err := c.expectClosed()
+	msg, err := c.ExpectClosed()
 	require.NotNil(t, msg, "no Close message before the socket ended (%v)", err)
 	require.Error(t, err)
 	assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "socket end: %v", err)
@@ -45,7 +46,7 @@ func expectCloseMessage(t *testing.T, c *rawClient) string {
 
 // expectConnectionError is expectCloseMessage for errors in the client's
 // input: the text names the failure after the standard prefix.
-func expectConnectionError(t *testing.T, c *rawClient) string {
+func expectConnectionError(t *testing.T, c *hubtest.RawClient) string {
 	t.Helper()
 	text := expectCloseMessage(t, c)
 	assert.True(t, strings.HasPrefix(text, "Connection closed with an error."), "Close error %q", text)
@@ -53,8 +54,8 @@ func expectConnectionError(t *testing.T, c *rawClient) string {
 }
 
 func TestMalformedMessagesCloseTheConnection(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	healthy := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	healthy := hubtest.ConnectJSON(t, url)
 	for _, tc := range []struct{ name, input string }{
 		{"truncated JSON", `{"type":1,"target":` + "\x1e"},
 		{"not JSON", "hello\x1e"},
@@ -67,9 +68,9 @@ func TestMalformedMessagesCloseTheConnection(t *testing.T) {
 		{"good message then bad one", `{"type":6}` + "\x1e" + `{"type":` + "\x1e"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := connectJSON(t, url)
-			bad.sendText(tc.input)
-			text := expectConnectionError(t, bad.rawClient)
+			bad := hubtest.ConnectJSON(t, url)
+			bad.SendText(tc.input)
+			text := expectConnectionError(t, bad.RawClient)
 			assert.Contains(t, strings.ToLower(text), "invalid", "Close error %q", text)
 			stillHealthy(t, healthy)
 		})
@@ -77,33 +78,33 @@ func TestMalformedMessagesCloseTheConnection(t *testing.T) {
 }
 
 func TestFrameEndingInsideAMessage(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	healthy := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	healthy := hubtest.ConnectJSON(t, url)
 	for _, input := range []string{
 		`{"type":6}`,
 		`{"type":6}` + "\x1e" + `{"type":1,"target":"Add","arguments":[1,2],"invocationId":"x"}`,
 	} {
-		bad := connectJSON(t, url)
-		bad.sendText(input)
-		text := expectConnectionError(t, bad.rawClient)
+		bad := hubtest.ConnectJSON(t, url)
+		bad.SendText(input)
+		text := expectConnectionError(t, bad.RawClient)
 		assert.Contains(t, text, "the frame ended inside a message")
 		stillHealthy(t, healthy)
 	}
 }
 
 func TestHandshakeErrors(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	healthy := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	healthy := hubtest.ConnectJSON(t, url)
 	for _, tc := range []struct{ name, input, reply string }{
 		{"unknown protocol", `{"protocol":"nope","version":1}` + "\x1e", `{"error":"The protocol 'nope' is not supported."}` + "\x1e"},
 		{"version 3", `{"protocol":"json","version":3}` + "\x1e", `{"error":"The server does not support version 3 of the 'json' protocol."}` + "\x1e"},
 		{"messagepack version 3", `{"protocol":"messagepack","version":3}` + "\x1e", `{"error":"The server does not support version 3 of the 'messagepack' protocol."}` + "\x1e"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := dialRaw(t, url, "")
-			bad.sendText(tc.input)
-			assert.Equal(t, tc.reply, bad.readText())
-			msg, err := bad.expectClosed()
+			bad := hubtest.DialRaw(t, url, "")
+			bad.SendText(tc.input)
+			assert.Equal(t, tc.reply, bad.ReadText())
+			msg, err := bad.ExpectClosed()
 			assert.Nil(t, msg)
 			assert.Error(t, err)
 			stillHealthy(t, healthy)
@@ -115,20 +116,20 @@ func TestHandshakeErrors(t *testing.T) {
 // protocol version up to its own (signalrcore sends version 0), and the
 // connection then works.
 func TestHandshakeOlderVersions(t *testing.T) {
-	_, url := startHub(t, interopHub{})
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
 	for _, v := range []string{"0", "-1", "1", "2"} {
 		t.Run("json version "+v, func(t *testing.T) {
-			c := &jsonClient{rawClient: dialRaw(t, url, "")}
-			c.sendText(`{"protocol":"json","version":` + v + `}` + "\x1e")
-			require.Equal(t, "{}\x1e", c.readText())
-			assert.EqualValues(t, 42, c.result("Add", 40, 2))
+			c := &hubtest.JSONClient{RawClient: hubtest.DialRaw(t, url, "")}
+			c.SendText(`{"protocol":"json","version":` + v + `}` + "\x1e")
+			require.Equal(t, "{}\x1e", c.ReadText())
+			assert.EqualValues(t, 42, c.Result("Add", 40, 2))
 		})
 	}
 }
 
 func TestMalformedHandshake(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	healthy := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	healthy := hubtest.ConnectJSON(t, url)
 	for _, tc := range []struct{ name, input string }{
 		{"truncated JSON", `{"protocol":` + "\x1e"},
 		{"not JSON", "hello\x1e"},
@@ -138,15 +139,15 @@ func TestMalformedHandshake(t *testing.T) {
 		{"over 4 KiB without a separator", `{"protocol":"json","version":1` + strings.Repeat(" ", 5000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := dialRaw(t, url, "")
-			bad.sendText(tc.input)
-			reply := bad.readText()
+			bad := hubtest.DialRaw(t, url, "")
+			bad.SendText(tc.input)
+			reply := bad.ReadText()
 			require.True(t, strings.HasSuffix(reply, "\x1e"), "reply %q", reply)
 			var m map[string]any
 			require.NoError(t, json.Unmarshal([]byte(strings.TrimSuffix(reply, "\x1e")), &m), "reply %q", reply)
 			assert.NotContains(t, m, "type", "a handshake reply must not have a type")
 			assert.NotEmpty(t, m["error"], "reply %q", reply)
-			msg, err := bad.expectClosed()
+			msg, err := bad.ExpectClosed()
 			assert.Nil(t, msg)
 			assert.Error(t, err)
 			stillHealthy(t, healthy)
@@ -155,9 +156,9 @@ func TestMalformedHandshake(t *testing.T) {
 }
 
 func TestHandshakeTimeout(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithHandshakeTimeout(200*time.Millisecond))
-	healthy := connectJSON(t, url)
-	silent := dialRaw(t, url, "")
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithHandshakeTimeout(200*time.Millisecond))
+	healthy := hubtest.ConnectJSON(t, url)
+	silent := hubtest.DialRaw(t, url, "")
 
 	// A handshake started but never finished: the first fragment of a text
 	// frame whose end never comes.
@@ -172,11 +173,11 @@ func TestHandshakeTimeout(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.Write([]byte(`{"protocol":"json",` + strings.Repeat(" ", 64)))
 	require.NoError(t, err) // the buffer is smaller: a fragment went out
-	partial := &rawClient{t: t, ws: ws}
+	partial := &hubtest.RawClient{T: t, WS: ws}
 
-	for _, c := range []*rawClient{silent, partial} {
-		assert.Equal(t, `{"error":"Handshake was canceled."}`+"\x1e", c.readText())
-		msg, err := c.expectClosed()
+	for _, c := range []*hubtest.RawClient{silent, partial} {
+		assert.Equal(t, `{"error":"Handshake was canceled."}`+"\x1e", c.ReadText())
+		msg, err := c.ExpectClosed()
 		assert.Nil(t, msg)
 		assert.Error(t, err)
 	}
@@ -185,26 +186,26 @@ func TestHandshakeTimeout(t *testing.T) {
 }
 
 func TestHandshakeFrameWithoutSeparatorGetsErrorReply(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := dialRaw(t, url, "")
-	c.sendText(`{"protocol":"json","version":1}`)
-	reply := c.readText()
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.DialRaw(t, url, "")
+	c.SendText(`{"protocol":"json","version":1}`)
+	reply := c.ReadText()
 	require.True(t, strings.HasSuffix(reply, "\x1e"), "reply %q", reply)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSuffix(reply, "\x1e")), &m), "reply %q", reply)
 	assert.NotEmpty(t, m["error"])
-	_, err := c.expectClosed()
+	_, err := c.ExpectClosed()
 	assert.Error(t, err)
 }
 
 func TestMessageOverMaximumSize(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxReceiveMessageSize(1024))
-	healthy := connectJSON(t, url)
-	assert.Equal(t, strings.Repeat("a", 900), healthy.result("Echo", strings.Repeat("a", 900)), "under the limit")
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxReceiveMessageSize(1024))
+	healthy := hubtest.ConnectJSON(t, url)
+	assert.Equal(t, strings.Repeat("a", 900), healthy.Result("Echo", strings.Repeat("a", 900)), "under the limit")
 
-	bad := connectJSON(t, url)
-	bad.invoke("Echo", strings.Repeat("a", 2000))
-	text := expectConnectionError(t, bad.rawClient)
+	bad := hubtest.ConnectJSON(t, url)
+	bad.Invoke("Echo", strings.Repeat("a", 2000))
+	text := expectConnectionError(t, bad.RawClient)
 	assert.Contains(t, text, "exceeds the maximum message size of 1024 bytes")
 	stillHealthy(t, healthy)
 
@@ -213,9 +214,9 @@ func TestMessageOverMaximumSize(t *testing.T) {
 	for i := range 4 {
 		frame += fmt.Sprintf(`{"type":1,"invocationId":"m%d","target":"Echo","arguments":["%s"]}`, i, strings.Repeat("b", 800)) + "\x1e"
 	}
-	healthy.sendText(frame)
+	healthy.SendText(frame)
 	for i := range 4 {
-		assert.Equal(t, strings.Repeat("b", 800), healthy.completion(fmt.Sprintf("m%d", i))["result"])
+		assert.Equal(t, strings.Repeat("b", 800), healthy.Completion(fmt.Sprintf("m%d", i))["result"])
 	}
 }
 
@@ -254,7 +255,7 @@ func (c *countingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// startTunedHub is startHub on a server whose connections go through a
+// startTunedHub is hubtest.StartHub on a server whose connections go through a
 // serverListener with the given send buffer size (0: the system's). It
 // returns the counter of bytes the server read.
 func startTunedHub(t *testing.T, hub any, sendBuf int, opts ...signalr.Option) (*signalr.Hub, string, *atomic.Int64) {
@@ -279,16 +280,16 @@ func startTunedHub(t *testing.T, hub any, sendBuf int, opts ...signalr.Option) (
 }
 
 func TestHugeFrameIsNotBuffered(t *testing.T) {
-	_, url, read := startTunedHub(t, interopHub{}, 0, signalr.WithMaxReceiveMessageSize(1024))
-	healthy := connectJSON(t, url)
-	bad := connectJSON(t, url)
+	_, url, read := startTunedHub(t, hubtest.Hub{}, 0, signalr.WithMaxReceiveMessageSize(1024))
+	healthy := hubtest.ConnectJSON(t, url)
+	bad := hubtest.ConnectJSON(t, url)
 
 	const size = 10 << 20
 	writeDone := make(chan error, 1)
 	go func() {
 		// One 10 MiB text frame: the start of an invocation that never ends.
-		_ = bad.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		w, err := bad.ws.NextWriter(websocket.TextMessage)
+		_ = bad.WS.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		w, err := bad.WS.NextWriter(websocket.TextMessage)
 		if err != nil {
 			writeDone <- err
 			return
@@ -304,7 +305,7 @@ func TestHugeFrameIsNotBuffered(t *testing.T) {
 		writeDone <- err
 	}()
 
-	msg, closeErr := bad.expectClosed()
+	msg, closeErr := bad.ExpectClosed()
 	require.Error(t, closeErr)
 	if msg != nil {
 		assert.Contains(t, msg["error"], "exceeds the maximum message size of 1024 bytes")
@@ -326,46 +327,46 @@ func TestHugeFrameIsNotBuffered(t *testing.T) {
 // messages in binary WebSocket frames, and ASP.NET Core reads a frame's
 // payload whatever its type; the server answers in text frames.
 func TestBinaryFrameOnJSONConnection(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := connectJSON(t, url)
-	c.sendBinary([]byte(`{"type":6}` + "\x1e" +
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.ConnectJSON(t, url)
+	c.SendBinary([]byte(`{"type":6}` + "\x1e" +
 		`{"type":1,"invocationId":"b1","target":"Add","arguments":[40,2]}` + "\x1e"))
-	typ, b, err := c.readFrame()
+	typ, b, err := c.ReadFrame()
 	for err == nil && string(b) == `{"type":6}`+"\x1e" { // a keep-alive
-		typ, b, err = c.readFrame()
+		typ, b, err = c.ReadFrame()
 	}
 	require.NoError(t, err)
 	assert.Equal(t, websocket.TextMessage, typ, "a JSON connection's frames are text")
 	assert.JSONEq(t, `{"type":3,"invocationId":"b1","result":42}`, strings.TrimSuffix(string(b), "\x1e"))
 	// Text and binary frames mix on one connection.
-	assert.Equal(t, float64(5), c.result("Add", 2, 3))
-	c.sendBinary([]byte(`{"type":1,"invocationId":"b2","target":"Echo","arguments":["bin ✓"]}` + "\x1e"))
-	assert.Equal(t, "bin ✓", c.completion("b2")["result"])
+	assert.Equal(t, float64(5), c.Result("Add", 2, 3))
+	c.SendBinary([]byte(`{"type":1,"invocationId":"b2","target":"Echo","arguments":["bin ✓"]}` + "\x1e"))
+	assert.Equal(t, "bin ✓", c.Completion("b2")["result"])
 }
 
 func TestUnknownMessageTypesAndFieldsAreIgnored(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := connectJSON(t, url)
-	c.sendText(`{"type":99}` + "\x1e")
-	c.sendText(`{"type":99,"invocationId":"x","target":"Add","arguments":[1,2],"whatever":{"a":[1]}}` + "\x1e" + `{"type":12}` + "\x1e")
-	c.sendText(`{"type":1,"invocationId":"f","target":"Add","arguments":[1,2],"extra":{"a":1},"headers":{"h":"v"}}` + "\x1e")
-	assert.Equal(t, float64(3), c.completion("f")["result"])
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.ConnectJSON(t, url)
+	c.SendText(`{"type":99}` + "\x1e")
+	c.SendText(`{"type":99,"invocationId":"x","target":"Add","arguments":[1,2],"whatever":{"a":[1]}}` + "\x1e" + `{"type":12}` + "\x1e")
+	c.SendText(`{"type":1,"invocationId":"f","target":"Add","arguments":[1,2],"extra":{"a":1},"headers":{"h":"v"}}` + "\x1e")
+	assert.Equal(t, float64(3), c.Completion("f")["result"])
 	// Completions, stream items, cancellations, acks and sequences the
 	// server does not expect are dropped too.
-	c.sendText(`{"type":3,"invocationId":"zz","result":1}` + "\x1e" +
+	c.SendText(`{"type":3,"invocationId":"zz","result":1}` + "\x1e" +
 		`{"type":2,"invocationId":"zz","item":1}` + "\x1e" +
 		`{"type":5,"invocationId":"zz"}` + "\x1e" +
 		`{"type":8,"sequenceId":3}` + "\x1e")
-	assert.Equal(t, float64(42), c.result("Add", 40, 2))
+	assert.Equal(t, float64(42), c.Result("Add", 40, 2))
 }
 
 func TestClientCloseMessageEndsConnection(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	healthy := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	healthy := hubtest.ConnectJSON(t, url)
 	for _, input := range []string{`{"type":7}`, `{"type":7,"error":"client says bye","allowReconnect":true}`} {
-		c := connectJSON(t, url)
-		c.sendText(input + "\x1e")
-		msg, err := c.expectClosed()
+		c := hubtest.ConnectJSON(t, url)
+		c.SendText(input + "\x1e")
+		msg, err := c.ExpectClosed()
 		assert.Nil(t, msg, "the server must not answer a Close with a Close")
 		assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "socket end: %v", err)
 		stillHealthy(t, healthy)
@@ -373,36 +374,36 @@ func TestClientCloseMessageEndsConnection(t *testing.T) {
 }
 
 func TestClientTimeoutAfterFirstPing(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithClientTimeout(300*time.Millisecond))
-	healthy := connectJSON(t, url) // never pings, so never times out
-	c := connectJSON(t, url)
-	c.sendText(`{"type":6}` + "\x1e")
-	text := expectConnectionError(t, c.rawClient)
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithClientTimeout(300*time.Millisecond))
+	healthy := hubtest.ConnectJSON(t, url) // never pings, so never times out
+	c := hubtest.ConnectJSON(t, url)
+	c.SendText(`{"type":6}` + "\x1e")
+	text := expectConnectionError(t, c.RawClient)
 	assert.Contains(t, text, "timeout")
 	stillHealthy(t, healthy)
 }
 
 func TestClientTimeoutNeedsAPing(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithClientTimeout(300*time.Millisecond))
-	silent := connectJSON(t, url)
-	pinging := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithClientTimeout(300*time.Millisecond))
+	silent := hubtest.ConnectJSON(t, url)
+	pinging := hubtest.ConnectJSON(t, url)
 	// Over three timeouts: the silent client never pinged, so its clock
 	// never started; the other one pings often enough.
 	for range 10 {
-		pinging.sendText(`{"type":6}` + "\x1e")
+		pinging.SendText(`{"type":6}` + "\x1e")
 		time.Sleep(100 * time.Millisecond)
 	}
-	assert.Equal(t, float64(3), silent.result("Add", 1, 2))
-	assert.Equal(t, float64(3), pinging.result("Add", 1, 2))
+	assert.Equal(t, float64(3), silent.Result("Add", 1, 2))
+	assert.Equal(t, float64(3), pinging.Result("Add", 1, 2))
 }
 
 func TestKeepAlivePings(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithKeepAliveInterval(100*time.Millisecond))
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithKeepAliveInterval(100*time.Millisecond))
+	c := hubtest.ConnectJSON(t, url)
 	for range 3 {
-		assert.Equal(t, `{"type":6}`+"\x1e", c.readText())
+		assert.Equal(t, `{"type":6}`+"\x1e", c.ReadText())
 	}
-	assert.Equal(t, float64(3), c.result("Add", 1, 2))
+	assert.Equal(t, float64(3), c.Result("Add", 1, 2))
 }
 
 // readTicks reads "tick" invocations numbered from 0 until want have
@@ -438,13 +439,13 @@ func readTicks(ws *websocket.Conn, want int, progress chan<- int) error {
 }
 
 func TestSlowConsumerIsDisconnected(t *testing.T) {
-	h, url, _ := startTunedHub(t, interopHub{}, 16<<10, signalr.WithMaxOutboundBuffer(64<<10))
-	slow := connectJSON(t, url)
-	fast := connectJSON(t, url)
+	h, url, _ := startTunedHub(t, hubtest.Hub{}, 16<<10, signalr.WithMaxOutboundBuffer(64<<10))
+	slow := hubtest.ConnectJSON(t, url)
+	fast := hubtest.ConnectJSON(t, url)
 	// The handshake reply is written before the connection joins the hub's
 	// registry; a round trip makes sure both are reachable by broadcasts.
-	slow.sync()
-	fast.sync()
+	slow.Sync()
+	fast.Sync()
 
 	// With a 16 KiB socket send buffer on the server, the slow client's
 	// kernel buffers hold a few hundred KiB at most: 1 MiB must overflow.
@@ -452,7 +453,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	payload := strings.Repeat("x", 1024)
 	progress := make(chan int, total)
 	readDone := make(chan error, 1)
-	go func() { readDone <- readTicks(fast.ws, total, progress) }()
+	go func() { readDone <- readTicks(fast.WS, total, progress) }()
 
 	// The broadcaster waits for the fast reader every 32 messages (well
 	// under the 64 KiB limit), never for the slow one, which reads nothing.
@@ -499,7 +500,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	var endErr error
 	for endErr == nil {
 		var b []byte
-		_, b, endErr = slow.readFrame()
+		_, b, endErr = slow.ReadFrame()
 		for _, rec := range strings.Split(strings.TrimSuffix(string(b), "\x1e"), "\x1e") {
 			var m map[string]any
 			if rec == "" || json.Unmarshal([]byte(rec), &m) != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // Argument binding failures read as ASP.NET Core's: the details (never the
@@ -17,8 +18,8 @@ func TestBindingErrorText(t *testing.T) {
 		if detailed {
 			opts = append(opts, signalr.WithDetailedErrors(true))
 		}
-		_, url := startHub(t, dispatchHub{}, opts...)
-		c := connectJSON(t, url)
+		_, url := hubtest.StartHub(t, dispatchHub{}, opts...)
+		c := hubtest.ConnectJSON(t, url)
 		for _, tc := range []struct {
 			args   []any
 			detail string
@@ -32,13 +33,13 @@ func TestBindingErrorText(t *testing.T) {
 			if detailed {
 				want += " " + tc.detail
 			}
-			msg := c.callError("Add", tc.args...)
+			msg := c.CallError("Add", tc.args...)
 			require.Equal(t, want, msg, "detailed=%v args=%v", detailed, tc.args)
 			require.NotContains(t, msg, "json:")
 			require.NotContains(t, msg, "Go value")
 		}
 		// A wrong number of upload streams is a HubException: always told.
-		c.sendText(`{"type":1,"invocationId":"s","target":"Add","arguments":[1,2],"streamIds":["a"]}` + "\x1e")
-		require.Equal(t, "An unexpected error occurred invoking 'Add' on the server. HubException: Client sent 1 stream(s), Hub method expects 0.", c.completion("s")["error"])
+		c.SendText(`{"type":1,"invocationId":"s","target":"Add","arguments":[1,2],"streamIds":["a"]}` + "\x1e")
+		require.Equal(t, "An unexpected error occurred invoking 'Add' on the server. HubException: Client sent 1 stream(s), Hub method expects 0.", c.Completion("s")["error"])
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/client"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // mwLog collects a logger's output from many goroutines.
@@ -53,7 +54,7 @@ func (w mwUnwrappingWriter) Unwrap() http.ResponseWriter { return w.ResponseWrit
 func mwStartHub(t *testing.T, wrap func(http.ResponseWriter) http.ResponseWriter) (string, *mwLog) {
 	t.Helper()
 	log := &mwLog{}
-	h, err := signalr.New(interopHub{}, signalr.WithLogger(slog.New(slog.NewTextHandler(log, nil))))
+	h, err := signalr.New(hubtest.Hub{}, signalr.WithLogger(slog.New(slog.NewTextHandler(log, nil))))
 	require.NoError(t, err)
 	mw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(wrap(w), r) })
 	mux := http.NewServeMux()

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
+	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
 // closeHub closes connections with a reason: its own caller, or another
@@ -110,10 +111,10 @@ func TestContextCloseConnectionWithReason(t *testing.T) {
 	gone := make(chan disconnectRecord, 4)
 	_, urls := newCloseHubs(t, 1, gone)
 	for _, allow := range []bool{false, true} {
-		c := connectJSON(t, urls[0])
-		id := c.result("ConnectionID").(string)
-		c.sendText(`{"type":1,"target":"CloseMe","arguments":["maintenance: back soon",` + map[bool]string{false: "false", true: "true"}[allow] + `]}` + "\x1e")
-		require.Equal(t, []any{"maintenance: back soon"}, c.invocation("before"))
+		c := hubtest.ConnectJSON(t, urls[0])
+		id := c.Result("ConnectionID").(string)
+		c.SendText(`{"type":1,"target":"CloseMe","arguments":["maintenance: back soon",` + map[bool]string{false: "false", true: "true"}[allow] + `]}` + "\x1e")
+		require.Equal(t, []any{"maintenance: back soon"}, c.Invocation("before"))
 		want := map[string]any{"type": float64(7), "error": "maintenance: back soon"}
 		if allow {
 			want["allowReconnect"] = true
@@ -126,9 +127,9 @@ func TestContextCloseConnectionWithReason(t *testing.T) {
 	}
 
 	// An empty reason is a clean close.
-	c := connectJSON(t, urls[0])
-	c.sendText(`{"type":1,"target":"CloseMe","arguments":["",false]}` + "\x1e")
-	require.Equal(t, []any{""}, c.invocation("before"))
+	c := hubtest.ConnectJSON(t, urls[0])
+	c.SendText(`{"type":1,"target":"CloseMe","arguments":["",false]}` + "\x1e")
+	require.Equal(t, []any{""}, c.Invocation("before"))
 	require.Equal(t, map[string]any{"type": float64(7)}, closeMessageOf(c))
 	require.ErrorIs(t, nextDisconnect(t, gone).err, signalr.ErrClosedByHub)
 }
@@ -139,8 +140,8 @@ func TestHubCloseConnection(t *testing.T) {
 	for _, nodes := range []int{1, 2} {
 		gone := make(chan disconnectRecord, 4)
 		hubs, urls := newCloseHubs(t, nodes, gone)
-		c := connectJSON(t, urls[nodes-1]) // on the last node
-		id := c.result("ConnectionID").(string)
+		c := hubtest.ConnectJSON(t, urls[nodes-1]) // on the last node
+		id := c.Result("ConnectionID").(string)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.ErrorIs(t, hubs[0].CloseConnection(ctx, "no-such-connection", "x", false), signalr.ErrConnectionNotFound)
@@ -163,16 +164,16 @@ func TestHubCloseConnection(t *testing.T) {
 // The official client's onclose receives the reason, over every transport
 // and protocol, from the connection's own node and across nodes.
 func TestOfficialClientSeesCloseReason(t *testing.T) {
-	requireNodeClient(t)
+	nodetest.Require(t)
 	for _, nodes := range []int{1, 2} {
-		for _, tc := range interopMatrix {
-			t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+		for _, tc := range hubtest.InteropMatrix {
+			t.Run(tc.Transport+"/"+tc.Protocol, func(t *testing.T) {
 				_, urls := newCloseHubs(t, nodes, nil)
 				url := urls[0]
 				if nodes > 1 {
-					url = roundRobin(t, urls)
+					url = hubtest.RoundRobin(t, urls)
 				}
-				passed, _ := runNodeFile(t, "close.test.mjs", url, tc.transport, tc.protocol)
+				passed, _ := hubtest.RunNodeFile(t, "close.test.mjs", url, tc.Transport, tc.Protocol)
 				require.GreaterOrEqual(t, passed, 4)
 			})
 		}
@@ -188,28 +189,14 @@ func (h disconnectOnlyHub) OnDisconnected(_ *signalr.Context, err error) { h.gon
 // A hub that implements only OnDisconnected hears about disconnections.
 func TestDisconnecterWithoutConnecter(t *testing.T) {
 	h := disconnectOnlyHub{gone: make(chan error, 1)}
-	_, url := startHub(t, h)
-	c := connectJSON(t, url)
-	require.Equal(t, "pong", c.result("Ping"))
-	c.sendText(`{"type":7}` + "\x1e")
+	_, url := hubtest.StartHub(t, h)
+	c := hubtest.ConnectJSON(t, url)
+	require.Equal(t, "pong", c.Result("Ping"))
+	c.SendText(`{"type":7}` + "\x1e")
 	select {
 	case err := <-h.gone:
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnDisconnected did not run")
-	}
-}
-
-// TestHubCloseConnectionNotAnID closes, through a NATS backplane, ids that
-// no connection can have: a subject wildcard, a dot, a name too long for a
-// subject. None is looked for on the bus; each is not found.
-func TestHubCloseConnectionNotAnID(t *testing.T) {
-	url, _ := startNATS(t, 0)
-	bps := natsBackplanes(t, url)
-	h, _ := startHub(t, interopHub{}, signalr.WithBackplane(bps("closeid"), "closeid"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, id := range []string{"", "no*such", "no.such", ">", strings.Repeat("a", 300)} {
-		require.ErrorIs(t, h.CloseConnection(ctx, id, "x", false), signalr.ErrConnectionNotFound, "id %q", id)
 	}
 }

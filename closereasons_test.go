@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // Why a connection closed, as OnDisconnected sees it: each reason the
@@ -54,16 +55,16 @@ func (h *reasonHub) reason(t *testing.T) error {
 func TestCloseReasonClientCloseIsNil(t *testing.T) {
 	t.Run("Close message", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h)
-		c := connectJSON(t, url)
-		c.sendText(`{"type":7}` + "\x1e")
+		_, url := hubtest.StartHub(t, h)
+		c := hubtest.ConnectJSON(t, url)
+		c.SendText(`{"type":7}` + "\x1e")
 		assert.NoError(t, h.reason(t))
 	})
 	t.Run("WebSocket close", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h)
-		c := connectJSON(t, url)
-		require.NoError(t, c.ws.WriteControl(websocket.CloseMessage,
+		_, url := hubtest.StartHub(t, h)
+		c := hubtest.ConnectJSON(t, url)
+		require.NoError(t, c.WS.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)))
 		assert.NoError(t, h.reason(t))
 	})
@@ -80,10 +81,10 @@ func TestCloseReasonClientCloseIsNil(t *testing.T) {
 // silent past the client timeout.
 func TestCloseReasonClientTimeout(t *testing.T) {
 	h := newReasonHub()
-	_, url := startHub(t, h, signalr.WithClientTimeout(300*time.Millisecond))
-	c := connectJSON(t, url)
-	c.sendText(`{"type":6}` + "\x1e")
-	closeMsg, _ := c.expectClosed()
+	_, url := hubtest.StartHub(t, h, signalr.WithClientTimeout(300*time.Millisecond))
+	c := hubtest.ConnectJSON(t, url)
+	c.SendText(`{"type":6}` + "\x1e")
+	closeMsg, _ := c.ExpectClosed()
 	require.NotNil(t, closeMsg)
 	assert.Contains(t, closeMsg["error"], "client timeout")
 	err := h.reason(t)
@@ -102,9 +103,9 @@ func TestCloseReasonLongPollDisconnectTimeout(t *testing.T) {
 
 func TestCloseReasonShutdown(t *testing.T) {
 	h := newReasonHub()
-	hub, url := startHub(t, h)
-	c := connectJSON(t, url)
-	require.Equal(t, "x", c.result("Echo", "x"))
+	hub, url := hubtest.StartHub(t, h)
+	c := hubtest.ConnectJSON(t, url)
+	require.Equal(t, "x", c.Result("Echo", "x"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, hub.Shutdown(ctx))
@@ -114,18 +115,18 @@ func TestCloseReasonShutdown(t *testing.T) {
 func TestCloseReasonClosedByHub(t *testing.T) {
 	t.Run("CloseConnection", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h)
-		c := connectJSON(t, url)
-		c.invoke("CloseMe", "bye")
+		_, url := hubtest.StartHub(t, h)
+		c := hubtest.ConnectJSON(t, url)
+		c.Invoke("CloseMe", "bye")
 		err := h.reason(t)
 		require.ErrorIs(t, err, signalr.ErrClosedByHub)
 		assert.Contains(t, err.Error(), "bye")
 	})
 	t.Run("Abort", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h)
-		c := connectJSON(t, url)
-		c.invoke("AbortMe")
+		_, url := hubtest.StartHub(t, h)
+		c := hubtest.ConnectJSON(t, url)
+		c.Invoke("AbortMe")
 		require.ErrorIs(t, h.reason(t), signalr.ErrClosedByHub)
 	})
 }
@@ -133,10 +134,10 @@ func TestCloseReasonClosedByHub(t *testing.T) {
 func TestCloseReasonProtocolViolation(t *testing.T) {
 	t.Run("malformed message", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h)
-		c := connectJSON(t, url)
-		c.sendText(`{"type":1,"target":` + "\x1e")
-		closeMsg, _ := c.expectClosed()
+		_, url := hubtest.StartHub(t, h)
+		c := hubtest.ConnectJSON(t, url)
+		c.SendText(`{"type":1,"target":` + "\x1e")
+		closeMsg, _ := c.ExpectClosed()
 		require.NotNil(t, closeMsg)
 		err := h.reason(t)
 		require.ErrorIs(t, err, signalr.ErrProtocolViolation)
@@ -144,21 +145,21 @@ func TestCloseReasonProtocolViolation(t *testing.T) {
 	})
 	t.Run("message over the size limit", func(t *testing.T) {
 		h := newReasonHub()
-		_, url := startHub(t, h, signalr.WithMaxReceiveMessageSize(128))
-		c := connectJSON(t, url)
-		require.Equal(t, "x", c.result("Echo", "x")) // under the limit
-		c.invoke("Echo", strings.Repeat("x", 200))
+		_, url := hubtest.StartHub(t, h, signalr.WithMaxReceiveMessageSize(128))
+		c := hubtest.ConnectJSON(t, url)
+		require.Equal(t, "x", c.Result("Echo", "x")) // under the limit
+		c.Invoke("Echo", strings.Repeat("x", 200))
 		require.ErrorIs(t, h.reason(t), signalr.ErrProtocolViolation)
 	})
 }
 
 func TestCloseReasonAuthExpired(t *testing.T) {
 	h := newReasonHub()
-	_, url := startHub(t, h, signalr.WithCloseOnAuthExpiration(),
+	_, url := hubtest.StartHub(t, h, signalr.WithCloseOnAuthExpiration(),
 		signalr.WithAuthenticator(func(*http.Request) (*signalr.Identity, error) {
 			return &signalr.Identity{UserID: "alice", ExpiresAt: time.Now().Add(300 * time.Millisecond)}, nil
 		}))
-	connectJSON(t, url)
+	hubtest.ConnectJSON(t, url)
 	require.ErrorIs(t, h.reason(t), signalr.ErrAuthExpired)
 }
 
@@ -211,9 +212,9 @@ func TestCloseReasonHandshake(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		l := &closedLog{}
 		h := newReasonHub()
-		_, url := startHub(t, h, signalr.WithLogger(slog.New(l)), signalr.WithHandshakeTimeout(200*time.Millisecond))
-		c := dialRaw(t, url, "")
-		_, b, err := c.readFrame()
+		_, url := hubtest.StartHub(t, h, signalr.WithLogger(slog.New(l)), signalr.WithHandshakeTimeout(200*time.Millisecond))
+		c := hubtest.DialRaw(t, url, "")
+		_, b, err := c.ReadFrame()
 		require.NoError(t, err)
 		assert.Contains(t, string(b), "Handshake was canceled.")
 		require.ErrorIs(t, l.reason(t), signalr.ErrHandshakeTimeout)
@@ -222,10 +223,10 @@ func TestCloseReasonHandshake(t *testing.T) {
 	t.Run("unknown protocol", func(t *testing.T) {
 		l := &closedLog{}
 		h := newReasonHub()
-		_, url := startHub(t, h, signalr.WithLogger(slog.New(l)))
-		c := dialRaw(t, url, "")
-		c.sendText(`{"protocol":"nope","version":1}` + "\x1e")
-		assert.Contains(t, c.readText(), "The protocol 'nope' is not supported.")
+		_, url := hubtest.StartHub(t, h, signalr.WithLogger(slog.New(l)))
+		c := hubtest.DialRaw(t, url, "")
+		c.SendText(`{"protocol":"nope","version":1}` + "\x1e")
+		assert.Contains(t, c.ReadText(), "The protocol 'nope' is not supported.")
 		err := l.reason(t)
 		require.ErrorIs(t, err, signalr.ErrHandshakeFailed)
 		assert.False(t, errors.Is(err, signalr.ErrHandshakeTimeout))
@@ -233,10 +234,10 @@ func TestCloseReasonHandshake(t *testing.T) {
 	t.Run("malformed request", func(t *testing.T) {
 		l := &closedLog{}
 		h := newReasonHub()
-		_, url := startHub(t, h, signalr.WithLogger(slog.New(l)))
-		c := dialRaw(t, url, "")
-		c.sendText(`{"protocol":` + "\x1e")
-		_, _, _ = c.readFrame()
+		_, url := hubtest.StartHub(t, h, signalr.WithLogger(slog.New(l)))
+		c := hubtest.DialRaw(t, url, "")
+		c.SendText(`{"protocol":` + "\x1e")
+		_, _, _ = c.ReadFrame()
 		require.ErrorIs(t, l.reason(t), signalr.ErrHandshakeFailed)
 	})
 }

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
-	natsbp "github.com/gosignalr/signalr/backplane/nats"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // smallPayload is the max_payload of the NATS server of the forwarding
@@ -27,33 +26,52 @@ const (
 	forwardRoom  = 512
 )
 
-// startSmallNATS runs a NATS server that refuses messages past
-// smallPayload bytes.
-func startSmallNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: smallPayload, NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	require.True(t, ns.ReadyForConnections(5*time.Second), "nats-server did not start")
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns.ClientURL()
+// limitedBus is a bus that refuses messages past max bytes, as a NATS
+// server does past its max_payload.
+type limitedBus struct {
+	backplane.Backplane
+	max int
 }
 
-// forwardPair is two nodes on a NATS bus with a small max_payload: owner
-// holds the connections, other receives requests for them and forwards
-// them.
+var errPayloadTooLarge = errors.New("payload too large for the bus")
+
+func (b *limitedBus) MaxPayload() int { return b.max }
+
+func (b *limitedBus) Publish(ctx context.Context, subject string, data []byte) error {
+	if len(data) > b.max {
+		return errPayloadTooLarge
+	}
+	return b.Backplane.Publish(ctx, subject, data)
+}
+
+func (b *limitedBus) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	if len(data) > b.max {
+		return nil, errPayloadTooLarge
+	}
+	return b.Backplane.Request(ctx, subject, data)
+}
+
+func (b *limitedBus) Subscribe(subject string, h backplane.Handler) (backplane.Subscription, error) {
+	return b.Backplane.Subscribe(subject, func(m *backplane.Message) {
+		if reply := m.Reply; reply != nil {
+			m.Reply = func(data []byte) error {
+				if len(data) > b.max {
+					return errPayloadTooLarge
+				}
+				return reply(data)
+			}
+		}
+		h(m)
+	})
+}
+
+// forwardPair is two nodes on a bus with a small max payload: owner holds
+// the connections, other receives requests for them and forwards them.
 func forwardPair(t *testing.T, hub any, opts ...signalr.Option) (owner, other *htServer) {
 	t.Helper()
-	url := startSmallNATS(t)
+	bus := &limitedBus{Backplane: backplane.NewMemory(), max: smallPayload}
 	node := func() *htServer {
-		bp, err := natsbp.Connect(url, natsbp.Options{Prefix: "fwd"})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = bp.Close() })
-		require.Eventually(t, func() bool { return bp.MaxPayload() == smallPayload }, 5*time.Second, 10*time.Millisecond)
-		return startHTTPHub(t, hub, append([]signalr.Option{signalr.WithBackplane(bp, "fwd")}, opts...)...)
+		return startHTTPHub(t, hub, append([]signalr.Option{signalr.WithBackplane(bus, "fwd")}, opts...)...)
 	}
 	return node(), node()
 }
@@ -154,7 +172,7 @@ func TestForwardedPostAtBusPayload(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, r.status, r.body)
 		require.Contains(t, r.body, fmt.Sprintf("larger than the backplane can carry to the server holding this connection (%d bytes)", limit))
 		// The connection still works through the other node.
-		r = other.post(token, htInvoke("", "Echo", "small"))
+		r = other.post(token, hubtest.InvocationJSON("", "Echo", "small"))
 		require.Equal(t, http.StatusOK, r.status, r.body)
 	}
 	t.Run("LongPolling", func(t *testing.T) {
@@ -164,7 +182,7 @@ func TestForwardedPostAtBusPayload(t *testing.T) {
 		check(t, other, token, func() {})
 		// The invocations were non-blocking: a blocking one proves the
 		// connection is alive and was not closed by the large ones.
-		r := other.post(token, htInvoke("1", "Add", 2, 3))
+		r := other.post(token, hubtest.InvocationJSON("1", "Add", 2, 3))
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		msgs := other.lpCollect(token, 1)
 		require.Equal(t, float64(5), msgs[0]["result"])
@@ -175,7 +193,7 @@ func TestForwardedPostAtBusPayload(t *testing.T) {
 		st, token := owner.sseConnect()
 		defer st.close()
 		check(t, other, token, func() {})
-		r := other.post(token, htInvoke("1", "Add", 2, 3))
+		r := other.post(token, hubtest.InvocationJSON("1", "Add", 2, 3))
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		msgs := st.nextMessages()
 		require.Equal(t, float64(5), msgs[0]["result"])
@@ -207,11 +225,10 @@ func (f *failReplyBackplane) Subscribe(subject string, h backplane.Handler) (bac
 // forwarded poll fail on the bus: the messages it carried go back to the
 // connection's queue and the next poll gets them, in order.
 func TestForwardedPollFailedReplyRequeues(t *testing.T) {
-	url, _ := startNATS(t, 0)
-	bps := natsBackplanes(t, url)
-	failing := &failReplyBackplane{Backplane: bps("fwd")}
+	bus := backplane.NewMemory()
+	failing := &failReplyBackplane{Backplane: bus}
 	owner := startHTTPHub(t, newHTHub(), signalr.WithBackplane(failing, "fwd"))
-	other := startHTTPHub(t, newHTHub(), signalr.WithBackplane(bps("fwd"), "fwd"))
+	other := startHTTPHub(t, newHTHub(), signalr.WithBackplane(bus, "fwd"))
 	token, id := owner.lpConnect(htJSONHandshake)
 	ctx, cancel := context.WithTimeout(context.Background(), htWait)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // subCountingBackplane counts the live subscriptions of each subject.
@@ -67,17 +68,17 @@ func TestGroupJoinLeaveRaceLeavesNoSubscription(t *testing.T) {
 		}
 		return "x" + s
 	}
-	h, url := startHub(t, interopHub{}, signalr.WithBackplane(bp, "refs"), signalr.WithSubjectHash(slowHash))
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bp, "refs"), signalr.WithSubjectHash(slowHash))
 	const subject = "hxrefs.g.xroom"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const conns, workers, rounds = 6, 4, 100
-	clients := make([]*jsonClient, conns)
+	clients := make([]*hubtest.JSONClient, conns)
 	ids := make([]string, conns)
 	for i := range clients {
-		clients[i] = connectJSON(t, url)
-		ids[i] = clients[i].id(t)
+		clients[i] = hubtest.ConnectJSON(t, url)
+		ids[i] = clients[i].ID(t)
 	}
 	require.NoError(t, h.Groups().Add(ctx, ids[0], "room"))
 	require.Equal(t, 1, bp.count(subject), "the group's subject")
@@ -93,7 +94,7 @@ func TestGroupJoinLeaveRaceLeavesNoSubscription(t *testing.T) {
 				defer wg.Done()
 				for r := range rounds {
 					if i%3 == 0 && w == 0 && r == rounds/2 {
-						clients[i].ws.Close() // the connection ends meanwhile
+						clients[i].WS.Close() // the connection ends meanwhile
 					}
 					err := h.Groups().Add(ctx, ids[i], "room")
 					if err == nil {

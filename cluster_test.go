@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
+	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
 // countingBackplane counts what crosses the bus, so that a test can tell
@@ -50,14 +52,14 @@ func memoryBackplanes(t *testing.T) (func(string) backplane.Backplane, map[strin
 // different node, so every target, group change and client result
 // crosses the backplane, and so do the HTTP transports' requests.
 func TestOfficialClientCluster(t *testing.T) {
-	requireNodeClient(t)
-	for _, tc := range interopMatrix {
-		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+	nodetest.Require(t)
+	for _, tc := range hubtest.InteropMatrix {
+		t.Run(tc.Transport+"/"+tc.Protocol, func(t *testing.T) {
 			bps, buses := memoryBackplanes(t)
-			url := interopCluster(t, 3, bps)
-			passed, _ := runScenarios(t, url, tc.transport, tc.protocol)
+			url := hubtest.InteropCluster(t, 3, bps)
+			passed, _ := hubtest.RunScenarios(t, url, tc.Transport, tc.Protocol)
 			require.GreaterOrEqual(t, passed, 9)
-			passed, _ = runNodeFile(t, "streaming.test.mjs", url, tc.transport, tc.protocol)
+			passed, _ = hubtest.RunNodeFile(t, "streaming.test.mjs", url, tc.Transport, tc.Protocol)
 			require.Positive(t, passed)
 			main := buses["main"]
 			t.Logf("backplane traffic of the main hub: %d publishes, %d requests", main.publishes.Load(), main.requests.Load())

@@ -24,6 +24,7 @@ var docDirs = []string{
 	"backplane/redis",
 	"client",
 	"contract",
+	"examples/chathub",
 	"protocol",
 	"protocol/protocoltest",
 	"transport",

@@ -35,7 +35,7 @@ func Example() {
 	defer srv.Close()
 	defer hub.Shutdown(context.Background())
 
-	// A client: the Go client here, as connection.invoke("Add", 40, 2)
+	// A client: the Go client here, as connection.Invoke("Add", 40, 2)
 	// in JavaScript.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // burstHub sends bursts to everyone and reports connections' ends.
@@ -86,8 +87,8 @@ func TestBurstDoesNotCutOffReader(t *testing.T) {
 		signalr.WithWriteTimeout(5*time.Second))
 
 	// The client that never reads: a bare socket, silent after one call.
-	silent := connectJSON(t, url)
-	silentID, _ := silent.result("ID").(string)
+	silent := hubtest.ConnectJSON(t, url)
+	silentID, _ := silent.Result("ID").(string)
 
 	// The reader's kernel buffers are small and fixed, so that what it has
 	// not read stays queued on the server.
@@ -95,23 +96,23 @@ func TestBurstDoesNotCutOffReader(t *testing.T) {
 	next := 0
 	for b := 0; b < bursts; b += 2 {
 		ids := []string{
-			reader.invoke("Burst", b*perBurst, perBurst, size),
-			reader.invoke("Burst", (b+1)*perBurst, perBurst, size),
+			reader.Invoke("Burst", b*perBurst, perBurst, size),
+			reader.Invoke("Burst", (b+1)*perBurst, perBurst, size),
 		}
 		waitFor(t, h.queued, "a burst to be queued")
 		waitFor(t, h.queued, "a burst to be queued")
 		for _, id := range ids {
 			for range perBurst {
-				args := reader.invocation("tick")
+				args := reader.Invocation("tick")
 				require.Equal(t, float64(next), args[0], "ticks out of order")
 				require.Len(t, args[1], size)
 				next++
 			}
-			reader.completion(id)
+			reader.Completion(id)
 		}
 	}
 	require.Equal(t, bursts*perBurst, next)
-	reader.sync()
+	reader.Sync()
 
 	err := h.waitDisconnect(t, silentID, 30*time.Second)
 	require.ErrorIs(t, err, signalr.ErrSlowConsumer, "the silent client's close reason: %v", err)
@@ -119,7 +120,7 @@ func TestBurstDoesNotCutOffReader(t *testing.T) {
 
 // dialSmallBuffers connects a JSON client whose socket receive buffer is
 // rcvBuf bytes.
-func dialSmallBuffers(t *testing.T, baseURL string, rcvBuf int) *jsonClient {
+func dialSmallBuffers(t *testing.T, baseURL string, rcvBuf int) *hubtest.JSONClient {
 	t.Helper()
 	d := *websocket.DefaultDialer
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -139,9 +140,9 @@ func dialSmallBuffers(t *testing.T, baseURL string, rcvBuf int) *jsonClient {
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { ws.Close() })
-	c := &jsonClient{rawClient: &rawClient{t: t, ws: ws}}
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	require.Equal(t, "{}\x1e", c.readText())
+	c := &hubtest.JSONClient{RawClient: &hubtest.RawClient{T: t, WS: ws}}
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	require.Equal(t, "{}\x1e", c.ReadText())
 	return c
 }
 
@@ -153,8 +154,8 @@ func TestSendToCallerWaitsForRoom(t *testing.T) {
 	h := newBurstHub()
 	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(signalr.Disabled),
 		signalr.WithMaxOutboundBuffer(64<<10))
-	c := connectJSON(t, url)
-	id := c.invoke("Hold", 300, 16<<10)
+	c := hubtest.ConnectJSON(t, url)
+	id := c.Invoke("Hold", 300, 16<<10)
 	// Not reading: Hold's sends fill the socket buffers, then the queue.
 	err := waitFor(t, h.sendErr, "Hold to end")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -162,7 +163,7 @@ func TestSendToCallerWaitsForRoom(t *testing.T) {
 	// Now read: every held message, then Hold's completion; no Close.
 	held := 0
 	for {
-		m := c.next()
+		m := c.Next()
 		if m["type"] == float64(1) {
 			require.Equal(t, "held", m["target"])
 			held++
@@ -173,7 +174,7 @@ func TestSendToCallerWaitsForRoom(t *testing.T) {
 		require.NotContains(t, m, "error")
 		break
 	}
-	c.sync()
+	c.Sync()
 	t.Logf("held messages delivered: %d (%d KiB)", held, held*16)
 }
 
@@ -184,9 +185,9 @@ func TestWriteTimeoutIsSlowConsumer(t *testing.T) {
 	h := newBurstHub()
 	_, url, _ := startTunedHub(t, h, 16<<10, signalr.WithKeepAliveInterval(signalr.Disabled),
 		signalr.WithMaxOutboundBuffer(64<<10), signalr.WithWriteTimeout(300*time.Millisecond))
-	c := connectJSON(t, url)
-	connID, _ := c.result("ID").(string)
-	c.invoke("Hold", 60_000, 16<<10)
+	c := hubtest.ConnectJSON(t, url)
+	connID, _ := c.Result("ID").(string)
+	c.Invoke("Hold", 60_000, 16<<10)
 	err := h.waitDisconnect(t, connID, 20*time.Second)
 	require.ErrorIs(t, err, signalr.ErrSlowConsumer, "close reason: %v", err)
 	err = waitFor(t, h.sendErr, "Hold to end")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // disconnectEvent is one OnDisconnected call.
@@ -74,16 +75,16 @@ func (h *lifecycleHub) waitDisconnect(t *testing.T, id string) error {
 
 // connectMember connects and returns the client with its connection id. The
 // round trip also guarantees that the hub can reach the connection.
-func connectMember(t *testing.T, url, query string) (*jsonClient, string) {
+func connectMember(t *testing.T, url, query string) (*hubtest.JSONClient, string) {
 	t.Helper()
-	c := connectJSONQuery(t, url, query)
-	id, ok := c.result("ID").(string)
+	c := hubtest.ConnectJSONQuery(t, url, query)
+	id, ok := c.Result("ID").(string)
 	require.True(t, ok)
 	return c, id
 }
 
 func TestGroupsFromOutsideAHubMethod(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
+	h, url := hubtest.StartHub(t, newLifecycleHub())
 	a, idA := connectMember(t, url, "")
 	b, _ := connectMember(t, url, "")
 	ctx := context.Background()
@@ -91,21 +92,21 @@ func TestGroupsFromOutsideAHubMethod(t *testing.T) {
 	require.NoError(t, h.Groups().Add(ctx, idA, "g"))
 	require.NoError(t, h.Groups().Add(ctx, idA, "g"), "adding twice is adding once")
 	require.NoError(t, h.Clients().Group("g").Send(ctx, "news", "one", 1))
-	assert.Equal(t, []any{"one", 1.0}, a.invocation("news"))
-	a.sync() // delivered once
-	b.sync() // not a member
+	assert.Equal(t, []any{"one", 1.0}, a.Invocation("news"))
+	a.Sync() // delivered once
+	b.Sync() // not a member
 
 	require.NoError(t, h.Groups().Remove(ctx, idA, "g"))
 	require.NoError(t, h.Groups().Remove(ctx, idA, "g"), "removing a non-member does nothing")
 	require.NoError(t, h.Clients().Group("g").Send(ctx, "news", "two", 2))
-	a.sync()
-	b.sync()
+	a.Sync()
+	b.Sync()
 
 	require.NoError(t, h.Clients().Group("nobody").Send(ctx, "news", "three"), "an empty group is not an error")
 }
 
 func TestGroupsFromAnHTTPHandler(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
+	h, url := hubtest.StartHub(t, newLifecycleHub())
 	a, idA := connectMember(t, url, "")
 	b, idB := connectMember(t, url, "")
 
@@ -124,25 +125,25 @@ func TestGroupsFromAnHTTPHandler(t *testing.T) {
 	}))
 	defer admin.Close()
 
-	resp, body := doHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id="+idA)
+	resp, body := hubtest.DoHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id="+idA)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
-	assert.Equal(t, []any{idA}, a.invocation("welcome"))
-	b.sync()
+	assert.Equal(t, []any{idA}, a.Invocation("welcome"))
+	b.Sync()
 
-	resp, body = doHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id="+idB)
+	resp, body = hubtest.DoHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id="+idB)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
-	assert.Equal(t, []any{idB}, a.invocation("welcome"))
-	assert.Equal(t, []any{idB}, b.invocation("welcome"))
+	assert.Equal(t, []any{idB}, a.Invocation("welcome"))
+	assert.Equal(t, []any{idB}, b.Invocation("welcome"))
 
-	resp, body = doHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id=unknown")
+	resp, body = hubtest.DoHTTP(t, http.MethodPost, admin.URL+"/?group=ops&id=unknown")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Contains(t, body, signalr.ErrConnectionNotFound.Error())
-	a.sync()
-	b.sync()
+	a.Sync()
+	b.Sync()
 }
 
 func TestGroupsUnknownConnection(t *testing.T) {
-	h, _ := startHub(t, newLifecycleHub())
+	h, _ := hubtest.StartHub(t, newLifecycleHub())
 	ctx := context.Background()
 	assert.ErrorIs(t, h.Groups().Add(ctx, "no-such-connection", "g"), signalr.ErrConnectionNotFound)
 	assert.ErrorIs(t, h.Groups().Remove(ctx, "no-such-connection", "g"), signalr.ErrConnectionNotFound)
@@ -151,27 +152,27 @@ func TestGroupsUnknownConnection(t *testing.T) {
 
 func TestGroupMembershipEndsWithTheConnection(t *testing.T) {
 	hub := newLifecycleHub()
-	h, url := startHub(t, hub)
+	h, url := hubtest.StartHub(t, hub)
 	a, idA := connectMember(t, url, "")
 	b, idB := connectMember(t, url, "")
 	ctx := context.Background()
 	require.NoError(t, h.Groups().Add(ctx, idA, "g"))
 	require.NoError(t, h.Groups().Add(ctx, idB, "g"))
 
-	a.sendText(`{"type":7}` + "\x1e")
-	_, err := a.expectClosed()
+	a.SendText(`{"type":7}` + "\x1e")
+	_, err := a.ExpectClosed()
 	require.Error(t, err)
 	require.NoError(t, hub.waitDisconnect(t, idA))
 
 	assert.ErrorIs(t, h.Groups().Add(ctx, idA, "g"), signalr.ErrConnectionNotFound)
 	assert.ErrorIs(t, h.Groups().Remove(ctx, idA, "g"), signalr.ErrConnectionNotFound)
 	require.NoError(t, h.Clients().Group("g").Send(ctx, "news", "after"))
-	assert.Equal(t, []any{"after"}, b.invocation("news"))
-	b.sync()
+	assert.Equal(t, []any{"after"}, b.Invocation("news"))
+	b.Sync()
 }
 
 func TestSendToSeveralGroupsDeliversOnce(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
+	h, url := hubtest.StartHub(t, newLifecycleHub())
 	both, idBoth := connectMember(t, url, "")
 	onlyY, idY := connectMember(t, url, "")
 	none, _ := connectMember(t, url, "")
@@ -181,20 +182,20 @@ func TestSendToSeveralGroupsDeliversOnce(t *testing.T) {
 	require.NoError(t, h.Groups().Add(ctx, idY, "y"))
 
 	require.NoError(t, h.Clients().Groups("x", "y", "x").Send(ctx, "news", "n"))
-	assert.Equal(t, []any{"n"}, both.invocation("news"))
-	assert.Equal(t, []any{"n"}, onlyY.invocation("news"))
-	both.sync()
-	onlyY.sync()
-	none.sync()
+	assert.Equal(t, []any{"n"}, both.Invocation("news"))
+	assert.Equal(t, []any{"n"}, onlyY.Invocation("news"))
+	both.Sync()
+	onlyY.Sync()
+	none.Sync()
 
 	require.NoError(t, h.Clients().GroupExcept("y", idBoth).Send(ctx, "news", "except"))
-	assert.Equal(t, []any{"except"}, onlyY.invocation("news"))
-	both.sync()
-	onlyY.sync()
+	assert.Equal(t, []any{"except"}, onlyY.Invocation("news"))
+	both.Sync()
+	onlyY.Sync()
 }
 
 func TestSendToUser(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub()) // startHub names users by ?user=
+	h, url := hubtest.StartHub(t, newLifecycleHub()) // hubtest.StartHub names users by ?user=
 	alice1, _ := connectMember(t, url, "?user=alice")
 	alice2, _ := connectMember(t, url, "?user=alice")
 	bob, _ := connectMember(t, url, "?user=bob")
@@ -202,25 +203,25 @@ func TestSendToUser(t *testing.T) {
 	ctx := context.Background()
 
 	require.NoError(t, h.Clients().User("alice").Send(ctx, "dm", "hi alice"))
-	assert.Equal(t, []any{"hi alice"}, alice1.invocation("dm"))
-	assert.Equal(t, []any{"hi alice"}, alice2.invocation("dm"))
-	bob.sync()
-	anon.sync()
+	assert.Equal(t, []any{"hi alice"}, alice1.Invocation("dm"))
+	assert.Equal(t, []any{"hi alice"}, alice2.Invocation("dm"))
+	bob.Sync()
+	anon.Sync()
 
 	require.NoError(t, h.Clients().Users("alice", "bob", "alice").Send(ctx, "dm", "all"))
-	for _, c := range []*jsonClient{alice1, alice2, bob} {
-		assert.Equal(t, []any{"all"}, c.invocation("dm"))
-		c.sync()
+	for _, c := range []*hubtest.JSONClient{alice1, alice2, bob} {
+		assert.Equal(t, []any{"all"}, c.Invocation("dm"))
+		c.Sync()
 	}
-	anon.sync()
+	anon.Sync()
 
 	require.NoError(t, h.Clients().User("").Send(ctx, "dm", "nobody"), "the empty user id is no user")
-	anon.sync()
+	anon.Sync()
 	require.NoError(t, h.Clients().User("carol").Send(ctx, "dm", "nobody"))
 }
 
 func TestSendErrors(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
+	h, url := hubtest.StartHub(t, newLifecycleHub())
 	c, id := connectMember(t, url, "")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -234,23 +235,23 @@ func TestSendErrors(t *testing.T) {
 	err = h.Clients().All().Send(context.Background(), "m", "fine", func() {})
 	assert.Error(t, err, "a func cannot be encoded")
 	// Nothing was sent, and the connection is unharmed.
-	c.sync()
+	c.Sync()
 }
 
 func TestSendUnencodableToNobody(t *testing.T) {
-	h, _ := startHub(t, newLifecycleHub())
+	h, _ := hubtest.StartHub(t, newLifecycleHub())
 	err := h.Clients().Group("empty").Send(context.Background(), "m", make(chan int))
 	assert.Error(t, err)
 }
 
 func TestSendAfterShutdown(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
+	h, url := hubtest.StartHub(t, newLifecycleHub())
 	c, id := connectMember(t, url, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
 
-	msg, err := c.expectClosed()
+	msg, err := c.ExpectClosed()
 	require.Error(t, err)
 	require.NotNil(t, msg, "Shutdown sends a Close message")
 	assert.Equal(t, true, msg["allowReconnect"])
@@ -262,35 +263,35 @@ func TestSendAfterShutdown(t *testing.T) {
 }
 
 func TestOnConnectedJoinsAndSendsToCaller(t *testing.T) {
-	h, url := startHub(t, newLifecycleHub())
-	c := connectJSONQuery(t, url, "?join=room")
+	h, url := hubtest.StartHub(t, newLifecycleHub())
+	c := hubtest.ConnectJSONQuery(t, url, "?join=room")
 	// Right after the handshake reply, before anything else.
-	args := c.invocation("joined")
+	args := c.Invocation("joined")
 	require.Len(t, args, 2)
 	assert.Equal(t, "room", args[0])
 	id := args[1].(string)
-	assert.Equal(t, id, c.result("ID"))
+	assert.Equal(t, id, c.Result("ID"))
 
 	other, _ := connectMember(t, url, "")
 	require.NoError(t, h.Clients().Group("room").Send(context.Background(), "news", "in room"))
-	assert.Equal(t, []any{"in room"}, c.invocation("news"))
-	other.sync()
+	assert.Equal(t, []any{"in room"}, c.Invocation("news"))
+	other.Sync()
 }
 
 func TestOnConnectedRefusesTheConnection(t *testing.T) {
 	hub := newLifecycleHub()
-	_, url := startHub(t, hub)
+	_, url := hubtest.StartHub(t, hub)
 	healthy, _ := connectMember(t, url, "")
 
-	c := dialRaw(t, url, "?refuse=go%20away")
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	assert.Equal(t, "{}\x1e", c.readText(), "the handshake itself succeeds")
+	c := hubtest.DialRaw(t, url, "?refuse=go%20away")
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	assert.Equal(t, "{}\x1e", c.ReadText(), "the handshake itself succeeds")
 	assert.Equal(t, "Connection closed with an error. HubException: go away", expectCloseMessage(t, c))
 
 	// Other errors are not shown to the client.
-	c = dialRaw(t, url, "?fail=1")
-	c.sendText(`{"protocol":"json","version":1}` + "\x1e")
-	assert.Equal(t, "{}\x1e", c.readText())
+	c = hubtest.DialRaw(t, url, "?fail=1")
+	c.SendText(`{"protocol":"json","version":1}` + "\x1e")
+	assert.Equal(t, "{}\x1e", c.ReadText())
 	assert.Equal(t, "Connection closed with an error.", expectCloseMessage(t, c))
 
 	stillHealthy(t, healthy)
@@ -298,31 +299,31 @@ func TestOnConnectedRefusesTheConnection(t *testing.T) {
 
 func TestOnDisconnectedError(t *testing.T) {
 	hub := newLifecycleHub()
-	_, url := startHub(t, hub)
+	_, url := hubtest.StartHub(t, hub)
 
 	t.Run("client Close message", func(t *testing.T) {
 		c, id := connectMember(t, url, "")
-		c.sendText(`{"type":7}` + "\x1e")
-		_, err := c.expectClosed()
+		c.SendText(`{"type":7}` + "\x1e")
+		_, err := c.ExpectClosed()
 		require.Error(t, err)
 		assert.NoError(t, hub.waitDisconnect(t, id))
 	})
 	t.Run("close frame without a status, as the JS client sends", func(t *testing.T) {
 		c, id := connectMember(t, url, "")
-		require.NoError(t, c.ws.WriteControl(websocket.CloseMessage, nil, time.Now().Add(time.Second)))
-		_, err := c.expectClosed()
+		require.NoError(t, c.WS.WriteControl(websocket.CloseMessage, nil, time.Now().Add(time.Second)))
+		_, err := c.ExpectClosed()
 		require.Error(t, err)
 		assert.NoError(t, hub.waitDisconnect(t, id))
 	})
 	t.Run("bad input", func(t *testing.T) {
 		c, id := connectMember(t, url, "")
-		c.sendText("garbage\x1e")
-		expectConnectionError(t, c.rawClient)
+		c.SendText("garbage\x1e")
+		expectConnectionError(t, c.RawClient)
 		assert.Error(t, hub.waitDisconnect(t, id))
 	})
 	t.Run("socket dropped", func(t *testing.T) {
 		c, id := connectMember(t, url, "")
-		require.NoError(t, c.ws.UnderlyingConn().Close())
+		require.NoError(t, c.WS.UnderlyingConn().Close())
 		assert.Error(t, hub.waitDisconnect(t, id))
 	})
 }

@@ -11,44 +11,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // Hostile input over raw WebSockets: each case gets a clear answer, the
 // process stays up, and a bystander connection keeps working.
 
-func msgpackClient(t *testing.T, url string) *rawClient {
+func msgpackClient(t *testing.T, url string) *hubtest.RawClient {
 	t.Helper()
-	c := dialRaw(t, url, "")
-	c.sendText(`{"protocol":"messagepack","version":1}` + "\x1e")
-	typ, b, err := c.readFrame()
+	c := hubtest.DialRaw(t, url, "")
+	c.SendText(`{"protocol":"messagepack","version":1}` + "\x1e")
+	typ, b, err := c.ReadFrame()
 	require.NoError(t, err)
 	require.Equal(t, websocket.BinaryMessage, typ, "the msgpack handshake reply is binary")
 	require.Equal(t, "{}\x1e", string(b))
 	return c
 }
 
-func (c *rawClient) sendBinary(b []byte) {
-	c.t.Helper()
-	require.NoError(c.t, c.ws.WriteMessage(websocket.BinaryMessage, b))
-}
-
-// expectCloseReason reads until the socket closes and returns the error
-// text of the Close message the server sent (JSON or msgpack).
-func (c *rawClient) expectCloseReason() string {
-	c.t.Helper()
-	var last []byte
-	for {
-		_, b, err := c.readFrame()
-		if err != nil {
-			return string(last)
-		}
-		last = b
-	}
-}
-
 func TestHostileMessagePackFrames(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxReceiveMessageSize(4096))
-	bystander := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxReceiveMessageSize(4096))
+	bystander := hubtest.ConnectJSON(t, url)
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -63,18 +45,18 @@ func TestHostileMessagePackFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := msgpackClient(t, url)
-			c.sendBinary(tc.frame)
-			reason := c.expectCloseReason()
+			c.SendBinary(tc.frame)
+			reason := c.ExpectCloseReason()
 			assert.Contains(t, reason, tc.want)
 			assert.Contains(t, reason, "Connection closed with an error.")
-			assert.Equal(t, float64(3), bystander.result("Add", 1, 2), "the bystander is unaffected")
+			assert.Equal(t, float64(3), bystander.Result("Add", 1, 2), "the bystander is unaffected")
 		})
 	}
 }
 
 func TestHostileJSON(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxReceiveMessageSize(1<<20))
-	bystander := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxReceiveMessageSize(1<<20))
+	bystander := hubtest.ConnectJSON(t, url)
 	deep := `{"type":1,"invocationId":"1","target":"Echo","arguments":[` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `]}` + "\x1e"
 	for _, tc := range []struct {
 		name, frame, want string
@@ -84,22 +66,22 @@ func TestHostileJSON(t *testing.T) {
 		{"a number where the id must be a string", `{"type":1,"invocationId":7,"target":"Echo","arguments":["x"]}` + "\x1e", "invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := handshakeRaw(t, url)
-			c.sendText(tc.frame)
-			_, b, err := c.readFrame()
+			c := hubtest.HandshakeRaw(t, url)
+			c.SendText(tc.frame)
+			_, b, err := c.ReadFrame()
 			if err == nil && strings.Contains(string(b), `"type":3`) {
 				assert.Contains(t, string(b), tc.want, "an error completion")
 			} else {
-				reason := string(b) + c.expectCloseReason()
+				reason := string(b) + c.ExpectCloseReason()
 				assert.Contains(t, reason, tc.want)
 			}
-			assert.Equal(t, float64(3), bystander.result("Add", 1, 2))
+			assert.Equal(t, float64(3), bystander.Result("Add", 1, 2))
 		})
 	}
 }
 
 func TestPostsToOtherTokensAndFloods(t *testing.T) {
-	_, url := startHub(t, interopHub{}, signalr.WithMaxPendingNegotiations(50), signalr.WithMaxPendingNegotiationsPerAddress(50))
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxPendingNegotiations(50), signalr.WithMaxPendingNegotiationsPerAddress(50))
 	// A guessed or stolen-looking token gets 404 on every transport request.
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		req, _ := http.NewRequest(m, url+"/hub?id=AAAAAAAAAAAAAAAAAAAAAA", strings.NewReader("x"))
@@ -130,7 +112,7 @@ func FuzzNegotiateQuery(f *testing.F) {
 		f.Add(seed, "POST")
 	}
 	f.Add("negotiateVersion=1", "GET")
-	h, err := signalr.New(interopHub{}, signalr.WithStatefulReconnect(0))
+	h, err := signalr.New(hubtest.Hub{}, signalr.WithStatefulReconnect(0))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // dsnHub has methods of standard interfaces that must not reach clients.
@@ -47,22 +48,22 @@ func stringerArgs(name string) []any {
 }
 
 func TestStandardInterfaceMethodsAreNotHubMethods(t *testing.T) {
-	_, url := startHub(t, dsnHub{dsn: secretDSN})
-	c := connectJSON(t, url)
-	require.Equal(t, "pong", c.result("Ping"))
+	_, url := hubtest.StartHub(t, dsnHub{dsn: secretDSN})
+	c := hubtest.ConnectJSON(t, url)
+	require.Equal(t, "pong", c.Result("Ping"))
 	for _, name := range dsnHubStandard {
-		msg := c.callError(name, stringerArgs(name)...)
+		msg := c.CallError(name, stringerArgs(name)...)
 		require.Equal(t, "Failed to invoke '"+name+"' due to an error on the server. HubException: Method does not exist.", msg, name)
 		require.NotContains(t, msg, "s3cret")
 	}
 }
 
 func TestWithMethodsListsHubMethods(t *testing.T) {
-	_, url := startHub(t, dsnHub{dsn: "visible"}, signalr.WithMethods("string"), signalr.WithMethods("Ping"))
-	c := connectJSON(t, url)
-	require.Equal(t, "pong", c.result("Ping"))
-	require.Equal(t, "visible", c.result("String")) // listed, so served
-	require.Contains(t, c.callError("Error"), "Method does not exist.")
+	_, url := hubtest.StartHub(t, dsnHub{dsn: "visible"}, signalr.WithMethods("string"), signalr.WithMethods("Ping"))
+	c := hubtest.ConnectJSON(t, url)
+	require.Equal(t, "pong", c.Result("Ping"))
+	require.Equal(t, "visible", c.Result("String")) // listed, so served
+	require.Contains(t, c.CallError("Error"), "Method does not exist.")
 }
 
 type plainHub struct{}
@@ -74,11 +75,11 @@ func (plainHub) Pong() string { return "ping" }
 func (plainHub) String(n int) string { return fmt.Sprint(n) }
 
 func TestWithHiddenMethods(t *testing.T) {
-	_, url := startHub(t, plainHub{}, signalr.WithHiddenMethods("PING"))
-	c := connectJSON(t, url)
-	require.Contains(t, c.callError("Ping"), "Method does not exist.")
-	require.Equal(t, "ping", c.result("Pong"))
-	require.Equal(t, "7", c.result("String", 7))
+	_, url := hubtest.StartHub(t, plainHub{}, signalr.WithHiddenMethods("PING"))
+	c := hubtest.ConnectJSON(t, url)
+	require.Contains(t, c.CallError("Ping"), "Method does not exist.")
+	require.Equal(t, "ping", c.Result("Pong"))
+	require.Equal(t, "7", c.Result("String", 7))
 }
 
 func TestMethodSelectionOfUnknownNamesFailsAtNew(t *testing.T) {
@@ -111,10 +112,10 @@ func TestNewRefusesAValueWhoseMethodsNeedAPointer(t *testing.T) {
 
 	// A pointer is fine, and so is a value whose only pointer method
 	// would not be served.
-	_, url := startHub(t, &PtrHub{})
-	c := connectJSON(t, url)
-	require.Equal(t, float64(1), c.result("Count"))
-	require.Equal(t, float64(2), c.result("Count"))
-	_, url = startHub(t, ptrStringHub{})
-	require.Equal(t, "pong", connectJSON(t, url).result("Ping"))
+	_, url := hubtest.StartHub(t, &PtrHub{})
+	c := hubtest.ConnectJSON(t, url)
+	require.Equal(t, float64(1), c.Result("Count"))
+	require.Equal(t, float64(2), c.Result("Count"))
+	_, url = hubtest.StartHub(t, ptrStringHub{})
+	require.Equal(t, "pong", hubtest.ConnectJSON(t, url).Result("Ping"))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/internal/javatest"
 )
 
@@ -49,7 +50,7 @@ func javaAuthServer(t *testing.T, redirects *atomic.Int32) string {
 		}
 		return &signalr.Identity{UserID: user}, nil
 	}
-	secure, err := signalr.New(interopHub{}, signalr.WithAuthenticator(auth))
+	secure, err := signalr.New(hubtest.Hub{}, signalr.WithAuthenticator(auth))
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/secure", secure)
@@ -77,7 +78,7 @@ func TestJavaClientInterop(t *testing.T) {
 	javatest.Require(t)
 	for _, tc := range javaMatrix {
 		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
-			url := interopServer(t)
+			url := hubtest.InteropServer(t)
 			var redirects atomic.Int32
 			authURL := javaAuthServer(t, &redirects)
 			results := javatest.Run(t,

@@ -10,29 +10,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
-	natsbp "github.com/gosignalr/signalr/backplane/nats"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // TestGroupNameLimit checks group names at the limit and one byte past it,
 // from hub methods (the client sees an error completion) and from the
 // program.
 func TestGroupNameLimit(t *testing.T) {
-	h, url := startHub(t, interopHub{}, signalr.WithMaxGroupNameLength(8))
-	c := connectJSON(t, url)
-	id := c.id(t)
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMaxGroupNameLength(8))
+	c := hubtest.ConnectJSON(t, url)
+	id := c.ID(t)
 	at, past := "12345678", "123456789"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	require.Nil(t, c.call("JoinGroup", at)["error"])
-	require.Contains(t, c.callError("JoinGroup", past), "An unexpected error occurred invoking 'JoinGroup'")
-	require.Contains(t, c.callError("SendToGroup", past, "x"), "An unexpected error occurred invoking 'SendToGroup'")
-	require.Contains(t, c.callError("SendToOthersInGroup", past, "x"), "An unexpected error occurred invoking 'SendToOthersInGroup'")
+	require.Nil(t, c.Call("JoinGroup", at)["error"])
+	require.Contains(t, c.CallError("JoinGroup", past), "An unexpected error occurred invoking 'JoinGroup'")
+	require.Contains(t, c.CallError("SendToGroup", past, "x"), "An unexpected error occurred invoking 'SendToGroup'")
+	require.Contains(t, c.CallError("SendToOthersInGroup", past, "x"), "An unexpected error occurred invoking 'SendToOthersInGroup'")
 
 	err := h.Groups().Add(ctx, id, past)
 	require.ErrorIs(t, err, signalr.ErrNameTooLong)
@@ -50,36 +49,36 @@ func TestGroupNameLimit(t *testing.T) {
 
 	// Nothing was sent, not even to the group within the limit.
 	require.NoError(t, h.Clients().Group(at).Send(ctx, "receive", "at"))
-	require.Equal(t, []any{"at"}, c.invocation("receive"))
+	require.Equal(t, []any{"at"}, c.Invocation("receive"))
 	members, err := h.GroupMembers(ctx, at)
 	require.NoError(t, err)
 	require.Equal(t, []signalr.Member{{ConnectionID: id}}, members)
 	require.NoError(t, h.Groups().Remove(ctx, id, at))
-	c.sync()
+	c.Sync()
 }
 
 // TestDefaultNameLimits checks the documented defaults: 1,024 bytes for
 // group names and user ids.
 func TestDefaultNameLimits(t *testing.T) {
-	h, url := startHub(t, interopHub{}) // users by ?user=
+	h, url := hubtest.StartHub(t, hubtest.Hub{}) // users by ?user=
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	user := strings.Repeat("u", signalr.DefaultMaxUserIDLength)
-	c := connectJSONQuery(t, url, "?user="+user)
-	require.Equal(t, user, c.result("GetUser"))
-	status, body := dialStatus(t, url, "?user="+user+"u")
+	c := hubtest.ConnectJSONQuery(t, url, "?user="+user)
+	require.Equal(t, user, c.Result("GetUser"))
+	status, body := hubtest.DialStatus(t, url, "?user="+user+"u")
 	require.Equal(t, http.StatusForbidden, status)
 	require.Contains(t, body, "The user id is longer than this hub allows (limit 1024 bytes).")
 
 	group := strings.Repeat("g", signalr.DefaultMaxGroupNameLength)
-	require.NoError(t, h.Groups().Add(ctx, c.id(t), group))
-	require.ErrorIs(t, h.Groups().Add(ctx, c.id(t), group+"g"), signalr.ErrNameTooLong)
+	require.NoError(t, h.Groups().Add(ctx, c.ID(t), group))
+	require.ErrorIs(t, h.Groups().Add(ctx, c.ID(t), group+"g"), signalr.ErrNameTooLong)
 	require.NoError(t, h.Clients().Group(group).Send(ctx, "receive", "at"))
-	require.Equal(t, []any{"at"}, c.invocation("receive"))
+	require.Equal(t, []any{"at"}, c.Invocation("receive"))
 	require.NoError(t, h.Clients().User(user).Send(ctx, "receive", "user"))
-	require.Equal(t, []any{"user"}, c.invocation("receive"))
+	require.Equal(t, []any{"user"}, c.Invocation("receive"))
 	require.ErrorIs(t, h.Clients().User(user+"u").Send(ctx, "receive", "past"), signalr.ErrNameTooLong)
-	c.sync()
+	c.Sync()
 }
 
 // TestUserIDLimit refuses connections whose user id, from WithUserIDFunc
@@ -90,20 +89,20 @@ func TestUserIDLimit(t *testing.T) {
 		name string
 		opt  signalr.Option
 	}{
-		{"WithUserIDFunc", signalr.WithUserIDFunc(userFromQuery)},
+		{"WithUserIDFunc", signalr.WithUserIDFunc(hubtest.UserFromQuery)},
 		{"WithAuthenticator", signalr.WithAuthenticator(func(r *http.Request) (*signalr.Identity, error) {
 			return &signalr.Identity{UserID: r.URL.Query().Get("user")}, nil
 		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, url := startHub(t, interopHub{}, tc.opt, signalr.WithMaxUserIDLength(5))
-			c := connectJSONQuery(t, url, "?user=alice")
-			require.Equal(t, "alice", c.result("GetUser"))
+			h, url := hubtest.StartHub(t, hubtest.Hub{}, tc.opt, signalr.WithMaxUserIDLength(5))
+			c := hubtest.ConnectJSONQuery(t, url, "?user=alice")
+			require.Equal(t, "alice", c.Result("GetUser"))
 
-			resp, body := doHTTP(t, http.MethodPost, url+"/hub/negotiate?negotiateVersion=1&user=alice2")
+			resp, body := hubtest.DoHTTP(t, http.MethodPost, url+"/hub/negotiate?negotiateVersion=1&user=alice2")
 			require.Equal(t, http.StatusForbidden, resp.StatusCode)
 			require.Contains(t, body, "The user id is longer than this hub allows (limit 5 bytes).")
-			status, body := dialStatus(t, url, "?user=alice2")
+			status, body := hubtest.DialStatus(t, url, "?user=alice2")
 			require.Equal(t, http.StatusForbidden, status)
 			require.Contains(t, body, "(limit 5 bytes)")
 
@@ -117,7 +116,7 @@ func TestUserIDLimit(t *testing.T) {
 			online, err := h.IsUserOnline(ctx, "alice")
 			require.NoError(t, err)
 			require.True(t, online)
-			c.sync() // the refused send reached nobody
+			c.Sync() // the refused send reached nobody
 		})
 	}
 }
@@ -127,15 +126,15 @@ func TestUserIDLimit(t *testing.T) {
 // hub method.
 func TestGroupsPerConnectionLimit(t *testing.T) {
 	bus := backplane.NewMemory()
-	nc := newNamesCluster(t, func() backplane.Backplane { return bus }, signalr.WithMaxGroupsPerConnection(3))
+	nc := hubtest.NewTwoNodes(t, func() backplane.Backplane { return bus }, signalr.WithMaxGroupsPerConnection(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, bID := nc.b, nc.b.id(t)
-	local, remote := nc.hubs[1].Groups(), nc.hubs[0].Groups()
+	b, bID := nc.B, nc.B.ID(t)
+	local, remote := nc.Hubs[1].Groups(), nc.Hubs[0].Groups()
 
 	require.NoError(t, local.Add(ctx, bID, "g1"))
 	require.NoError(t, remote.Add(ctx, bID, "g2"))
-	require.Nil(t, b.call("JoinGroup", "g3")["error"])
+	require.Nil(t, b.Call("JoinGroup", "g3")["error"])
 	require.NoError(t, local.Add(ctx, bID, "g1"), "a group it is in already")
 
 	err := local.Add(ctx, bID, "g4")
@@ -145,31 +144,31 @@ func TestGroupsPerConnectionLimit(t *testing.T) {
 	require.ErrorIs(t, err, signalr.ErrTooManyGroups, "across nodes")
 	require.EqualError(t, err, "signalr: too many groups for one connection (limit 3)")
 	require.False(t, errors.Is(err, signalr.ErrConnectionNotFound))
-	require.Contains(t, b.callError("JoinGroup", "g4"), "An unexpected error occurred invoking 'JoinGroup'")
+	require.Contains(t, b.CallError("JoinGroup", "g4"), "An unexpected error occurred invoking 'JoinGroup'")
 
 	// g4 has no member; g1 to g3 do.
-	require.NoError(t, nc.hubs[0].Clients().Group("g4").Send(ctx, "receive", "g4"))
-	require.NoError(t, nc.hubs[0].Clients().Groups("g1", "g2", "g3").Send(ctx, "receive", "g1-g3"))
-	require.Equal(t, []any{"g1-g3"}, b.invocation("receive"))
+	require.NoError(t, nc.Hubs[0].Clients().Group("g4").Send(ctx, "receive", "g4"))
+	require.NoError(t, nc.Hubs[0].Clients().Groups("g1", "g2", "g3").Send(ctx, "receive", "g1-g3"))
+	require.Equal(t, []any{"g1-g3"}, b.Invocation("receive"))
 
 	// Leaving one makes room.
 	require.NoError(t, remote.Remove(ctx, bID, "g2"))
 	require.NoError(t, remote.Add(ctx, bID, "g4"))
-	require.NoError(t, nc.hubs[0].Clients().Group("g4").Send(ctx, "receive", "g4 again"))
-	require.Equal(t, []any{"g4 again"}, b.invocation("receive"))
-	b.sync()
+	require.NoError(t, nc.Hubs[0].Clients().Group("g4").Send(ctx, "receive", "g4 again"))
+	require.Equal(t, []any{"g4 again"}, b.Invocation("receive"))
+	b.Sync()
 }
 
 // TestDefaultGroupsPerConnection checks the documented default of 1,000.
 func TestDefaultGroupsPerConnection(t *testing.T) {
-	h, url := startHub(t, interopHub{})
-	c := connectJSON(t, url)
+	h, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.ConnectJSON(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range signalr.DefaultMaxGroupsPerConnection {
-		require.NoError(t, h.Groups().Add(ctx, c.id(t), "g"+strconv.Itoa(i)))
+		require.NoError(t, h.Groups().Add(ctx, c.ID(t), "g"+strconv.Itoa(i)))
 	}
-	require.ErrorIs(t, h.Groups().Add(ctx, c.id(t), "one more"), signalr.ErrTooManyGroups)
+	require.ErrorIs(t, h.Groups().Add(ctx, c.ID(t), "one more"), signalr.ErrTooManyGroups)
 }
 
 // bigUserQuery is a query naming a user by a long id, distinct per i.
@@ -185,26 +184,26 @@ func bigUserQuery(i, size int) string {
 func TestPresenceAnswerTooLarge(t *testing.T) {
 	bus := backplane.NewMemory()
 	const size = 60 << 10 // 8 ids: 480 KiB; 9: 540 KiB
-	nc := newNamesCluster(t, func() backplane.Backplane { return bus },
+	nc := hubtest.NewTwoNodes(t, func() backplane.Backplane { return bus },
 		signalr.WithMaxUserIDLength(size), signalr.WithMaxReceiveMessageSize(1<<20))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h := nc.hubs[0]
+	h := nc.Hubs[0]
 	for i := range 8 {
-		connectJSONQuery(t, nc.urls[1], bigUserQuery(i, size)).id(t)
+		hubtest.ConnectJSONQuery(t, nc.URLs[1], bigUserQuery(i, size)).ID(t)
 	}
 	require.Eventually(t, func() bool {
 		users, err := h.OnlineUsers(ctx)
 		return err == nil && len(users) == 8
 	}, 5*time.Second, 20*time.Millisecond, "a complete answer of 8 users from the other node")
 
-	connectJSONQuery(t, nc.urls[1], bigUserQuery(8, size)).id(t)
+	hubtest.ConnectJSONQuery(t, nc.URLs[1], bigUserQuery(8, size)).ID(t)
 	users, err := h.OnlineUsers(ctx)
 	require.ErrorIs(t, err, signalr.ErrPresenceTooLarge)
 	require.Nil(t, users, "no partial answer")
 	require.Contains(t, err.Error(), "(limit 524288)")
 	// The node that holds them answers the same.
-	users, err = nc.hubs[1].OnlineUsers(ctx)
+	users, err = nc.Hubs[1].OnlineUsers(ctx)
 	require.ErrorIs(t, err, signalr.ErrPresenceTooLarge)
 	require.Nil(t, users)
 
@@ -221,37 +220,26 @@ func TestPresenceAnswerTooLarge(t *testing.T) {
 // under the library's bound but over the server's tells the asking node
 // so, and the query fails instead of leaving that node out.
 func TestPresenceShareTheBusRefuses(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: 4 << 10, NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	require.True(t, ns.ReadyForConnections(5*time.Second), "nats-server did not start")
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
+	bus := &limitedBus{Backplane: backplane.NewMemory(), max: 4 << 10}
 	const size = 1000 // 1 id fits in 4 KiB, 5 do not
-	nc := newNamesCluster(t, func() backplane.Backplane {
-		bp, err := natsbp.Connect(ns.ClientURL(), natsbp.Options{Prefix: "small"})
-		require.NoError(t, err)
-		return bp
-	})
+	nc := hubtest.NewTwoNodes(t, func() backplane.Backplane { return bus })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h := nc.hubs[0]
-	connectJSONQuery(t, nc.urls[1], bigUserQuery(0, size)).id(t)
+	h := nc.Hubs[0]
+	hubtest.ConnectJSONQuery(t, nc.URLs[1], bigUserQuery(0, size)).ID(t)
 	require.Eventually(t, func() bool {
 		users, err := h.OnlineUsers(ctx)
 		return err == nil && len(users) == 1
 	}, 5*time.Second, 20*time.Millisecond, "a complete answer of one user from the other node")
 
 	for i := 1; i < 5; i++ {
-		connectJSONQuery(t, nc.urls[1], bigUserQuery(i, size)).id(t)
+		hubtest.ConnectJSONQuery(t, nc.URLs[1], bigUserQuery(i, size)).ID(t)
 	}
 	users, err := h.OnlineUsers(ctx)
-	require.Error(t, err, "the other node's share did not fit in a NATS message; got %d users", len(users))
+	require.Error(t, err, "the other node's share did not fit in a bus message; got %d users", len(users))
 	require.Nil(t, users)
 	require.Contains(t, err.Error(), "a node could not answer")
 	t.Logf("OnlineUsers: %v", err)
 
-	nc.crossNodeGroupWorks(t, "a refused answer")
+	nc.CrossNodeGroupWorks(t, "a refused answer")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/transport"
 )
 
@@ -128,15 +129,15 @@ func TestLogRecordsCarryRequestContextAndAttributes(t *testing.T) {
 	// WebSockets.
 	token, id := s.negotiate()
 	ids[transport.WebSockets] = id
-	ws := dialRaw(t, s.url, "?id="+token)
-	ws.sendText(htJSONHandshake)
-	require.Equal(t, "{}\x1e", ws.readText())
-	ws.sendText(unknown)
-	assert.Contains(t, ws.readMessage()["error"], "Method does not exist")
-	ws.sendText(badArg)
-	assert.Contains(t, ws.readMessage()["error"], "Failed to invoke 'Add'")
-	ws.sendText(bad)
-	closeMsg, _ := ws.expectClosed()
+	ws := hubtest.DialRaw(t, s.url, "?id="+token)
+	ws.SendText(htJSONHandshake)
+	require.Equal(t, "{}\x1e", ws.ReadText())
+	ws.SendText(unknown)
+	assert.Contains(t, ws.ReadMessage()["error"], "Method does not exist")
+	ws.SendText(badArg)
+	assert.Contains(t, ws.ReadMessage()["error"], "Failed to invoke 'Add'")
+	ws.SendText(bad)
+	closeMsg, _ := ws.ExpectClosed()
 	require.NotNil(t, closeMsg)
 
 	// Server-Sent Events.
@@ -219,31 +220,31 @@ func (*logHub) Fail() error { return errors.New("the database is down") }
 func TestClientCausedFailuresLogBelowError(t *testing.T) {
 	hub := &logHub{waiting: make(chan struct{})}
 	s, rh := startLoggedHub(t, hub)
-	ws := dialRaw(t, s.url, "")
-	ws.sendText(htJSONHandshake)
-	require.Equal(t, "{}\x1e", ws.readText())
+	ws := hubtest.DialRaw(t, s.url, "")
+	ws.SendText(htJSONHandshake)
+	require.Equal(t, "{}\x1e", ws.ReadText())
 
-	ws.sendText(`{"type":1,"invocationId":"1","target":"Ask","arguments":[42]}` + "\x1e")
-	assert.Contains(t, ws.readMessage()["error"], "Failed to invoke 'Ask'")
-	ws.sendText(`{"type":1,"invocationId":"2","target":"Nope","arguments":[]}` + "\x1e")
-	assert.Contains(t, ws.readMessage()["error"], "Method does not exist")
+	ws.SendText(`{"type":1,"invocationId":"1","target":"Ask","arguments":[42]}` + "\x1e")
+	assert.Contains(t, ws.ReadMessage()["error"], "Failed to invoke 'Ask'")
+	ws.SendText(`{"type":1,"invocationId":"2","target":"Nope","arguments":[]}` + "\x1e")
+	assert.Contains(t, ws.ReadMessage()["error"], "Method does not exist")
 
-	ws.sendText(`{"type":1,"invocationId":"3","target":"Ask","arguments":[]}` + "\x1e")
-	ask := ws.readMessage()
+	ws.SendText(`{"type":1,"invocationId":"3","target":"Ask","arguments":[]}` + "\x1e")
+	ask := ws.ReadMessage()
 	require.Equal(t, "ask", ask["target"], "%v", ask)
-	ws.sendText(`{"type":3,"invocationId":"` + ask["invocationId"].(string) + `","error":"Client didn't provide a result."}` + "\x1e")
-	assert.Contains(t, ws.readMessage()["error"], "An unexpected error occurred invoking 'Ask'")
+	ws.SendText(`{"type":3,"invocationId":"` + ask["invocationId"].(string) + `","error":"Client didn't provide a result."}` + "\x1e")
+	assert.Contains(t, ws.ReadMessage()["error"], "An unexpected error occurred invoking 'Ask'")
 
-	ws.sendText(`{"type":1,"invocationId":"4","target":"Fail","arguments":[]}` + "\x1e")
-	assert.Contains(t, ws.readMessage()["error"], "An unexpected error occurred invoking 'Fail'")
+	ws.SendText(`{"type":1,"invocationId":"4","target":"Fail","arguments":[]}` + "\x1e")
+	assert.Contains(t, ws.ReadMessage()["error"], "An unexpected error occurred invoking 'Fail'")
 
-	ws.sendText(`{"type":1,"invocationId":"5","target":"Wait","arguments":[]}` + "\x1e")
+	ws.SendText(`{"type":1,"invocationId":"5","target":"Wait","arguments":[]}` + "\x1e")
 	select {
 	case <-hub.waiting:
 	case <-time.After(htWait):
 		t.Fatal("Wait did not start")
 	}
-	require.NoError(t, ws.ws.Close()) // the client goes away while Wait runs
+	require.NoError(t, ws.WS.Close()) // the client goes away while Wait runs
 	htEventually(t, "Wait's failure is logged", func() bool {
 		return len(rh.find("hub method failed")) == 3
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // Hub types that New must refuse.
@@ -127,15 +128,15 @@ func (h *lockingHub) Incr() int {
 }
 
 func TestPromotedMethodsAreNotCallable(t *testing.T) {
-	_, url := startHub(t, &lockingHub{})
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, &lockingHub{})
+	c := hubtest.ConnectJSON(t, url)
 	for _, name := range []string{"Lock", "Unlock", "TryLock", "lock"} {
 		assert.Equal(t,
 			fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", name),
-			c.callError(name), name)
+			c.CallError(name), name)
 	}
-	assert.Equal(t, float64(1), c.result("Incr"))
-	assert.Equal(t, float64(2), c.result("incr"))
+	assert.Equal(t, float64(1), c.Result("Incr"))
+	assert.Equal(t, float64(2), c.Result("incr"))
 }
 
 type embeddedGreeter struct{}
@@ -162,10 +163,10 @@ func TestOwnMethodShadowingAnEmbeddedOneIsCallable(t *testing.T) {
 		{&shadowingHub{}, "own"},
 		{&ptrShadowingHub{}, "own, on the pointer"},
 	} {
-		_, url := startHub(t, tc.hub)
-		c := connectJSON(t, url)
-		assert.Equal(t, tc.want, c.result("Greet"))
-		assert.Contains(t, c.callError("Wave"), "Method does not exist.")
+		_, url := hubtest.StartHub(t, tc.hub)
+		c := hubtest.ConnectJSON(t, url)
+		assert.Equal(t, tc.want, c.Result("Greet"))
+		assert.Contains(t, c.CallError("Wave"), "Method does not exist.")
 	}
 }
 
@@ -258,35 +259,35 @@ func (dispatchHub) BothContextsSwapped(c *signalr.Context, ctx context.Context, 
 func (dispatchHub) ConnectionID(c *signalr.Context) string { return c.ConnectionID() }
 
 func TestContextParametersInEitherOrder(t *testing.T) {
-	_, url := startHub(t, dispatchHub{})
-	c := connectJSON(t, url)
-	id := c.result("ConnectionID").(string)
+	_, url := hubtest.StartHub(t, dispatchHub{})
+	c := hubtest.ConnectJSON(t, url)
+	id := c.Result("ConnectionID").(string)
 	require.NotEmpty(t, id)
-	assert.Equal(t, id+":5", c.result("BothContexts", 5))
-	assert.Equal(t, id+":6", c.result("BothContextsSwapped", 6))
-	assert.Equal(t, "Failed to invoke 'BothContexts' due to an error on the server.", c.callError("BothContexts"))
+	assert.Equal(t, id+":5", c.Result("BothContexts", 5))
+	assert.Equal(t, id+":6", c.Result("BothContextsSwapped", 6))
+	assert.Equal(t, "Failed to invoke 'BothContexts' due to an error on the server.", c.CallError("BothContexts"))
 }
 
 func TestMethodNamesAreCaseInsensitive(t *testing.T) {
-	_, url := startHub(t, dispatchHub{})
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, dispatchHub{})
+	c := hubtest.ConnectJSON(t, url)
 	for _, name := range []string{"Add", "add", "ADD", "aDd"} {
-		assert.Equal(t, float64(42), c.result(name, 40, 2), name)
+		assert.Equal(t, float64(42), c.Result(name, 40, 2), name)
 	}
 }
 
 func TestParameterKindsDecode(t *testing.T) {
-	_, url := startHub(t, dispatchHub{})
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, dispatchHub{})
+	c := hubtest.ConnectJSON(t, url)
 
-	assert.Equal(t, "3,4", c.result("Pointer", map[string]any{"x": 3, "y": 4}))
-	assert.Equal(t, "nil", c.result("Pointer", nil))
-	assert.Equal(t, []any{3.0, 2.0, 1.0}, c.result("Reverse", []int{1, 2, 3}))
-	assert.Equal(t, []any{}, c.result("Reverse", []int{}))
-	assert.Equal(t, []any{"a=1", "b=2"}, c.result("Pairs", map[string]int{"b": 2, "a": 1}))
+	assert.Equal(t, "3,4", c.Result("Pointer", map[string]any{"x": 3, "y": 4}))
+	assert.Equal(t, "nil", c.Result("Pointer", nil))
+	assert.Equal(t, []any{3.0, 2.0, 1.0}, c.Result("Reverse", []int{1, 2, 3}))
+	assert.Equal(t, []any{}, c.Result("Reverse", []int{}))
+	assert.Equal(t, []any{"a=1", "b=2"}, c.Result("Pairs", map[string]int{"b": 2, "a": 1}))
 
 	// Struct: json tag names in both directions, "-" never decoded or sent.
-	got := c.result("Birthday", map[string]any{
+	got := c.Result("Birthday", map[string]any{
 		"first_name": "Ada", "age": 36, "Secret": "in", "-": "in",
 		"tags": []string{"x"}, "home": map[string]any{"x": 1, "y": 2},
 	})
@@ -296,84 +297,84 @@ func TestParameterKindsDecode(t *testing.T) {
 	}, got)
 	// omitempty and a nil pointer: Age 0 -> 1, home null.
 	assert.Equal(t, map[string]any{"first_name": "", "age": 1.0, "tags": nil, "home": nil},
-		c.result("Birthday", map[string]any{}))
+		c.Result("Birthday", map[string]any{}))
 
 	// any gets what encoding/json gives an interface{}.
-	assert.Equal(t, "float64:1.5", c.result("Describe", 1.5))
-	assert.Equal(t, "string:s", c.result("Describe", "s"))
-	assert.Equal(t, "<nil>:<nil>", c.result("Describe", nil))
-	assert.Equal(t, "[]interface {}:[1 a]", c.result("Describe", []any{1, "a"}))
-	assert.Equal(t, "map[string]interface {}:map[k:true]", c.result("Describe", map[string]any{"k": true}))
+	assert.Equal(t, "float64:1.5", c.Result("Describe", 1.5))
+	assert.Equal(t, "string:s", c.Result("Describe", "s"))
+	assert.Equal(t, "<nil>:<nil>", c.Result("Describe", nil))
+	assert.Equal(t, "[]interface {}:[1 a]", c.Result("Describe", []any{1, "a"}))
+	assert.Equal(t, "map[string]interface {}:map[k:true]", c.Result("Describe", map[string]any{"k": true}))
 
 	assert.Equal(t, "s|-9007199254740991|0.25|true|255",
-		c.result("Mixed", "s", int64(-9007199254740991), 0.25, true, 255))
+		c.Result("Mixed", "s", int64(-9007199254740991), 0.25, true, 255))
 }
 
 func TestResultKinds(t *testing.T) {
-	_, url := startHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
+	c := hubtest.ConnectJSON(t, url)
 
-	id := c.invoke("Nothing")
-	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id}, c.completion(id), "no result: no result key")
-	id = c.invoke("NilError")
-	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id}, c.completion(id), "nil error: no result key")
-	id = c.invoke("Value")
-	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": "v"}, c.completion(id))
-	id = c.invoke("NilPointer")
-	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": nil}, c.completion(id), "a nil result is null, not absent")
-	id = c.invoke("ValueOrError", false)
-	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": 7.0}, c.completion(id))
-	id = c.invoke("ValueOrError", true)
+	id := c.Invoke("Nothing")
+	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id}, c.Completion(id), "no result: no result key")
+	id = c.Invoke("NilError")
+	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id}, c.Completion(id), "nil error: no result key")
+	id = c.Invoke("Value")
+	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": "v"}, c.Completion(id))
+	id = c.Invoke("NilPointer")
+	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": nil}, c.Completion(id), "a nil result is null, not absent")
+	id = c.Invoke("ValueOrError", false)
+	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id, "result": 7.0}, c.Completion(id))
+	id = c.Invoke("ValueOrError", true)
 	assert.Equal(t, map[string]any{"type": 3.0, "invocationId": id,
-		"error": "An unexpected error occurred invoking 'ValueOrError' on the server. Error: no value"}, c.completion(id),
+		"error": "An unexpected error occurred invoking 'ValueOrError' on the server. Error: no value"}, c.Completion(id),
 		"(T, error) with an error: error only, the value is dropped")
 }
 
 func TestInvocationErrors(t *testing.T) {
-	_, url := startHub(t, dispatchHub{})
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, dispatchHub{})
+	c := hubtest.ConnectJSON(t, url)
 
-	assert.Equal(t, "Failed to invoke 'X' due to an error on the server. HubException: Method does not exist.", c.callError("X"))
+	assert.Equal(t, "Failed to invoke 'X' due to an error on the server. HubException: Method does not exist.", c.CallError("X"))
 	// Binding failures: ASP.NET Core's text, details only with detailed
 	// errors (TestBindingErrorText).
-	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.callError("Add", 1))
-	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.callError("Add", 1, 2, 3))
-	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.callError("Add", "x", 2))
-	assert.Equal(t, "Failed to invoke 'Pointer' due to an error on the server.", c.callError("Pointer", []int{1}))
+	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.CallError("Add", 1))
+	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.CallError("Add", 1, 2, 3))
+	assert.Equal(t, "Failed to invoke 'Add' due to an error on the server.", c.CallError("Add", "x", 2))
+	assert.Equal(t, "Failed to invoke 'Pointer' due to an error on the server.", c.CallError("Pointer", []int{1}))
 
-	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server.", c.callError("Fail", "secret detail"))
-	assert.Equal(t, "An unexpected error occurred invoking 'Panic' on the server.", c.callError("Panic"))
-	assert.Equal(t, "An unexpected error occurred invoking 'ValueOrError' on the server.", c.callError("ValueOrError", true))
-	assert.Equal(t, "An unexpected error occurred invoking 'FailHub' on the server. HubException: for you", c.callError("FailHub", "for you"))
-	assert.Equal(t, "An unexpected error occurred invoking 'FailWrapped' on the server. HubException: wrapped", c.callError("FailWrapped", "wrapped"))
+	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server.", c.CallError("Fail", "secret detail"))
+	assert.Equal(t, "An unexpected error occurred invoking 'Panic' on the server.", c.CallError("Panic"))
+	assert.Equal(t, "An unexpected error occurred invoking 'ValueOrError' on the server.", c.CallError("ValueOrError", true))
+	assert.Equal(t, "An unexpected error occurred invoking 'FailHub' on the server. HubException: for you", c.CallError("FailHub", "for you"))
+	assert.Equal(t, "An unexpected error occurred invoking 'FailWrapped' on the server. HubException: wrapped", c.CallError("FailWrapped", "wrapped"))
 
 	// The connection survives every error.
-	assert.Equal(t, float64(3), c.result("Add", 1, 2))
+	assert.Equal(t, float64(3), c.Result("Add", 1, 2))
 }
 
 func TestDetailedErrors(t *testing.T) {
-	_, url := startHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
-	c := connectJSON(t, url)
-	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server. Error: secret detail", c.callError("Fail", "secret detail"))
-	assert.Equal(t, "An unexpected error occurred invoking 'Panic' on the server. Panic: boom", c.callError("Panic"))
-	assert.Equal(t, "An unexpected error occurred invoking 'FailHub' on the server. HubException: for you", c.callError("FailHub", "for you"))
-	assert.Equal(t, "Failed to invoke 'X' due to an error on the server. HubException: Method does not exist.", c.callError("X"))
+	_, url := hubtest.StartHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
+	c := hubtest.ConnectJSON(t, url)
+	assert.Equal(t, "An unexpected error occurred invoking 'Fail' on the server. Error: secret detail", c.CallError("Fail", "secret detail"))
+	assert.Equal(t, "An unexpected error occurred invoking 'Panic' on the server. Panic: boom", c.CallError("Panic"))
+	assert.Equal(t, "An unexpected error occurred invoking 'FailHub' on the server. HubException: for you", c.CallError("FailHub", "for you"))
+	assert.Equal(t, "Failed to invoke 'X' due to an error on the server. HubException: Method does not exist.", c.CallError("X"))
 }
 
 func TestFailedNonBlockingInvocationsSendNothing(t *testing.T) {
-	_, url := startHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
-	c := connectJSON(t, url)
-	c.sendNonBlocking("X")
-	c.sendNonBlocking("Add", 1)
-	c.sendNonBlocking("Add", "x", 2)
-	c.sendNonBlocking("Fail", "boom")
-	c.sendNonBlocking("FailHub", "boom")
-	c.sendNonBlocking("Panic")
-	c.sendNonBlocking("Value")
-	c.sendNonBlocking("Nothing")
+	_, url := hubtest.StartHub(t, dispatchHub{}, signalr.WithDetailedErrors(true))
+	c := hubtest.ConnectJSON(t, url)
+	c.SendNonBlocking("X")
+	c.SendNonBlocking("Add", 1)
+	c.SendNonBlocking("Add", "x", 2)
+	c.SendNonBlocking("Fail", "boom")
+	c.SendNonBlocking("FailHub", "boom")
+	c.SendNonBlocking("Panic")
+	c.SendNonBlocking("Value")
+	c.SendNonBlocking("Nothing")
 	// Everything above ran first (one invocation at a time, in order): the
 	// very next message must be this call's completion.
-	assert.Equal(t, float64(3), c.result("Add", 1, 2))
+	assert.Equal(t, float64(3), c.Result("Add", 1, 2))
 }
 
 // orderHub records when its invocations start and end.
@@ -426,14 +427,14 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 
 func TestInvocationsRunOneAtATimeInOrder(t *testing.T) {
 	h := newOrderHub()
-	_, url := startHub(t, h)
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, h)
+	c := hubtest.ConnectJSON(t, url)
 	// One frame, three invocations: they must not overlap or reorder.
-	c.sendText(`{"type":1,"invocationId":"a","target":"Slow","arguments":["a"]}` + "\x1e" +
+	c.SendText(`{"type":1,"invocationId":"a","target":"Slow","arguments":["a"]}` + "\x1e" +
 		`{"type":1,"invocationId":"b","target":"Slow","arguments":["b"]}` + "\x1e" +
 		`{"type":1,"invocationId":"c","target":"Slow","arguments":["c"]}` + "\x1e")
 	for _, id := range []string{"a", "b", "c"} {
-		assert.Equal(t, id, c.completion(id)["result"])
+		assert.Equal(t, id, c.Completion(id)["result"])
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -442,17 +443,17 @@ func TestInvocationsRunOneAtATimeInOrder(t *testing.T) {
 
 func TestParallelInvocations(t *testing.T) {
 	h := newOrderHub()
-	_, url := startHub(t, h, signalr.WithMaxParallelInvocations(2))
+	_, url := hubtest.StartHub(t, h, signalr.WithMaxParallelInvocations(2))
 	t.Cleanup(func() { close(h.release) }) // runs before the hub shuts down
-	c := connectJSON(t, url)
-	c.invoke("Block", "first")
-	c.invoke("Block", "second")
+	c := hubtest.ConnectJSON(t, url)
+	c.Invoke("Block", "first")
+	c.Invoke("Block", "second")
 	// Both run at once: each has entered before either was released.
 	got := []string{waitFor(t, h.entered, "the first Block"), waitFor(t, h.entered, "the second Block")}
 	assert.ElementsMatch(t, []string{"first", "second"}, got)
 	h.release <- struct{}{}
 	h.release <- struct{}{}
-	results := []any{c.next()["result"], c.next()["result"]}
+	results := []any{c.Next()["result"], c.Next()["result"]}
 	assert.ElementsMatch(t, []any{"first", "second"}, results)
 }
 
@@ -491,12 +492,12 @@ func TestMethodContextCancelledWhenConnectionCloses(t *testing.T) {
 	for _, method := range []string{"Wait", "WaitHub"} {
 		t.Run(method, func(t *testing.T) {
 			h := newCtxHub()
-			_, url := startHub(t, h)
+			_, url := hubtest.StartHub(t, h)
 			t.Cleanup(func() { close(h.release) })
-			c := connectJSON(t, url)
-			c.invoke(method)
+			c := hubtest.ConnectJSON(t, url)
+			c.Invoke(method)
 			waitFor(t, h.started, method+" to start")
-			require.NoError(t, c.ws.Close())
+			require.NoError(t, c.WS.Close())
 			cause := waitFor(t, h.done, "the method's context to be cancelled")
 			assert.ErrorIs(t, cause, signalr.ErrConnectionClosed)
 		})
@@ -510,13 +511,13 @@ func TestMethodContextCancelledWhenConnectionCloses(t *testing.T) {
 // running method at once.
 func TestMethodContextCancelledByServerCloseWithFullQueue(t *testing.T) {
 	h := newCtxHub()
-	hub, url := startHub(t, h)
+	hub, url := hubtest.StartHub(t, h)
 	t.Cleanup(func() { close(h.release) })
-	c := connectJSON(t, url)
-	c.invoke("Wait")
+	c := hubtest.ConnectJSON(t, url)
+	c.Invoke("Wait")
 	waitFor(t, h.started, "Wait to start")
 	for range 80 {
-		c.sendNonBlocking("Nop")
+		c.SendNonBlocking("Nop")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

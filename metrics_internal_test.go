@@ -10,17 +10,19 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 )
 
-// metricsModes are a hub without metrics (the default) and one recording
-// into the OpenTelemetry SDK.
+// metricsModes are a hub without metrics (the default) and one with a
+// meter provider, so that every hook builds its attributes and records.
+// The provider is the OpenTelemetry API's no-op one: what is measured is
+// the library's own work, not an SDK's (the SDK lives outside this
+// module; tests/metrics_test.go records through it).
 func metricsModes(tb testing.TB) []struct {
 	name string
 	opts []Option
 } {
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp := noop.NewMeterProvider()
 	return []struct {
 		name string
 		opts []Option

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // negotiateVersion negotiates with the given negotiateVersion and returns
@@ -77,7 +78,7 @@ func TestNegotiateVersion0IDIsTheToken(t *testing.T) {
 	// Another party that learned only the id: it invokes a method as the
 	// connection and takes the answer from the connection's poll.
 	poll := s.pollAsync(id)
-	require.Equal(t, http.StatusOK, s.post(id, htInvoke("1", "SendToCaller", "for the victim")).status)
+	require.Equal(t, http.StatusOK, s.post(id, hubtest.InvocationJSON("1", "SendToCaller", "for the victim")).status)
 	got := htRecords(t, htRecv(t, poll, "the other party's poll").body)
 	for len(got) < 2 {
 		got = append(got, htRecords(t, s.poll(id).body)...)
@@ -133,13 +134,13 @@ func TestNoTokenInLogs(t *testing.T) {
 		// WebSockets.
 		token, _ := s.negotiateVersion(version)
 		secrets = append(secrets, token)
-		ws := dialRaw(t, s.url, "?id="+token)
-		ws.sendText(htJSONHandshake)
-		require.Equal(t, "{}\x1e", ws.readText())
-		ws.sendText(unknown)
-		assert.Contains(t, ws.readMessage()["error"], "Method does not exist")
-		ws.sendText(bad)
-		closeMsg, _ := ws.expectClosed()
+		ws := hubtest.DialRaw(t, s.url, "?id="+token)
+		ws.SendText(htJSONHandshake)
+		require.Equal(t, "{}\x1e", ws.ReadText())
+		ws.SendText(unknown)
+		assert.Contains(t, ws.ReadMessage()["error"], "Method does not exist")
+		ws.SendText(bad)
+		closeMsg, _ := ws.ExpectClosed()
 		require.NotNil(t, closeMsg)
 
 		// Server-Sent Events.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // TestMaxReceiveMessageSizeDisabled: Disabled removes the limit, and zero
@@ -18,16 +19,16 @@ func TestMaxReceiveMessageSizeDisabled(t *testing.T) {
 	big := strings.Repeat("x", 2*signalr.DefaultMaxReceiveMessageSize)
 
 	h := newReasonHub()
-	_, url := startHub(t, h, signalr.WithMaxReceiveMessageSize(signalr.Disabled))
-	c := connectJSON(t, url)
-	assert.Equal(t, big, c.result("Echo", big), "no limit")
+	_, url := hubtest.StartHub(t, h, signalr.WithMaxReceiveMessageSize(signalr.Disabled))
+	c := hubtest.ConnectJSON(t, url)
+	assert.Equal(t, big, c.Result("Echo", big), "no limit")
 
 	h = newReasonHub()
-	_, url = startHub(t, h, signalr.WithMaxReceiveMessageSize(0))
-	c = connectJSON(t, url)
+	_, url = hubtest.StartHub(t, h, signalr.WithMaxReceiveMessageSize(0))
+	c = hubtest.ConnectJSON(t, url)
 	// The server may close the connection before it has read the whole
 	// message, and the write then fails: only the close reason matters.
-	_ = c.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":1,"invocationId":"1","target":"Echo","arguments":["`+big+`"]}`+"\x1e"))
+	_ = c.WS.WriteMessage(websocket.TextMessage, []byte(`{"type":1,"invocationId":"1","target":"Echo","arguments":["`+big+`"]}`+"\x1e"))
 	require.ErrorIs(t, h.reason(t), signalr.ErrProtocolViolation, "zero keeps the default limit")
 }
 
@@ -40,7 +41,7 @@ func (userHub) Who(c *signalr.Context) string { return c.UserID() }
 // identity's UserID names the user, and WithUserIDFunc only names the
 // users of requests the authenticator left without one.
 func TestAuthenticatorUserIDWinsOverUserIDFunc(t *testing.T) {
-	_, url := startHub(t, userHub{},
+	_, url := hubtest.StartHub(t, userHub{},
 		signalr.WithAuthenticator(func(r *http.Request) (*signalr.Identity, error) {
 			if r.URL.Query().Get("token") == "alice" {
 				return &signalr.Identity{UserID: "alice"}, nil
@@ -48,8 +49,8 @@ func TestAuthenticatorUserIDWinsOverUserIDFunc(t *testing.T) {
 			return nil, nil // anonymous
 		}),
 		signalr.WithUserIDFunc(func(*http.Request) string { return "fallback" }))
-	assert.Equal(t, "alice", connectJSONQuery(t, url, "?token=alice").result("Who"))
-	assert.Equal(t, "fallback", connectJSONQuery(t, url, "").result("Who"))
+	assert.Equal(t, "alice", hubtest.ConnectJSONQuery(t, url, "?token=alice").Result("Who"))
+	assert.Equal(t, "fallback", hubtest.ConnectJSONQuery(t, url, "").Result("Who"))
 }
 
 // TestCheckOriginWithAllowedOrigins: with both set, the function decides

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // outcomeHub has streams that fail after their first item.
@@ -39,14 +40,14 @@ func (outcomeHub) Plain() int { return 1 }
 // for the client (debug level) and its text is sent.
 func TestStreamFailureOutcome(t *testing.T) {
 	rh := newRecordingHandler()
-	_, url := startHub(t, outcomeHub{}, signalr.WithLogger(slog.New(rh)))
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, outcomeHub{}, signalr.WithLogger(slog.New(rh)))
+	c := hubtest.ConnectJSON(t, url)
 
 	stream := func(id, target string) map[string]any {
-		c.sendText(`{"type":4,"invocationId":"` + id + `","target":"` + target + `","arguments":[]}` + "\x1e")
-		item := c.next()
+		c.SendText(`{"type":4,"invocationId":"` + id + `","target":"` + target + `","arguments":[]}` + "\x1e")
+		item := c.Next()
 		require.Equal(t, float64(2), item["type"], "%v", item)
-		done := c.next()
+		done := c.Next()
 		require.Equal(t, float64(3), done["type"], "%v", done)
 		return done
 	}
@@ -57,8 +58,8 @@ func TestStreamFailureOutcome(t *testing.T) {
 
 	// A stream invocation of a method that does not stream is refused
 	// through the same path as a plain one, and logged for debugging.
-	c.sendText(`{"type":4,"invocationId":"s3","target":"Plain","arguments":[]}` + "\x1e")
-	assert.Contains(t, c.next()["error"], "non-streaming 'Plain' method with a streaming invocation")
+	c.SendText(`{"type":4,"invocationId":"s3","target":"Plain","arguments":[]}` + "\x1e")
+	assert.Contains(t, c.Next()["error"], "non-streaming 'Plain' method with a streaming invocation")
 
 	levels := map[string]slog.Level{}
 	for _, r := range rh.find("stream failed") {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // errText names an outcome for comparison: "nil" or the error's text.
@@ -83,14 +84,14 @@ func TestHubPolicyContextHasNoConnection(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	_, url := startHub(t, interopHub{}, signalr.WithHubPolicy(policy))
-	watcher := connectJSON(t, url)
-	watcher.sync()
+	_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithHubPolicy(policy))
+	watcher := hubtest.ConnectJSON(t, url)
+	watcher.Sync()
 
 	// Negotiate, then connect with the token: the policy runs at both.
-	n := negotiateOK(t, url, "?negotiateVersion=1&probe=1&user=pat")
-	c := connectJSONQuery(t, url, "?probe=1&user=pat&id="+n.ConnectionToken)
-	require.Equal(t, "ok", c.result("Echo", "ok"))
+	n := hubtest.NegotiateOK(t, url, "?negotiateVersion=1&probe=1&user=pat")
+	c := hubtest.ConnectJSONQuery(t, url, "?probe=1&user=pat&id="+n.ConnectionToken)
+	require.Equal(t, "ok", c.Result("Echo", "ok"))
 
 	noConn := signalr.ErrNoConnection.Error()
 	want := map[string]string{
@@ -112,10 +113,10 @@ func TestHubPolicyContextHasNoConnection(t *testing.T) {
 	// The watcher got the sends that reach every connection, twice.
 	for k := 0; k < 2; k++ {
 		for _, name := range []string{"All", "AllExcept", "Others"} {
-			require.Equal(t, []any{name}, watcher.invocation("fromPolicy"))
+			require.Equal(t, []any{name}, watcher.Invocation("fromPolicy"))
 		}
 	}
-	watcher.sync()
+	watcher.Sync()
 }
 
 // A method policy runs within the connection: its Context reaches the
@@ -137,15 +138,15 @@ func TestMethodPolicyContextHasTheConnection(t *testing.T) {
 	for _, end := range []string{"abort", "close"} {
 		t.Run(end, func(t *testing.T) {
 			ending = end
-			_, url := startHub(t, interopHub{}, signalr.WithMethodPolicy("Echo", policy))
-			c := connectJSONQuery(t, url, "?probe=2&user=kim")
-			c.sendText(`{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}` + "\x1e")
-			require.Equal(t, []any{"Caller"}, c.invocation("fromPolicy"))
-			inv := c.next() // Caller().Invoke: answer it
+			_, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithMethodPolicy("Echo", policy))
+			c := hubtest.ConnectJSONQuery(t, url, "?probe=2&user=kim")
+			c.SendText(`{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}` + "\x1e")
+			require.Equal(t, []any{"Caller"}, c.Invocation("fromPolicy"))
+			inv := c.Next() // Caller().Invoke: answer it
 			require.Equal(t, "askPolicy", inv["target"])
-			c.sendText(`{"type":3,"invocationId":"` + inv["invocationId"].(string) + `","result":"answered"}` + "\x1e")
+			c.SendText(`{"type":3,"invocationId":"` + inv["invocationId"].(string) + `","result":"answered"}` + "\x1e")
 			for _, name := range []string{"All", "AllExcept"} { // Others skips the caller
-				require.Equal(t, []any{name}, c.invocation("fromPolicy"))
+				require.Equal(t, []any{name}, c.Invocation("fromPolicy"))
 			}
 			var got map[string]string
 			select {
@@ -174,14 +175,14 @@ func TestMethodPolicyContextHasTheConnection(t *testing.T) {
 
 // closeMessageOf reads until the server ends the connection and returns
 // the Close message it sent, if any, messages already read included.
-func closeMessageOf(c *jsonClient) map[string]any {
-	c.t.Helper()
-	for _, m := range c.pending {
+func closeMessageOf(c *hubtest.JSONClient) map[string]any {
+	c.T.Helper()
+	for _, m := range c.Pending {
 		if m["type"] == float64(7) {
 			return m
 		}
 	}
-	c.pending = nil
-	m, _ := c.expectClosed()
+	c.Pending = nil
+	m, _ := c.ExpectClosed()
 	return m
 }

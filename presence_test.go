@@ -14,6 +14,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // cuttableBackplane is one node's view of a shared bus that the test can
@@ -58,13 +59,13 @@ func presenceNodes(t *testing.T, n int) ([]*signalr.Hub, []string, []*cuttableBa
 	var bps []*cuttableBackplane
 	for range n {
 		bp := &cuttableBackplane{Backplane: bus}
-		h, err := signalr.New(interopHub{},
+		h, err := signalr.New(hubtest.Hub{},
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-			signalr.WithUserIDFunc(userFromQuery),
+			signalr.WithUserIDFunc(hubtest.UserFromQuery),
 			signalr.WithBackplane(bp, "presence"),
 			signalr.WithPresenceInterval(100*time.Millisecond))
 		require.NoError(t, err)
-		hubs, urls, bps = append(hubs, h), append(urls, serveHub(t, h)), append(bps, bp)
+		hubs, urls, bps = append(hubs, h), append(urls, hubtest.ServeHub(t, h)), append(bps, bp)
 	}
 	return hubs, urls, bps
 }
@@ -78,16 +79,16 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		return err == nil && n == 0
 	}, 5*time.Second, 20*time.Millisecond)
 
-	alice1 := connectJSONQuery(t, urls[0], "?user=alice")
-	alice2 := connectJSONQuery(t, urls[1], "?user=alice")
-	bob := connectJSONQuery(t, urls[2], "?user=bob")
-	anon := connectJSONQuery(t, urls[2], "")
-	for _, c := range []*jsonClient{alice1, bob} {
-		c.call("JoinGroup", "room")
+	alice1 := hubtest.ConnectJSONQuery(t, urls[0], "?user=alice")
+	alice2 := hubtest.ConnectJSONQuery(t, urls[1], "?user=alice")
+	bob := hubtest.ConnectJSONQuery(t, urls[2], "?user=bob")
+	anon := hubtest.ConnectJSONQuery(t, urls[2], "")
+	for _, c := range []*hubtest.JSONClient{alice1, bob} {
+		c.Call("JoinGroup", "room")
 	}
-	ids := map[*jsonClient]string{}
-	for _, c := range []*jsonClient{alice1, alice2, bob, anon} {
-		ids[c], _ = c.result("GetConnectionId").(string)
+	ids := map[*hubtest.JSONClient]string{}
+	for _, c := range []*hubtest.JSONClient{alice1, alice2, bob, anon} {
+		ids[c], _ = c.Result("GetConnectionId").(string)
 	}
 
 	for i, h := range hubs {
@@ -123,9 +124,9 @@ func TestPresenceAcrossNodes(t *testing.T) {
 }
 
 func TestPresenceWithoutBackplane(t *testing.T) {
-	h, url := startHub(t, interopHub{})
-	c := connectJSONQuery(t, url, "?user=dana")
-	c.call("JoinGroup", "g")
+	h, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.ConnectJSONQuery(t, url, "?user=dana")
+	c.Call("JoinGroup", "g")
 	ctx := context.Background()
 	n, err := h.ConnectionCount(ctx)
 	require.NoError(t, err)

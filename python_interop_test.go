@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/internal/pythontest"
 )
 
@@ -44,7 +45,7 @@ func TestPythonClients(t *testing.T) {
 			t.Parallel()
 			// Both clients negotiate without a version (version 0), which
 			// the server refuses unless told otherwise.
-			url, authURL := interopServer(t, signalr.WithMinimumProtocolVersion(0)), pythonAuthServer(t)
+			url, authURL := hubtest.InteropServer(t, signalr.WithMinimumProtocolVersion(0)), pythonAuthServer(t)
 			passed, skipped := pythontest.Run(t, tc.program, url, authURL, tc.transport, tc.protocol)
 			t.Logf("%d scenarios passed, %d skipped", passed, skipped)
 			require.GreaterOrEqual(t, passed, 7, "the program ran too few scenarios")
@@ -57,7 +58,7 @@ func TestPythonClients(t *testing.T) {
 // refused with 401.
 func pythonAuthServer(t *testing.T) string {
 	t.Helper()
-	h, err := signalr.New(interopHub{}, signalr.WithAuthenticator(func(r *http.Request) (*signalr.Identity, error) {
+	h, err := signalr.New(hubtest.Hub{}, signalr.WithAuthenticator(func(r *http.Request) (*signalr.Identity, error) {
 		user, ok := strings.CutPrefix(signalr.BearerToken(r), "token-")
 		if !ok || user == "" {
 			return nil, signalr.ErrUnauthenticated
@@ -78,22 +79,11 @@ func pythonAuthServer(t *testing.T) string {
 	return srv.URL
 }
 
-// UploadNotify reads an uploaded stream of strings and sends their
-// concatenation to the caller as "receive": for clients whose uploads are
-// fire-and-forget (no completion to carry a result).
-func (interopHub) UploadNotify(c *signalr.Context, parts <-chan string) error {
-	var b strings.Builder
-	for p := range parts {
-		b.WriteString(p)
-	}
-	return c.Clients().Caller().Send(c, "receive", "upload:"+b.String())
-}
-
 // TestPythonClientsRefusedByDefault: without WithMinimumProtocolVersion(0)
 // a client that negotiates version 0, as both Python clients do, is
 // refused with ASP.NET Core's text, not half connected.
 func TestPythonClientsRefusedByDefault(t *testing.T) {
-	url := interopServer(t)
+	url := hubtest.InteropServer(t)
 	resp, err := http.Post(url+"/hub/negotiate", "text/plain", nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()

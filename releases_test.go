@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
@@ -25,20 +26,20 @@ func TestOfficialClientReleases(t *testing.T) {
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	for _, release := range nodetest.Releases {
-		for _, tc := range interopMatrix {
+		for _, tc := range hubtest.InteropMatrix {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				t.Run(release+"/"+tc.transport+"/"+tc.protocol, func(t *testing.T) {
+				t.Run(release+"/"+tc.Transport+"/"+tc.Protocol, func(t *testing.T) {
 					nodetest.RequireRelease(t, release)
-					url := interopServer(t)
-					passed, skipped := nodetest.RunRelease(t, release, "scenarios.test.mjs", url, tc.transport, tc.protocol)
+					url := hubtest.InteropServer(t)
+					passed, skipped := nodetest.RunRelease(t, release, "scenarios.test.mjs", url, tc.Transport, tc.Protocol)
 					t.Logf("scenarios: %d passed, %d skipped", passed, skipped)
 					require.GreaterOrEqual(t, passed, 9, "the scenario file ran too few scenarios")
-					url = interopServer(t)
-					passed, skipped = nodetest.RunRelease(t, release, "streaming.test.mjs", url, tc.transport, tc.protocol)
+					url = hubtest.InteropServer(t)
+					passed, skipped = nodetest.RunRelease(t, release, "streaming.test.mjs", url, tc.Transport, tc.Protocol)
 					t.Logf("streaming: %d passed, %d skipped", passed, skipped)
 					require.Positive(t, passed)
 				})
@@ -59,7 +60,7 @@ func TestStatefulReconnectOfficialClientReleases(t *testing.T) {
 			for _, proto := range []string{"json", "messagepack"} {
 				t.Run(proto, func(t *testing.T) {
 					sh := &statefulHub{}
-					h, url := startHub(t, sh, signalr.WithStatefulReconnect(0), signalr.WithKeepAliveInterval(500*time.Millisecond))
+					h, url := hubtest.StartHub(t, sh, signalr.WithStatefulReconnect(0), signalr.WithKeepAliveInterval(500*time.Millisecond))
 					proxy := newDropProxy(t, strings.TrimPrefix(url, "http://"))
 					sh.hub.Store(h)
 					sh.proxy.Store(proxy)

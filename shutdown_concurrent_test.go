@@ -10,6 +10,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // TestConcurrentShutdownWithBackplane shuts a hub on a backplane down
@@ -18,7 +19,7 @@ func TestConcurrentShutdownWithBackplane(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	for range 20 {
-		h, err := signalr.New(interopHub{}, signalr.WithBackplane(mem, "twice"))
+		h, err := signalr.New(hubtest.Hub{}, signalr.WithBackplane(mem, "twice"))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var wg sync.WaitGroup

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
+	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
 // dropProxy forwards loopback TCP connections to a target and can cut all
@@ -129,16 +131,16 @@ func (s *statefulHub) DropConnections() {
 }
 
 func TestStatefulReconnectOfficialClient(t *testing.T) {
-	requireNodeClient(t)
+	nodetest.Require(t)
 	for _, proto := range []string{"json", "messagepack"} {
 		t.Run(proto, func(t *testing.T) {
 			sh := &statefulHub{}
-			h, url := startHub(t, sh, signalr.WithStatefulReconnect(0), signalr.WithKeepAliveInterval(500*time.Millisecond))
+			h, url := hubtest.StartHub(t, sh, signalr.WithStatefulReconnect(0), signalr.WithKeepAliveInterval(500*time.Millisecond))
 			proxy := newDropProxy(t, strings.TrimPrefix(url, "http://"))
 			sh.hub.Store(h)
 			sh.proxy.Store(proxy)
 			t.Cleanup(sh.wg.Wait)
-			passed, _ := runNodeFile(t, "stateful.test.mjs", proxy.URL(), "WebSockets", proto)
+			passed, _ := hubtest.RunNodeFile(t, "stateful.test.mjs", proxy.URL(), "WebSockets", proto)
 			require.Equal(t, 1, passed)
 			require.Equal(t, int32(1), proxy.drops.Load(), "the replayed DropConnections call must not run twice")
 			require.Positive(t, proxy.cutN.Load(), "the client's socket was cut")
@@ -158,7 +160,7 @@ func TestNegotiateStatefulReconnect(t *testing.T) {
 		{"not allowed", nil, "&useStatefulReconnect=true", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, url := startHub(t, interopHub{}, tc.opts...)
+			_, url := hubtest.StartHub(t, hubtest.Hub{}, tc.opts...)
 			resp, err := http.Post(url+"/hub/negotiate?negotiateVersion=1"+tc.query, "", nil)
 			require.NoError(t, err)
 			defer resp.Body.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // floodHub streams 4 KiB items as fast as the connection takes them.
@@ -42,11 +43,11 @@ func (h *floodHub) Flood(ctx context.Context) <-chan string {
 // consumer, which stops the producer. Memory stays bounded throughout.
 func TestStreamToClientThatStopsReading(t *testing.T) {
 	h := &floodHub{stopped: make(chan struct{})}
-	_, url := startHub(t, h,
+	_, url := hubtest.StartHub(t, h,
 		signalr.WithMaxOutboundBuffer(64<<10),
 		signalr.WithWriteTimeout(300*time.Millisecond))
-	c := handshakeRaw(t, url)
-	c.sendText(`{"type":4,"invocationId":"1","target":"Flood","arguments":[]}` + "\x1e")
+	c := hubtest.HandshakeRaw(t, url)
+	c.SendText(`{"type":4,"invocationId":"1","target":"Flood","arguments":[]}` + "\x1e")
 	// Never read again.
 	select {
 	case <-h.stopped:

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // slotHub streams with uploads, for counting stream slots.
@@ -57,25 +58,25 @@ func TestFailedStreamStartReleasesSlots(t *testing.T) {
 		{"repeated stream id in an invocation", `{"type":1,"invocationId":"i%d","target":"Pair","arguments":[],"streamIds":["d%d","d%[2]d"]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, url := startHub(t, slotHub{}, signalr.WithMaxStreams(limit), signalr.WithMethodPolicy("Denied", deny))
-			c := connectJSON(t, url)
+			_, url := hubtest.StartHub(t, slotHub{}, signalr.WithMaxStreams(limit), signalr.WithMethodPolicy("Denied", deny))
+			c := hubtest.ConnectJSON(t, url)
 			for k := 0; k < 3*limit; k++ {
-				c.sendText(fmt.Sprintf(tc.msg, k, k) + "\x1e")
-				m := c.next()
+				c.SendText(fmt.Sprintf(tc.msg, k, k) + "\x1e")
+				m := c.Next()
 				require.Equal(t, float64(3), m["type"], "attempt %d: %v", k, m)
 				require.NotEmpty(t, m["error"], "attempt %d: %v", k, m)
 			}
-			c.sendText(`{"type":1,"invocationId":"ok","target":"Sum","arguments":[],"streamIds":["u"]}` + "\x1e" +
+			c.SendText(`{"type":1,"invocationId":"ok","target":"Sum","arguments":[],"streamIds":["u"]}` + "\x1e" +
 				`{"type":2,"invocationId":"u","item":40}` + "\x1e" +
 				`{"type":2,"invocationId":"u","item":2}` + "\x1e" +
 				`{"type":3,"invocationId":"u"}` + "\x1e")
-			require.Equal(t, map[string]any{"type": float64(3), "invocationId": "ok", "result": float64(42)}, c.next())
+			require.Equal(t, map[string]any{"type": float64(3), "invocationId": "ok", "result": float64(42)}, c.Next())
 			// And a stream with an upload at the limit: it takes both slots.
-			c.sendText(`{"type":4,"invocationId":"e","target":"Echo","arguments":[2],"streamIds":["v"]}` + "\x1e" +
+			c.SendText(`{"type":4,"invocationId":"e","target":"Echo","arguments":[2],"streamIds":["v"]}` + "\x1e" +
 				`{"type":2,"invocationId":"v","item":21}` + "\x1e" +
 				`{"type":3,"invocationId":"v"}` + "\x1e")
-			require.Equal(t, map[string]any{"type": float64(2), "invocationId": "e", "item": float64(42)}, c.next())
-			require.Equal(t, map[string]any{"type": float64(3), "invocationId": "e"}, c.next())
+			require.Equal(t, map[string]any{"type": float64(2), "invocationId": "e", "item": float64(42)}, c.Next())
+			require.Equal(t, map[string]any{"type": float64(3), "invocationId": "e"}, c.Next())
 		})
 	}
 }

@@ -9,22 +9,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // nextNonPing returns the next message that is not a Ping, one at a time
 // even when the server packed several into one frame.
-func nextMessages(c *rawClient, n int) []map[string]any {
+func nextMessages(c *hubtest.RawClient, n int) []map[string]any {
 	var out []map[string]any
 	for len(out) < n {
-		out = append(out, c.readMessages()...)
+		out = append(out, c.ReadMessages()...)
 	}
 	return out
 }
 
 func TestStreamOverRawWebSocket(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := handshakeRaw(t, url)
-	c.sendText(`{"type":4,"invocationId":"1","target":"CounterSeq","arguments":[3]}` + "\x1e")
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.HandshakeRaw(t, url)
+	c.SendText(`{"type":4,"invocationId":"1","target":"CounterSeq","arguments":[3]}` + "\x1e")
 	ms := nextMessages(c, 4)
 	require.Equal(t, []map[string]any{
 		{"type": float64(2), "invocationId": "1", "item": float64(1)},
@@ -35,27 +36,27 @@ func TestStreamOverRawWebSocket(t *testing.T) {
 }
 
 func TestUploadOverRawWebSocket(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := handshakeRaw(t, url)
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.HandshakeRaw(t, url)
 	// Items may arrive before the method runs; all of them must count.
-	c.sendText(`{"type":1,"invocationId":"5","target":"UploadMixed","arguments":["sum="],"streamIds":["0"]}` + "\x1e" +
+	c.SendText(`{"type":1,"invocationId":"5","target":"UploadMixed","arguments":["sum="],"streamIds":["0"]}` + "\x1e" +
 		`{"type":2,"invocationId":"0","item":40}` + "\x1e" +
 		`{"type":2,"invocationId":"0","item":2}` + "\x1e" +
 		`{"type":3,"invocationId":"0"}` + "\x1e")
-	require.Equal(t, map[string]any{"type": float64(3), "invocationId": "5", "result": "sum=42"}, c.readMessage())
+	require.Equal(t, map[string]any{"type": float64(3), "invocationId": "5", "result": "sum=42"}, c.ReadMessage())
 }
 
 func TestClientResultOverRawWebSocket(t *testing.T) {
-	_, url := startHub(t, interopHub{})
-	c := handshakeRaw(t, url)
-	c.sendText(`{"type":1,"invocationId":"1","target":"AskClient","arguments":["answer","hi"]}` + "\x1e")
-	inv := c.readMessage()
+	_, url := hubtest.StartHub(t, hubtest.Hub{})
+	c := hubtest.HandshakeRaw(t, url)
+	c.SendText(`{"type":1,"invocationId":"1","target":"AskClient","arguments":["answer","hi"]}` + "\x1e")
+	inv := c.ReadMessage()
 	require.Equal(t, float64(1), inv["type"])
 	require.Equal(t, "answer", inv["target"])
 	id, _ := inv["invocationId"].(string)
 	require.NotEmpty(t, id)
-	c.sendText(`{"type":3,"invocationId":"` + id + `","result":"hi!"}` + "\x1e")
-	require.Equal(t, map[string]any{"type": float64(3), "invocationId": "1", "result": "ok:hi!"}, c.readMessage())
+	c.SendText(`{"type":3,"invocationId":"` + id + `","result":"hi!"}` + "\x1e")
+	require.Equal(t, map[string]any{"type": float64(3), "invocationId": "1", "result": "ok:hi!"}, c.ReadMessage())
 }
 
 // rangingHub's method ranges over its upload and ignores its context, as
@@ -92,16 +93,16 @@ func TestUploadEndsWhenTheConnectionDrops(t *testing.T) {
 	for _, method := range []string{"Count", "Sum"} {
 		t.Run(method, func(t *testing.T) {
 			h := rangingHub{started: make(chan error, 1), ended: make(chan error, 1)}
-			hub, url := startHub(t, h)
-			c := handshakeRaw(t, url)
-			c.sendText(`{"type":1,"invocationId":"1","target":"` + method + `","arguments":[],"streamIds":["s"]}` + "\x1e" +
+			hub, url := hubtest.StartHub(t, h)
+			c := hubtest.HandshakeRaw(t, url)
+			c.SendText(`{"type":1,"invocationId":"1","target":"` + method + `","arguments":[],"streamIds":["s"]}` + "\x1e" +
 				`{"type":2,"invocationId":"s","item":1}` + "\x1e")
 			select {
 			case <-h.started:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the method did not start")
 			}
-			require.NoError(t, c.ws.Close()) // no completion: the client just goes away
+			require.NoError(t, c.WS.Close()) // no completion: the client just goes away
 			select {
 			case err := <-h.ended:
 				if method == "Count" { // an iter.Seq2 parameter sees why

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/protocol"
 )
 
@@ -341,22 +342,6 @@ func (s *htServer) lpCollect(token string, n int) (msgs []map[string]any) {
 	return msgs
 }
 
-// htInvoke is a JSON invocation; an empty id makes it non-blocking.
-func htInvoke(id, target string, args ...any) string {
-	if args == nil {
-		args = []any{}
-	}
-	m := map[string]any{"type": 1, "target": target, "arguments": args}
-	if id != "" {
-		m["invocationId"] = id
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(err)
-	}
-	return string(b) + "\x1e"
-}
-
 // htRecords decodes a payload of JSON messages, each ended by 0x1E.
 func htRecords(t *testing.T, payload string) []map[string]any {
 	t.Helper()
@@ -568,7 +553,7 @@ func (s *htServer) sseConnect() (*sseStream, string) {
 // registered) before a test shuts the hub down.
 func (s *htServer) settleSSE(st *sseStream, token string) {
 	s.t.Helper()
-	require.Equal(s.t, http.StatusOK, s.post(token, htInvoke("settle", "Add", 1, 1)).status)
+	require.Equal(s.t, http.StatusOK, s.post(token, hubtest.InvocationJSON("settle", "Add", 1, 1)).status)
 	require.Equal(s.t, []map[string]any{{"type": float64(3), "invocationId": "settle", "result": float64(2)}}, st.nextMessages())
 }
 
@@ -576,16 +561,16 @@ func (s *htServer) settleSSE(st *sseStream, token string) {
 func (s *htServer) settleLP(token string) {
 	s.t.Helper()
 	next := s.pollAsync(token)
-	require.Equal(s.t, http.StatusOK, s.post(token, htInvoke("settle", "Add", 1, 1)).status)
+	require.Equal(s.t, http.StatusOK, s.post(token, hubtest.InvocationJSON("settle", "Add", 1, 1)).status)
 	r := htRecv(s.t, next, "the settling poll")
 	require.Equal(s.t, `{"type":3,"invocationId":"settle","result":2}`+"\x1e", r.body)
 }
 
 // htSettleWS is settleSSE for a raw WebSocket client.
-func htSettleWS(t *testing.T, c *rawClient) {
+func htSettleWS(t *testing.T, c *hubtest.RawClient) {
 	t.Helper()
-	c.sendText(htInvoke("settle", "Add", 1, 1))
-	m := c.readMessage()
+	c.SendText(hubtest.InvocationJSON("settle", "Add", 1, 1))
+	m := c.ReadMessage()
 	require.Equal(t, "settle", m["invocationId"], "%v", m)
 }
 
@@ -631,7 +616,7 @@ func TestSSEHandshakeAndInvoke(t *testing.T) {
 	s := startHTTPHub(t, newHTHub())
 	st, token := s.sseConnect() // requires "data: {}\x1e\r\n\r\n"
 
-	r := s.post(token, htInvoke("1", "Add", 40, 2))
+	r := s.post(token, hubtest.InvocationJSON("1", "Add", 40, 2))
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	ev := st.nextEvent()
 	require.True(t, strings.HasPrefix(ev, "data: "), ev)
@@ -645,8 +630,8 @@ func TestSSESeveralMessagesInOnePost(t *testing.T) {
 	s := startHTTPHub(t, newHTHub())
 	st, token := s.sseConnect()
 
-	body := htInvoke("a", "Add", 1, 2) + htInvoke("b", "SendToCaller", "x") +
-		htInvoke("c", "SendToCaller", "y") + htInvoke("d", "Echo", "z")
+	body := hubtest.InvocationJSON("a", "Add", 1, 2) + hubtest.InvocationJSON("b", "SendToCaller", "x") +
+		hubtest.InvocationJSON("c", "SendToCaller", "y") + hubtest.InvocationJSON("d", "Echo", "z")
 	r := s.post(token, body)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 
@@ -679,7 +664,7 @@ func TestSSEQueuedMessagesShareOneEvent(t *testing.T) {
 	// is read only once all four are queued, so the small ones cannot each
 	// get an event of their own: at most two events carry the four.
 	const big = 768 << 10
-	r := s.post(token, htInvoke("", "Burst", 3, big, 0))
+	r := s.post(token, hubtest.InvocationJSON("", "Burst", 3, big, 0))
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	select {
 	case <-hub.sent:
@@ -712,7 +697,7 @@ func TestSSEMultilinePayloadBecomesSeveralDataLines(t *testing.T) {
 	s := startHTTPHub(t, newHTHub())
 	st, token := s.sseConnect()
 
-	r := s.post(token, htInvoke("p", "Pretty"))
+	r := s.post(token, hubtest.InvocationJSON("p", "Pretty"))
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	ev := st.nextEvent()
 	assert.Equal(t,
@@ -810,7 +795,7 @@ func TestLongPollConnectAndInvoke(t *testing.T) {
 	require.Equal(t, "{}\x1e", r.body)
 
 	next = s.pollAsync(token)
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 40, 2)).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Add", 40, 2)).status)
 	r = htRecv(t, next, "the poll after the invocation")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":42}`+"\x1e", r.body)
@@ -831,7 +816,7 @@ func TestLongPollPostBeforeFirstPoll(t *testing.T) {
 	require.Equal(t, "{}\x1e", r.body)
 
 	next := s.pollAsync(token)
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 40, 2)).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Add", 40, 2)).status)
 	r = htRecv(t, next, "the poll after the invocation")
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":42}`+"\x1e", r.body)
 
@@ -874,7 +859,7 @@ func TestLongPollTimeoutIsAnEmpty200(t *testing.T) {
 	}
 	// Still alive.
 	next := s.pollAsync(token)
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Echo", "alive")).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Echo", "alive")).status)
 	r := htRecv(t, next, "the poll")
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":"alive"}`+"\x1e", r.body)
 }
@@ -885,7 +870,7 @@ func TestLongPollQueuedDataKeepsItsOrder(t *testing.T) {
 	token, _ := s.lpConnect(htJSONHandshake)
 
 	// No poll is open while these run.
-	body := htInvoke("1", "Add", 40, 2) + htInvoke("2", "Add", 1, 2) + htInvoke("", "Burst", 3, 0, 0)
+	body := hubtest.InvocationJSON("1", "Add", 40, 2) + hubtest.InvocationJSON("2", "Add", 1, 2) + hubtest.InvocationJSON("", "Burst", 3, 0, 0)
 	require.Equal(t, http.StatusOK, s.post(token, body).status)
 	select {
 	case <-hub.sent:
@@ -911,7 +896,7 @@ func TestLongPollQueuedDataComesInOnePoll(t *testing.T) {
 
 	// Burst queues item 0, waits, and queues items 1 and 2; no poll is open
 	// meanwhile. Everything queued must come back in the next poll.
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("", "Burst", 3, 0, 100)).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("", "Burst", 3, 0, 100)).status)
 	select {
 	case <-hub.sent:
 	case <-time.After(htWait):
@@ -930,7 +915,7 @@ func TestLongPollConcurrentPollIsRefused(t *testing.T) {
 	held := s.heldPoll(token) // requires a 409 for the other poll
 
 	// The held poll still gets the data.
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 1, 1)).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Add", 1, 1)).status)
 	r := htRecv(t, held, "the held poll")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":2}`+"\x1e", r.body)
@@ -950,7 +935,7 @@ func TestLongPollConcurrentPostWaits(t *testing.T) {
 	// body, so that POST stays in progress.
 	var body strings.Builder
 	for range 1000 {
-		body.WriteString(htInvoke("", "Block"))
+		body.WriteString(hubtest.InvocationJSON("", "Block"))
 	}
 	first := make(chan htResp, 1)
 	go func() {
@@ -976,7 +961,7 @@ func TestLongPollConcurrentPostWaits(t *testing.T) {
 
 	second := make(chan htResp, 1)
 	go func() {
-		r, err := s.doErr(context.Background(), http.MethodPost, "/hub?id="+token, http.Header{"Content-Type": {"text/plain;charset=UTF-8"}}, strings.NewReader(htInvoke("2", "Add", 20, 22)))
+		r, err := s.doErr(context.Background(), http.MethodPost, "/hub?id="+token, http.Header{"Content-Type": {"text/plain;charset=UTF-8"}}, strings.NewReader(hubtest.InvocationJSON("2", "Add", 20, 22)))
 		if err != nil {
 			r = htResp{status: -1, body: err.Error()}
 		}
@@ -1000,7 +985,7 @@ func TestLongPollConcurrentPostWaits(t *testing.T) {
 	assert.Contains(t, got, `{"type":3,"invocationId":"2","result":42}`, "the waiting POST's invocation ran")
 	// Sends work again.
 	next := s.pollAsync(token)
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 2, 2)).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Add", 2, 2)).status)
 	assert.Equal(t, `{"type":3,"invocationId":"1","result":4}`+"\x1e", htRecv(t, next, "the poll").body)
 }
 
@@ -1127,8 +1112,8 @@ func TestHTTPRequestBodyLimit(t *testing.T) {
 	const limit = 1024
 	// exactly builds a body of n bytes: a non-blocking Echo padded to size.
 	exactly := func(t *testing.T, n int) string {
-		b := htInvoke("", "Echo", "")
-		b = htInvoke("", "Echo", strings.Repeat("p", n-len(b)))
+		b := hubtest.InvocationJSON("", "Echo", "")
+		b = hubtest.InvocationJSON("", "Echo", strings.Repeat("p", n-len(b)))
 		require.Len(t, b, n)
 		return b
 	}
@@ -1137,7 +1122,7 @@ func TestHTTPRequestBodyLimit(t *testing.T) {
 		token, _ := s.lpConnect(htJSONHandshake)
 		assert.Equal(t, http.StatusOK, s.post(token, exactly(t, limit)).status, "a body at the limit is fine")
 
-		r := s.post(token, htInvoke("", "Echo", strings.Repeat("x", 4096)))
+		r := s.post(token, hubtest.InvocationJSON("", "Echo", strings.Repeat("x", 4096)))
 		assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, r.body)
 		r = s.post(token, htPing)
 		assert.Equal(t, http.StatusNotFound, r.status, "the connection ended: %s", r.body)
@@ -1149,7 +1134,7 @@ func TestHTTPRequestBodyLimit(t *testing.T) {
 		st, token := s.sseConnect()
 		assert.Equal(t, http.StatusOK, s.post(token, exactly(t, limit)).status, "a body at the limit is fine")
 
-		r := s.post(token, htInvoke("", "Echo", strings.Repeat("x", 4096)))
+		r := s.post(token, hubtest.InvocationJSON("", "Echo", strings.Repeat("x", 4096)))
 		assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, r.body)
 		st.expectEnd()
 		r = s.post(token, htPing)
@@ -1164,9 +1149,9 @@ func TestHTTPTransportMismatch(t *testing.T) {
 	t.Run("POST on a WebSocket connection", func(t *testing.T) {
 		s := s.withT(t)
 		token, _ := s.negotiate()
-		ws := dialRaw(t, s.url, "?id="+token)
-		ws.sendText(htJSONHandshake)
-		require.Equal(t, "{}\x1e", ws.readText())
+		ws := hubtest.DialRaw(t, s.url, "?id="+token)
+		ws.SendText(htJSONHandshake)
+		require.Equal(t, "{}\x1e", ws.ReadText())
 		htSettleWS(t, ws)
 		r := s.post(token, htPing)
 		assert.Equal(t, http.StatusMethodNotAllowed, r.status, r.body)
@@ -1184,7 +1169,7 @@ func TestHTTPTransportMismatch(t *testing.T) {
 		r = s.del(token)
 		assert.Equal(t, http.StatusBadRequest, r.status, r.body)
 		// The connection is unharmed.
-		require.Equal(t, http.StatusOK, s.post(token, htInvoke("1", "Add", 2, 3)).status)
+		require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("1", "Add", 2, 3)).status)
 		assert.Equal(t, []map[string]any{{"type": float64(3), "invocationId": "1", "result": float64(5)}}, st.nextMessages())
 	})
 	t.Run("unknown ids", func(t *testing.T) {
@@ -1265,9 +1250,9 @@ func TestTransportsCanBeSwitchedOff(t *testing.T) {
 	r = s.poll(token)
 	assert.Equal(t, http.StatusBadRequest, r.status, "long polling: %s", r.body)
 	// The token still opens a WebSocket.
-	ws := dialRaw(t, s.url, "?id="+token)
-	ws.sendText(htJSONHandshake)
-	assert.Equal(t, "{}\x1e", ws.readText())
+	ws := hubtest.DialRaw(t, s.url, "?id="+token)
+	ws.SendText(htJSONHandshake)
+	assert.Equal(t, "{}\x1e", ws.ReadText())
 	htSettleWS(t, ws)
 }
 
@@ -1366,7 +1351,7 @@ func (quitHub) Quit(c *signalr.Context) { c.Abort() }
 func TestLongPollAfterServerClose(t *testing.T) {
 	s := startHTTPHub(t, quitHub{}, signalr.WithLongPollTimeouts(time.Second, 300*time.Millisecond))
 	token, _ := s.lpConnect(htJSONHandshake)
-	require.Equal(t, http.StatusOK, s.post(token, htInvoke("", "Quit")).status)
+	require.Equal(t, http.StatusOK, s.post(token, hubtest.InvocationJSON("", "Quit")).status)
 	got := ""
 	for !strings.Contains(got, `"type":7`) {
 		r := s.poll(token)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/contract"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // Every target is a contract.Sender, and a single client an Invoker too.
@@ -112,9 +113,9 @@ func (typedHub) AskCaller(c *signalr.Context, question string) (string, error) {
 
 // typedMembers connects four clients: a (user alice, group g1), b (bob;
 // g1 and g2), c (carol; g2) and d (alice again; no group).
-func typedMembers(t *testing.T, url string) (map[string]*jsonClient, map[string]string) {
+func typedMembers(t *testing.T, url string) (map[string]*hubtest.JSONClient, map[string]string) {
 	t.Helper()
-	clients := map[string]*jsonClient{}
+	clients := map[string]*hubtest.JSONClient{}
 	ids := map[string]string{}
 	for _, m := range []struct {
 		name, user string
@@ -125,11 +126,11 @@ func typedMembers(t *testing.T, url string) (map[string]*jsonClient, map[string]
 		{"c", "carol", []string{"g2"}},
 		{"d", "alice", nil},
 	} {
-		c := connectJSONQuery(t, url, "?user="+m.user)
-		id, ok := c.result("ID").(string)
+		c := hubtest.ConnectJSONQuery(t, url, "?user="+m.user)
+		id, ok := c.Result("ID").(string)
 		require.True(t, ok)
 		for _, g := range m.groups {
-			c.call("Join", g)
+			c.Call("Join", g)
 		}
 		clients[m.name], ids[m.name] = c, id
 	}
@@ -177,31 +178,31 @@ var callerCases = []typedCase{
 
 // expectScores checks that exactly the wanted clients received
 // Score(label, n), and each once.
-func expectScores(t *testing.T, clients map[string]*jsonClient, skip string, want []string, label string, n int) {
+func expectScores(t *testing.T, clients map[string]*hubtest.JSONClient, skip string, want []string, label string, n int) {
 	t.Helper()
 	for _, name := range want {
 		if name != skip {
-			assert.Equal(t, []any{label, float64(n)}, clients[name].invocation("Score"), "client %s", name)
+			assert.Equal(t, []any{label, float64(n)}, clients[name].Invocation("Score"), "client %s", name)
 		}
 	}
 	for _, c := range clients {
-		c.sync()
+		c.Sync()
 	}
 }
 
 func TestContractReachesEveryTargetFromAHubMethod(t *testing.T) {
-	_, url := startHub(t, typedHub{})
+	_, url := hubtest.StartHub(t, typedHub{})
 	clients, ids := typedMembers(t, url)
 	a := clients["a"]
 	for i, tc := range append(append([]typedCase{}, typedCases...), callerCases...) {
 		t.Run(tc.kind, func(t *testing.T) {
 			label := "in-" + tc.kind
-			id := a.invoke("Notify", tc.kind, tc.names(ids), label, i)
+			id := a.Invoke("Notify", tc.kind, tc.names(ids), label, i)
 			if slices.Contains(tc.want, "a") {
 				// The caller's Score is queued before the completion.
-				assert.Equal(t, []any{label, float64(i)}, a.invocation("Score"))
+				assert.Equal(t, []any{label, float64(i)}, a.Invocation("Score"))
 			}
-			m := a.completion(id)
+			m := a.Completion(id)
 			require.NotContains(t, m, "error")
 			expectScores(t, clients, "a", tc.want, label, i)
 		})
@@ -209,7 +210,7 @@ func TestContractReachesEveryTargetFromAHubMethod(t *testing.T) {
 }
 
 func TestContractReachesEveryTargetFromOutsideAHubMethod(t *testing.T) {
-	h, url := startHub(t, typedHub{})
+	h, url := hubtest.StartHub(t, typedHub{})
 	clients, ids := typedMembers(t, url)
 	ctx := context.Background()
 	for i, tc := range typedCases {
@@ -224,37 +225,37 @@ func TestContractReachesEveryTargetFromOutsideAHubMethod(t *testing.T) {
 }
 
 func TestContractMethodWithoutArguments(t *testing.T) {
-	_, url := startHub(t, typedHub{})
-	c := connectJSON(t, url)
-	id := c.invoke("ResetCaller")
-	assert.Equal(t, []any{}, c.invocation("reset"))
-	require.NotContains(t, c.completion(id), "error")
+	_, url := hubtest.StartHub(t, typedHub{})
+	c := hubtest.ConnectJSON(t, url)
+	id := c.Invoke("ResetCaller")
+	assert.Equal(t, []any{}, c.Invocation("reset"))
+	require.NotContains(t, c.Completion(id), "error")
 }
 
 // answerAsk requires the next message to be an invocation of Ask that waits
 // for a result, and answers it with text.
-func answerAsk(t *testing.T, c *jsonClient, question, text string) {
+func answerAsk(t *testing.T, c *hubtest.JSONClient, question, text string) {
 	t.Helper()
-	m := c.next()
+	m := c.Next()
 	require.Equal(t, float64(1), m["type"], "expected an invocation of Ask, got %v", m)
 	require.Equal(t, "Ask", m["target"])
 	require.Equal(t, []any{question}, m["arguments"])
 	invID, ok := m["invocationId"].(string)
 	require.True(t, ok, "Ask must wait for a result: %v", m)
-	c.sendJSON(map[string]any{"type": 3, "invocationId": invID, "result": text})
+	c.SendJSON(map[string]any{"type": 3, "invocationId": invID, "result": text})
 }
 
 func TestContractFuncFromAHubMethod(t *testing.T) {
-	_, url := startHub(t, typedHub{})
-	c := connectJSON(t, url)
-	id := c.invoke("AskCaller", "name?")
+	_, url := hubtest.StartHub(t, typedHub{})
+	c := hubtest.ConnectJSON(t, url)
+	id := c.Invoke("AskCaller", "name?")
 	answerAsk(t, c, "name?", "ann")
-	m := c.completion(id)
+	m := c.Completion(id)
 	assert.Equal(t, "ann", m["result"], "completion: %v", m)
 }
 
 func TestContractFuncFromOutsideAHubMethod(t *testing.T) {
-	h, url := startHub(t, typedHub{})
+	h, url := hubtest.StartHub(t, typedHub{})
 	c, id := connectMember(t, url, "")
 	type answer struct {
 		text string
@@ -277,9 +278,9 @@ func TestContractFuncFromOutsideAHubMethod(t *testing.T) {
 		text, err := scoreClients.Ask.Invoke(ctx, h.Clients().Client(id), "why?")
 		done <- answer{text, err}
 	}()
-	m := c.next()
+	m := c.Next()
 	invID, _ := m["invocationId"].(string)
-	c.sendJSON(map[string]any{"type": 3, "invocationId": invID, "error": "no idea"})
+	c.SendJSON(map[string]any{"type": 3, "invocationId": invID, "error": "no idea"})
 	got = waitFor(t, done, "Ask's error")
 	var ce *signalr.ClientError
 	require.ErrorAs(t, got.err, &ce)

@@ -39,11 +39,25 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+# The modules of the workspace (go.work): the library, the NATS and Redis
+# backplanes, the examples, the end-to-end tests and the benchmarks.
+modules=". backplane/nats backplane/redis examples tests bench"
+pkgs=""
+for m in $modules; do pkgs="$pkgs ./$m/..."; done
+
+echo "== go mod tidy (every module)"
+for m in $modules; do
+	(cd "$m" && GOWORK=off GOFLAGS=-mod=mod go mod tidy -diff) || { echo "go.mod of $m is not tidy: run go mod tidy there"; exit 1; }
+done
+
+echo "== dependency weight of the library (scripts/depweight.sh)"
+./scripts/depweight.sh
+
 echo "== go vet"
-go vet ./...
+go vet $pkgs
 
 echo "== staticcheck"
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $pkgs
 
 echo "== redis-server (Redis backplane tests)"
 if command -v redis-server >/dev/null 2>&1; then
@@ -62,8 +76,7 @@ else
 fi
 
 echo "== go test -race"
-go test -race -count=1 -timeout 15m ./...
-(cd bench && echo "== bench module (separate go.mod): go vet, go test -race" && go vet ./... && go test -race -count=1 -timeout 5m ./...)
+go test -race -count=1 -timeout 15m $pkgs
 
 echo "== fuzz (brief)"
 for target in FuzzJSONParse FuzzJSONParseDifferential FuzzHandshakeParse FuzzMessagePackParse; do

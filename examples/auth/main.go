@@ -46,7 +46,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gosignalr/signalr"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 )
 
 func main() {

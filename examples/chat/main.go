@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 )
 
 func main() {

@@ -29,7 +29,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 )
 
 func main() {

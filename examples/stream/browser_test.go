@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gosignalr/signalr/internal/browsertest"
+	"github.com/gosignalr/signalr/examples/internal/browsertest"
 )
 
 // TestBrowser drives the example's page in headless Chromium with the

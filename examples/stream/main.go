@@ -35,7 +35,7 @@ import (
 	"time"
 
 	"github.com/gosignalr/signalr"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 
-	"github.com/gosignalr/signalr/internal/browsertest"
+	"github.com/gosignalr/signalr/examples/internal/browsertest"
 )
 
 // TestBrowser drives the page in headless Chromium with the official

@@ -42,7 +42,7 @@ import (
 	"time"
 
 	"github.com/gosignalr/signalr"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 )
 
 // lots is what is for sale.

@@ -15,6 +15,7 @@ import (
 	"github.com/gosignalr/signalr/backplane"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
 	"github.com/gosignalr/signalr/client"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/transport"
 )
 
@@ -23,7 +24,7 @@ import (
 type outageCluster struct {
 	t    *testing.T
 	hubs []*signalr.Hub
-	a, b *jsonClient // a on node 0, b on node 1
+	a, b *hubtest.JSONClient // a on node 0, b on node 1
 	bID  string
 	all  signalr.ClientProxy // node 0's All
 }
@@ -34,7 +35,7 @@ func newOutageCluster(t *testing.T, newBackplane func() backplane.Backplane) *ou
 	var urls []string
 	for range 2 {
 		bp := newBackplane()
-		h, err := signalr.New(interopHub{},
+		h, err := signalr.New(hubtest.Hub{},
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 			signalr.WithBackplane(bp, "outage"),
 			signalr.WithPresenceInterval(200*time.Millisecond),
@@ -43,19 +44,19 @@ func newOutageCluster(t *testing.T, newBackplane func() backplane.Backplane) *ou
 			// which closes them.
 			signalr.WithBackplaneInterruptionClose(false))
 		require.NoError(t, err)
-		urls, o.hubs = append(urls, serveHub(t, h, bp)), append(o.hubs, h)
+		urls, o.hubs = append(urls, hubtest.ServeHub(t, h, bp)), append(o.hubs, h)
 	}
-	o.a = connectJSON(t, urls[0])
-	o.b = connectJSON(t, urls[1])
+	o.a = hubtest.ConnectJSON(t, urls[0])
+	o.b = hubtest.ConnectJSON(t, urls[1])
 	// A round trip on each: a connection is reachable by sends only once
 	// registered, just after its handshake reply.
-	o.a.id(t)
-	o.bID = o.b.id(t)
+	o.a.ID(t)
+	o.bID = o.b.ID(t)
 	o.all = o.hubs[0].Clients().All()
 
 	require.NoError(t, o.all.Send(context.Background(), "receive", "before"))
-	require.Equal(t, "before", o.a.invocation("receive")[0])
-	require.Equal(t, "before", o.b.invocation("receive")[0])
+	require.Equal(t, "before", o.a.Invocation("receive")[0])
+	require.Equal(t, "before", o.b.Invocation("receive")[0])
 	return o
 }
 
@@ -68,7 +69,7 @@ func (o *outageCluster) sendsFail() {
 	for i := 0; sendErr == nil; i++ {
 		require.Less(t, i, 200, "Send never reported the outage")
 		sendErr = o.all.Send(context.Background(), "receive", "during-"+strconv.Itoa(i))
-		require.Equal(t, "during-"+strconv.Itoa(i), o.a.invocation("receive")[0], "local delivery continues")
+		require.Equal(t, "during-"+strconv.Itoa(i), o.a.Invocation("receive")[0], "local delivery continues")
 		if sendErr == nil {
 			time.Sleep(25 * time.Millisecond)
 		}
@@ -94,7 +95,7 @@ func (o *outageCluster) resumes() {
 		require.NoError(t, o.hubs[1].Clients().Client(o.bID).Send(ctx, "receive", marker))
 		resumed := false
 		for {
-			got, _ := o.b.invocation("receive")[0].(string)
+			got, _ := o.b.Invocation("receive")[0].(string)
 			if got == marker {
 				break
 			}
@@ -114,11 +115,11 @@ func TestLongPollingOpensDuringOutage(t *testing.T) {
 	natsURL, stop := startNATS(t, 0)
 	bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "lpoutage"})
 	require.NoError(t, err)
-	h, err := signalr.New(interopHub{},
+	h, err := signalr.New(hubtest.Hub{},
 		signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		signalr.WithBackplane(bp, "lpoutage"))
 	require.NoError(t, err)
-	url := serveHub(t, h, bp)
+	url := hubtest.ServeHub(t, h, bp)
 	stop()
 	require.Eventually(t, func() bool { return h.BackplaneErr() != nil }, 10*time.Second, 20*time.Millisecond)
 

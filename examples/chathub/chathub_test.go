@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gosignalr/signalr"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
 	"github.com/gosignalr/signalr/internal/nodetest"
 )
 

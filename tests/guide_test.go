@@ -18,7 +18,7 @@ func TestGuideSnippets(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := trimmedLines(string(src))
-	pages, err := filepath.Glob(filepath.Join("docs", "*.md"))
+	pages, err := filepath.Glob(filepath.Join("..", "docs", "*.md"))
 	if err != nil || len(pages) == 0 {
 		t.Fatalf("no guide pages: %v", err)
 	}

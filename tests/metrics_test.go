@@ -3,10 +3,14 @@ package signalr_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gosignalr/signalr/client"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // metricsHub is the hub of the metrics tests.
@@ -147,17 +152,17 @@ const (
 
 func TestMetricsConnectionsComeAndGo(t *testing.T) {
 	m, opt := newMetrics(t)
-	h, url := startHub(t, metricsHub{}, opt)
+	h, url := hubtest.StartHub(t, metricsHub{}, opt)
 	require.Zero(t, m.sum(mActive, attrWS))
 
-	a := connectJSON(t, url)
-	b := connectJSON(t, url)
+	a := hubtest.ConnectJSON(t, url)
+	b := hubtest.ConnectJSON(t, url)
 	m.eventually("two active connections", func() bool { return m.sum(mActive, attrWS) == 2 })
 	require.Zero(t, m.count(mDuration, attrWS, attrNormal), "no connection has ended")
 
 	// The client closes: a normal closure.
-	a.sendText(`{"type":7}` + "\x1e")
-	_, _ = a.expectClosed()
+	a.SendText(`{"type":7}` + "\x1e")
+	_, _ = a.ExpectClosed()
 	m.eventually("one connection left", func() bool { return m.sum(mActive, attrWS) == 1 })
 	m.eventually("its duration recorded", func() bool { return m.count(mDuration, attrWS, attrNormal) == 1 })
 	_, secs := m.histogram(mDuration, attrWS, attrNormal)
@@ -167,7 +172,7 @@ func TestMetricsConnectionsComeAndGo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
-	closeMsg, _ := b.expectClosed()
+	closeMsg, _ := b.ExpectClosed()
 	require.Equal(t, true, closeMsg["allowReconnect"], "%v", closeMsg)
 	m.eventually("no connection left", func() bool { return m.sum(mActive, attrWS) == 0 })
 	m.eventually("its duration recorded", func() bool { return m.count(mDuration, attrWS, attrShutdown) == 1 })
@@ -182,20 +187,30 @@ func TestMetricsConnectionsComeAndGo(t *testing.T) {
 func TestMetricsTransportsAndTimeouts(t *testing.T) {
 	t.Run("ServerSentEvents", func(t *testing.T) {
 		m, opt := newMetrics(t)
-		s := startHTTPHub(t, newHTHub(), opt)
-		st, token := s.sseConnect()
-		s.settleSSE(st, token)
-		require.EqualValues(t, 1, m.sum(mActive, attrSSE))
+		_, url := hubtest.StartHub(t, metricsHub{}, opt)
+		c, err := client.New(url+"/hub", client.WithTransports("ServerSentEvents"))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Start(ctx))
+		m.eventually("the stream counted", func() bool { return m.sum(mActive, attrSSE) == 1 })
 		require.Zero(t, m.sum(mActive, attrWS))
-		st.close()
+		require.NoError(t, c.Stop(ctx))
 		m.eventually("the stream's end recorded", func() bool { return m.count(mDuration, attrSSE, attrNormal) == 1 })
 		require.Zero(t, m.sum(mActive, attrSSE))
 	})
 	t.Run("LongPollingDisconnectTimeout", func(t *testing.T) {
 		m, opt := newMetrics(t)
-		s := startHTTPHub(t, newHTHub(), opt, signalr.WithLongPollTimeouts(time.Second, 100*time.Millisecond))
-		token, _ := s.lpConnect(htJSONHandshake)
-		s.settleLP(token)
+		_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithLongPollTimeouts(time.Second, 100*time.Millisecond))
+		// A client that negotiates, shakes hands, polls once and stops.
+		n := hubtest.NegotiateOK(t, url, "?negotiateVersion=1")
+		target := url + "/hub?id=" + neturl.QueryEscape(n.ConnectionToken)
+		resp, err := http.Post(target, "text/plain", strings.NewReader(`{"protocol":"json","version":1}`+"\x1e"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		_, body := hubtest.DoHTTP(t, http.MethodGet, target)
+		require.Equal(t, "{}\x1e", body, "the handshake answer")
 		require.EqualValues(t, 1, m.sum(mActive, attrLP))
 		// No more polls: the hub gives up after the disconnect timeout.
 		m.eventually("the timeout recorded", func() bool { return m.count(mDuration, attrLP, attrTimeout) == 1 })
@@ -204,19 +219,19 @@ func TestMetricsTransportsAndTimeouts(t *testing.T) {
 	})
 	t.Run("WebSocketClientTimeout", func(t *testing.T) {
 		m, opt := newMetrics(t)
-		_, url := startHub(t, metricsHub{}, opt, signalr.WithClientTimeout(100*time.Millisecond), signalr.WithKeepAliveInterval(signalr.Disabled))
-		c := connectJSON(t, url)
-		c.sendText(`{"type":6}` + "\x1e") // starts the client timeout clock
-		closeMsg, _ := c.expectClosed()
+		_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithClientTimeout(100*time.Millisecond), signalr.WithKeepAliveInterval(signalr.Disabled))
+		c := hubtest.ConnectJSON(t, url)
+		c.SendText(`{"type":6}` + "\x1e") // starts the client timeout clock
+		closeMsg, _ := c.ExpectClosed()
 		require.Contains(t, closeMsg["error"], "client timeout")
 		m.eventually("the timeout recorded", func() bool { return m.count(mDuration, attrWS, attrTimeout) == 1 })
 		require.Zero(t, m.sum(mActive, attrWS))
 	})
 	t.Run("HandshakeTimeout", func(t *testing.T) {
 		m, opt := newMetrics(t)
-		_, url := startHub(t, metricsHub{}, opt, signalr.WithHandshakeTimeout(100*time.Millisecond))
-		c := dialRaw(t, url, "")
-		_, _ = c.expectClosed()
+		_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithHandshakeTimeout(100*time.Millisecond))
+		c := hubtest.DialRaw(t, url, "")
+		_, _ = c.ExpectClosed()
 		m.eventually("the timeout recorded", func() bool { return m.count(mDuration, attrWS, attrTimeout) == 1 })
 		require.Zero(t, m.sum(mActive, attrWS))
 	})
@@ -224,16 +239,16 @@ func TestMetricsTransportsAndTimeouts(t *testing.T) {
 
 func TestMetricsMessagesAndBytes(t *testing.T) {
 	m, opt := newMetrics(t)
-	_, url := startHub(t, metricsHub{}, opt, signalr.WithKeepAliveInterval(signalr.Disabled))
-	c := dialRaw(t, url, "")
+	_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithKeepAliveInterval(signalr.Disabled))
+	c := hubtest.DialRaw(t, url, "")
 	var sentBytes, sentMsgs, readBytes, readMsgs int
 	send := func(s string) {
-		c.sendText(s)
+		c.SendText(s)
 		sentBytes += len(s)
 		sentMsgs += strings.Count(s, "\x1e")
 	}
 	read := func() string {
-		s := c.readText()
+		s := c.ReadText()
 		readBytes += len(s)
 		readMsgs += strings.Count(s, "\x1e")
 		return s
@@ -241,10 +256,10 @@ func TestMetricsMessagesAndBytes(t *testing.T) {
 	send(`{"protocol":"json","version":1}` + "\x1e")
 	require.Equal(t, "{}\x1e", read())
 	// Two invocations in one frame, then one alone.
-	send(htInvoke("1", "Echo", "a") + htInvoke("2", "Echo", "bb"))
-	send(htInvoke("3", "Echo", "ccc"))
+	send(hubtest.InvocationJSON("1", "Echo", "a") + hubtest.InvocationJSON("2", "Echo", "bb"))
+	send(hubtest.InvocationJSON("3", "Echo", "ccc"))
 	for got := 0; got < 3; {
-		got += len(splitRecords(t, read()))
+		got += len(hubtest.SplitRecords(t, read()))
 	}
 	require.Equal(t, 4, sentMsgs)
 	require.Equal(t, 4, readMsgs)
@@ -260,17 +275,17 @@ func TestMetricsMessagesAndBytes(t *testing.T) {
 func TestMetricsInvocations(t *testing.T) {
 	m, opt := newMetrics(t)
 	deny := func(*signalr.Context) error { return &signalr.AuthError{Message: "no"} }
-	_, url := startHub(t, metricsHub{}, opt, signalr.WithMethodPolicy("Secret", deny))
-	c := connectJSON(t, url)
+	_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithMethodPolicy("Secret", deny))
+	c := hubtest.ConnectJSON(t, url)
 
-	require.Equal(t, "a", c.result("echo", "a")) // recorded under the declared name
-	require.Equal(t, "b", c.result("Echo", "b"))
-	require.Contains(t, c.callError("Fail"), "refused")
-	c.callError("Broken")
-	c.callError("Crash")
-	require.Contains(t, c.callError("Secret"), "unauthorized")
-	require.Equal(t, "Failed to invoke 'Echo' due to an error on the server.", c.callError("Echo", 1, 2))
-	require.Contains(t, c.callError("NoSuchMethod"), "Method does not exist")
+	require.Equal(t, "a", c.Result("echo", "a")) // recorded under the declared name
+	require.Equal(t, "b", c.Result("Echo", "b"))
+	require.Contains(t, c.CallError("Fail"), "refused")
+	c.CallError("Broken")
+	c.CallError("Crash")
+	require.Contains(t, c.CallError("Secret"), "unauthorized")
+	require.Equal(t, "Failed to invoke 'Echo' due to an error on the server.", c.CallError("Echo", 1, 2))
+	require.Contains(t, c.CallError("NoSuchMethod"), "Method does not exist")
 
 	// Completions are sent after the measurements are recorded.
 	const dur, errs = "signalr.server.invocation.duration", "signalr.server.invocation.errors"
@@ -308,13 +323,13 @@ func TestMetricsInvocations(t *testing.T) {
 
 func TestMetricsSlowConsumers(t *testing.T) {
 	m, opt := newMetrics(t)
-	_, url, _ := startTunedHub(t, metricsHub{}, 16<<10, opt, signalr.WithMaxOutboundBuffer(64<<10), signalr.WithKeepAliveInterval(signalr.Disabled))
-	c := connectJSON(t, url)
-	// 16 MiB for a client that reads nothing: more than the socket
-	// buffers and the queue's hard cap (4 x 64 KiB) can hold.
-	c.invoke("Flood", 1024, 16<<10)
+	_, url := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithMaxOutboundBuffer(64<<10), signalr.WithKeepAliveInterval(signalr.Disabled))
+	c := hubtest.ConnectJSON(t, url)
+	// 32 MiB for a client that reads nothing: more than the loopback
+	// socket buffers and the queue's hard cap (4 x 64 KiB) can hold.
+	c.Invoke("Flood", 2048, 16<<10)
 	m.eventually("the slow consumer counted", func() bool { return m.sum("signalr.server.slow_consumers") == 1 })
-	closeMsg, _ := c.expectClosed()
+	closeMsg, _ := c.ExpectClosed()
 	require.Contains(t, closeMsg["error"], "did not read its messages fast enough")
 	m.eventually("the connection's end recorded", func() bool { return m.count(mDuration, attrWS, attrNormal) == 1 })
 	require.EqualValues(t, 1, m.sum("signalr.server.slow_consumers"))
@@ -337,7 +352,7 @@ func TestMetricsBackplanePublish(t *testing.T) {
 	m, opt := newMetrics(t)
 	bp := &flakyBackplane{Backplane: backplane.NewMemory()}
 	t.Cleanup(func() { bp.Close() })
-	h, _ := startHub(t, metricsHub{}, opt, signalr.WithBackplane(bp, "metrics"))
+	h, _ := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithBackplane(bp, "metrics"))
 	const dur, errs = "signalr.backplane.publish.duration", "signalr.backplane.publish.errors"
 	ctx := context.Background()
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // holdBackplane holds the next Subscribe call, once armed, until the test
@@ -72,12 +73,12 @@ func TestSlowBusSubscribeDoesNotStallHub(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { _ = mem.Close() })
 	hold := newHoldBackplane(t, mem)
-	h, url := startHub(t, interopHub{}, signalr.WithBackplane(hold, "slow"))
-	_, _ = startHub(t, interopHub{}, signalr.WithBackplane(mem, "slow"))
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "slow"))
+	_, _ = hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(mem, "slow"))
 
 	release := hold.arm(t)
-	first := dialRaw(t, url, "")
-	first.sendText(`{"protocol":"json","version":1}` + "\x1e")
+	first := hubtest.DialRaw(t, url, "")
+	first.SendText(`{"protocol":"json","version":1}` + "\x1e")
 	hold.waitHeld(t)
 
 	// A negotiate, bounded in time.
@@ -91,17 +92,17 @@ func TestSlowBusSubscribeDoesNotStallHub(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
 	// Another connection, and a local send to it.
-	second := connectJSON(t, url)
-	secondID := second.id(t)
+	second := hubtest.ConnectJSON(t, url)
+	secondID := second.ID(t)
 	require.NoError(t, h.Clients().Client(secondID).Send(ctx, "receive", "local"))
-	require.Equal(t, "local", second.invocation("receive")[0])
+	require.Equal(t, "local", second.Invocation("receive")[0])
 
 	release()
-	c := &jsonClient{rawClient: first}
-	require.Equal(t, "{}\x1e", c.readText())
-	firstID := c.id(t)
+	c := &hubtest.JSONClient{RawClient: first}
+	require.Equal(t, "{}\x1e", c.ReadText())
+	firstID := c.ID(t)
 	require.NoError(t, h.Clients().Client(firstID).Send(ctx, "receive", "after"))
-	require.Equal(t, "after", c.invocation("receive")[0])
+	require.Equal(t, "after", c.Invocation("receive")[0])
 }
 
 // TestSlowBusRemoteGroupAddDoesNotBlockDispatch adds a connection to a
@@ -112,11 +113,11 @@ func TestSlowBusSubscribeDoesNotStallHub(t *testing.T) {
 func TestSlowBusRemoteGroupAddDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
-	a, _ := startHub(t, interopHub{}, signalr.WithBackplane(bps("slow"), "slow"))
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("slow"), "slow"))
 	hold := newHoldBackplane(t, bps("slow"))
-	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(hold, "slow"))
-	r := connectJSON(t, urlB)
-	id := r.id(t)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "slow"))
+	r := hubtest.ConnectJSON(t, urlB)
+	id := r.ID(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -126,10 +127,10 @@ func TestSlowBusRemoteGroupAddDoesNotBlockDispatch(t *testing.T) {
 	hold.waitHeld(t)
 
 	require.NoError(t, a.Clients().Client(id).Send(ctx, "receive", "meanwhile"))
-	require.Equal(t, "meanwhile", r.invocation("receive")[0], "a send to the connection while its group add waits for the bus")
+	require.Equal(t, "meanwhile", r.Invocation("receive")[0], "a send to the connection while its group add waits for the bus")
 	require.NoError(t, a.Groups().Add(ctx, id, "other"), "another group add while the first waits for the bus")
 	require.NoError(t, a.Clients().Group("other").Send(ctx, "receive", "other"))
-	require.Equal(t, "other", r.invocation("receive")[0])
+	require.Equal(t, "other", r.Invocation("receive")[0])
 	select {
 	case err := <-added:
 		t.Fatalf("the group add returned (%v) before its subscription was made", err)
@@ -139,5 +140,5 @@ func TestSlowBusRemoteGroupAddDoesNotBlockDispatch(t *testing.T) {
 	release()
 	require.NoError(t, <-added)
 	require.NoError(t, a.Clients().Group("slow").Send(ctx, "receive", "group"))
-	require.Equal(t, "group", r.invocation("receive")[0])
+	require.Equal(t, "group", r.Invocation("receive")[0])
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gosignalr/signalr/backplane"
 	redisbp "github.com/gosignalr/signalr/backplane/redis"
+	"github.com/gosignalr/signalr/internal/hubtest"
+	"github.com/gosignalr/signalr/internal/nodetest"
 	"github.com/gosignalr/signalr/internal/redistest"
 )
 
@@ -27,19 +29,19 @@ func redisBackplanes(t *testing.T, url string) func(string) backplane.Backplane 
 // TestOfficialClientClusterRedis is TestOfficialClientCluster over a real
 // Redis server.
 func TestOfficialClientClusterRedis(t *testing.T) {
-	requireNodeClient(t)
+	nodetest.Require(t)
 	redistest.Require(t)
-	for _, tc := range []struct{ transport, protocol string }{
+	for _, tc := range []struct{ Transport, Protocol string }{
 		{"WebSockets", "json"},
 		{"ServerSentEvents", "json"},
 		{"LongPolling", "messagepack"},
 	} {
-		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+		t.Run(tc.Transport+"/"+tc.Protocol, func(t *testing.T) {
 			srv := redistest.Start(t, 0)
-			url := interopCluster(t, 3, redisBackplanes(t, srv.URL()))
-			passed, _ := runScenarios(t, url, tc.transport, tc.protocol)
+			url := hubtest.InteropCluster(t, 3, redisBackplanes(t, srv.URL()))
+			passed, _ := hubtest.RunScenarios(t, url, tc.Transport, tc.Protocol)
 			require.GreaterOrEqual(t, passed, 9)
-			passed, _ = runNodeFile(t, "streaming.test.mjs", url, tc.transport, tc.protocol)
+			passed, _ = hubtest.RunNodeFile(t, "streaming.test.mjs", url, tc.Transport, tc.Protocol)
 			require.Positive(t, passed)
 		})
 	}
@@ -78,7 +80,7 @@ func TestRedisOutage(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "cross-node group change after the restart")
 	require.NoError(t, hubs[0].Clients().Group("g").Send(ctx, "receive", "group"))
 	for {
-		got, _ := b.invocation("receive")[0].(string)
+		got, _ := b.Invocation("receive")[0].(string)
 		if got == "group" {
 			break
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/internal/redistest"
 )
 
@@ -32,10 +33,10 @@ func TestClusterSenderOrderRedis(t *testing.T) {
 }
 
 func testClusterSenderOrder(t *testing.T, newBackplane func(string) backplane.Backplane) {
-	sender, _ := startHub(t, interopHub{}, signalr.WithBackplane(newBackplane("order"), "order"))
-	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(newBackplane("order"), "order"))
-	r := connectJSONQuery(t, urlB, "?user=u1")
-	id := r.id(t)
+	sender, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order"), "order"))
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order"), "order"))
+	r := hubtest.ConnectJSONQuery(t, urlB, "?user=u1")
+	id := r.ID(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	groups := sender.Groups()
@@ -92,10 +93,10 @@ func testClusterSenderOrder(t *testing.T, newBackplane func(string) backplane.Ba
 		}()
 	}()
 	for i := range n {
-		args := r.invocation("seq")
+		args := r.Invocation("seq")
 		require.Equal(t, float64(i), args[0], "message #%d arrived out of order", i)
 	}
 	require.NoError(t, <-done)
 	// Nothing else came: not the sends after the removals, no duplicate.
-	r.sync()
+	r.Sync()
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr"
-	"github.com/gosignalr/signalr/internal/browsertest"
-	"github.com/gosignalr/signalr/internal/chathub"
+	"github.com/gosignalr/signalr/examples/chathub"
+	"github.com/gosignalr/signalr/examples/internal/browsertest"
 )
 
 // TestBrowserChat opens the chat page in two browser contexts of headless

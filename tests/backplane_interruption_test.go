@@ -20,6 +20,7 @@ import (
 	"github.com/gosignalr/signalr/backplane"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
 	redisbp "github.com/gosignalr/signalr/backplane/redis"
+	"github.com/gosignalr/signalr/internal/hubtest"
 	"github.com/gosignalr/signalr/internal/redistest"
 )
 
@@ -92,7 +93,7 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 		}
 		h, err := signalr.New(disconnectHub{reasons: reasons}, opts...)
 		require.NoError(t, err)
-		hubs, urls = append(hubs, h), append(urls, serveHub(t, h, bp))
+		hubs, urls = append(hubs, h), append(urls, hubtest.ServeHub(t, h, bp))
 	}
 	for _, h := range hubs {
 		require.NoError(t, h.BackplaneErr())
@@ -214,13 +215,13 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 	// Local delivery goes on: a client of node 0 connected during the
 	// outage receives node 0's sends, which report that they could not
 	// reach the other node.
-	local := connectJSON(t, urls[0])
+	local := hubtest.ConnectJSON(t, urls[0])
 	// A round trip: a connection is reachable by sends once registered,
 	// just after its handshake reply.
-	pingID := local.invoke("Ping")
+	pingID := local.Invoke("Ping")
 	for n := 0; ; n++ {
 		require.Less(t, n, 100000, "no completion for Ping")
-		if m := local.next(); m["type"] == float64(3) && m["invocationId"] == pingID {
+		if m := local.Next(); m["type"] == float64(3) && m["invocationId"] == pingID {
 			break
 		}
 	}
@@ -229,7 +230,7 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 	}, 20*time.Second, 10*time.Millisecond)
 	for n := 0; ; n++ {
 		require.Less(t, n, 100000, "the local client did not receive the local send")
-		m := local.next()
+		m := local.Next()
 		if m["target"] == "local" {
 			break
 		}

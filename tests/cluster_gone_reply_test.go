@@ -12,6 +12,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // holdGone holds, once armed, the Unsubscribe of connection subjects and
@@ -69,19 +70,19 @@ func (s *holdGoneSub) Unsubscribe() error {
 func TestGoneConnectionReplyDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
-	a, _ := startHub(t, interopHub{}, signalr.WithBackplane(bps("gone"), "gone"))
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("gone"), "gone"))
 	hold := &holdGone{Backplane: bps("gone"), unsubbed: make(chan struct{}, 1), replied: make(chan struct{}, 1), release: make(chan struct{})}
 	t.Cleanup(hold.let)
-	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(hold, "gone"))
-	gone := connectJSON(t, urlB)
-	goneID := gone.id(t)
-	r := connectJSON(t, urlB)
-	id := r.id(t)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "gone"))
+	gone := hubtest.ConnectJSON(t, urlB)
+	goneID := gone.ID(t)
+	r := hubtest.ConnectJSON(t, urlB)
+	id := r.ID(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	hold.armed.Store(true)
-	require.NoError(t, gone.ws.Close())
+	require.NoError(t, gone.WS.Close())
 	select {
 	case <-hold.unsubbed: // the connection is gone, its subject still there
 	case <-ctx.Done():
@@ -97,7 +98,7 @@ func TestGoneConnectionReplyDoesNotBlockDispatch(t *testing.T) {
 	}
 
 	require.NoError(t, a.Clients().Client(id).Send(ctx, "receive", "meanwhile"))
-	require.Equal(t, "meanwhile", r.invocation("receive")[0], "a send from another node while an answer waits for the bus")
+	require.Equal(t, "meanwhile", r.Invocation("receive")[0], "a send from another node while an answer waits for the bus")
 	hold.let()
 	require.ErrorIs(t, <-added, signalr.ErrConnectionNotFound)
 	added <- nil // for the cleanup

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gosignalr/signalr/backplane"
 	natsbp "github.com/gosignalr/signalr/backplane/nats"
+	"github.com/gosignalr/signalr/internal/hubtest"
+	"github.com/gosignalr/signalr/internal/nodetest"
 )
 
 // startNATS runs a real NATS server on loopback (port 0: any free port)
@@ -53,18 +55,18 @@ func natsBackplanes(t *testing.T, url string) func(string) backplane.Backplane {
 // TestOfficialClientClusterNATS is TestOfficialClientCluster over a real
 // NATS server.
 func TestOfficialClientClusterNATS(t *testing.T) {
-	requireNodeClient(t)
-	for _, tc := range []struct{ transport, protocol string }{
+	nodetest.Require(t)
+	for _, tc := range []struct{ Transport, Protocol string }{
 		{"WebSockets", "json"},
 		{"ServerSentEvents", "json"},
 		{"LongPolling", "messagepack"},
 	} {
-		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+		t.Run(tc.Transport+"/"+tc.Protocol, func(t *testing.T) {
 			natsURL, _ := startNATS(t, 0)
-			url := interopCluster(t, 3, natsBackplanes(t, natsURL))
-			passed, _ := runScenarios(t, url, tc.transport, tc.protocol)
+			url := hubtest.InteropCluster(t, 3, natsBackplanes(t, natsURL))
+			passed, _ := hubtest.RunScenarios(t, url, tc.Transport, tc.Protocol)
 			require.GreaterOrEqual(t, passed, 9)
-			passed, _ = runNodeFile(t, "streaming.test.mjs", url, tc.transport, tc.protocol)
+			passed, _ = hubtest.RunNodeFile(t, "streaming.test.mjs", url, tc.Transport, tc.Protocol)
 			require.Positive(t, passed)
 		})
 	}
@@ -85,12 +87,4 @@ func TestNATSOutage(t *testing.T) {
 	o.sendsFail()
 	startNATS(t, port)
 	o.resumes()
-}
-
-// id returns the connection id of c (cached).
-func (c *jsonClient) id(t *testing.T) string {
-	if c.connID == "" {
-		c.connID, _ = c.result("GetConnectionId").(string)
-	}
-	return c.connID
 }

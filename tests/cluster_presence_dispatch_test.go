@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosignalr/signalr"
 	"github.com/gosignalr/signalr/backplane"
+	"github.com/gosignalr/signalr/internal/hubtest"
 )
 
 // holdAnswers holds every Publish to a presence query's reply subject
@@ -47,12 +48,12 @@ func TestSlowPresenceAnswerDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
 	opt := signalr.WithPresenceInterval(20 * time.Second)
-	a, _ := startHub(t, interopHub{}, signalr.WithBackplane(bps("pres"), "pres"), opt)
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("pres"), "pres"), opt)
 	hold := &holdAnswers{Backplane: bps("pres"), held: make(chan struct{}, 1), release: make(chan struct{})}
 	t.Cleanup(hold.let)
-	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(hold, "pres"), opt)
-	r := connectJSON(t, urlB)
-	id := r.id(t)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "pres"), opt)
+	r := hubtest.ConnectJSON(t, urlB)
+	id := r.ID(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -71,8 +72,8 @@ func TestSlowPresenceAnswerDoesNotBlockDispatch(t *testing.T) {
 
 	require.NoError(t, a.Clients().Client(id).Send(ctx, "receive", "meanwhile"))
 	require.NoError(t, a.Clients().All().Send(ctx, "receive", "all"))
-	require.Equal(t, "meanwhile", r.invocation("receive")[0], "a send from another node while a presence answer waits for the bus")
-	require.Equal(t, "all", r.invocation("receive")[0])
+	require.Equal(t, "meanwhile", r.Invocation("receive")[0], "a send from another node while a presence answer waits for the bus")
+	require.Equal(t, "all", r.Invocation("receive")[0])
 	hold.let()
 }
 
@@ -102,10 +103,10 @@ func TestPresenceFromNewNodeCountsUnheardNodes(t *testing.T) {
 	bus := backplane.NewMemory()
 	t.Cleanup(func() { bus.Close() })
 	opt := signalr.WithPresenceInterval(2 * time.Second)
-	_, urlB := startHub(t, interopHub{}, signalr.WithBackplane(&slowAnswers{Backplane: bus, delay: 300 * time.Millisecond}, "pres"), opt)
-	connectJSON(t, urlB).id(t)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(&slowAnswers{Backplane: bus, delay: 300 * time.Millisecond}, "pres"), opt)
+	hubtest.ConnectJSON(t, urlB).ID(t)
 	// B announced itself before A was there, and beats again only in 2 s.
-	a, _ := startHub(t, interopHub{}, signalr.WithBackplane(bus, "pres"), opt)
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "pres"), opt)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
