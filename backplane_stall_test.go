@@ -48,7 +48,7 @@ func TestStalledBusKeepsLocalDeliveryGoing(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	bus := &stallingBus{Backplane: mem}
-	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "stall"))
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus), signalr.WithHubName("stall"))
 	c := hubtest.ConnectJSON(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -107,7 +107,7 @@ func TestStalledBusAfterShutdownStartsNoProbe(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	bus := &heldFailBus{Backplane: mem, held: make(chan struct{}, 1), fail: make(chan struct{})}
-	h, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "stopped"))
+	h, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus), signalr.WithHubName("stopped"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sent := make(chan error, 1)

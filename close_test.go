@@ -69,7 +69,7 @@ func newCloseHubs(t *testing.T, n int, gone chan disconnectRecord) ([]*signalr.H
 		ch := &closeHub{gone: gone}
 		opts := []signalr.Option{signalr.WithLogger(logger)}
 		if bp != nil {
-			opts = append(opts, signalr.WithBackplane(bp, "close"))
+			opts = append(opts, signalr.WithBackplane(bp), signalr.WithHubName("close"))
 		}
 		h, err := signalr.New(ch, opts...)
 		require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -119,14 +120,35 @@ type refSub struct {
 	sub backplane.Subscription
 }
 
-// WithBackplane joins the hub to the other nodes on bp. name tells hubs
-// apart when several share one backplane; every node of one hub must use
-// the same name. See the package documentation's Scaling section.
-func WithBackplane(bp backplane.Backplane, name string) Option {
-	return func(c *config) {
-		c.backplane = bp
-		c.backplaneName = name
+// WithBackplane joins the hub to the other nodes on bp. Every node of one
+// hub uses the same bus and the same hub name (WithHubName). See the
+// package documentation's Scaling section.
+func WithBackplane(bp backplane.Backplane) Option {
+	return func(c *config) { c.backplane = bp }
+}
+
+// WithHubName sets the name that tells hubs apart on a shared backplane.
+// The default is the hub type's package path and name, such as
+// "example.com/app/chat.Chat", as ASP.NET Core names a hub by its type.
+// Set it when the nodes of one hub are different programs whose hub
+// types differ, or when two hubs of one type share a backplane; every
+// node of one hub must use the same name. Without a backplane it has no
+// effect.
+func WithHubName(name string) Option {
+	return func(c *config) { c.backplaneName = name }
+}
+
+// defaultHubName is the package path and name of hub's type, or of the
+// type it points to.
+func defaultHubName(hub any) string {
+	t := reflect.TypeOf(hub)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
+	if t == nil || t.Name() == "" {
+		return "hub"
+	}
+	return t.PkgPath() + "." + t.Name()
 }
 
 func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {

@@ -147,9 +147,9 @@ func setupSingleNode(tb testing.TB, n int) *crossNodeEnv {
 // setupCluster: publisher hub A without connections, hubs B and C with n/2
 // subscribers each, every hub on a backplane from bp.
 func setupCluster(tb testing.TB, e *crossNodeEnv, n int, bp func() backplane.Backplane) *crossNodeEnv {
-	e.pub = e.newHub(tb, WithBackplane(bp(), "bench"))
+	e.pub = e.newHub(tb, WithBackplane(bp()), WithHubName("bench"))
 	for _, k := range []int{n / 2, n - n/2} {
-		h := e.newHub(tb, WithBackplane(bp(), "bench"))
+		h := e.newHub(tb, WithBackplane(bp()), WithHubName("bench"))
 		e.subs = append(e.subs, attachNotify(tb, h, k, e.probe)...)
 	}
 	return e

@@ -71,7 +71,7 @@ func forwardPair(t *testing.T, hub any, opts ...signalr.Option) (owner, other *h
 	t.Helper()
 	bus := &limitedBus{Backplane: backplane.NewMemory(), max: smallPayload}
 	node := func() *htServer {
-		return startHTTPHub(t, hub, append([]signalr.Option{signalr.WithBackplane(bus, "fwd")}, opts...)...)
+		return startHTTPHub(t, hub, append([]signalr.Option{signalr.WithBackplane(bus), signalr.WithHubName("fwd")}, opts...)...)
 	}
 	return node(), node()
 }
@@ -227,8 +227,8 @@ func (f *failReplyBackplane) Subscribe(subject string, h backplane.Handler) (bac
 func TestForwardedPollFailedReplyRequeues(t *testing.T) {
 	bus := backplane.NewMemory()
 	failing := &failReplyBackplane{Backplane: bus}
-	owner := startHTTPHub(t, newHTHub(), signalr.WithBackplane(failing, "fwd"))
-	other := startHTTPHub(t, newHTHub(), signalr.WithBackplane(bus, "fwd"))
+	owner := startHTTPHub(t, newHTHub(), signalr.WithBackplane(failing), signalr.WithHubName("fwd"))
+	other := startHTTPHub(t, newHTHub(), signalr.WithBackplane(bus), signalr.WithHubName("fwd"))
 	token, id := owner.lpConnect(htJSONHandshake)
 	ctx, cancel := context.WithTimeout(context.Background(), htWait)
 	defer cancel()

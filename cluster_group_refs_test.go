@@ -68,7 +68,7 @@ func TestGroupJoinLeaveRaceLeavesNoSubscription(t *testing.T) {
 		}
 		return "x" + s
 	}
-	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bp, "refs"), signalr.WithSubjectHash(slowHash))
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bp), signalr.WithHubName("refs"), signalr.WithSubjectHash(slowHash))
 	const subject = "hxrefs.g.xroom"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -23,7 +23,7 @@ func (forwardTestHub) Echo(s string) string { return s }
 func forwardTestNode(t *testing.T) (*Hub, *backplane.Memory) {
 	t.Helper()
 	mem := backplane.NewMemory()
-	h, err := New(forwardTestHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithBackplane(mem, "fwd"))
+	h, err := New(forwardTestHub{}, WithLogger(slog.New(slog.DiscardHandler)), WithBackplane(mem), WithHubName("fwd"))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -139,7 +139,8 @@
 // # Scaling
 //
 // One process needs nothing else. To serve one hub from several processes,
-// give every node the same [backplane.Backplane] with [WithBackplane]:
+// give every node the same [backplane.Backplane] with [WithBackplane] (and
+// the same hub name: by default the hub type's, see [WithHubName]):
 // [backplane.Memory] joins hubs of one process, backplane/nats joins
 // processes over NATS and backplane/redis over Redis pub/sub. Every Clients target, group changes and client
 // results then work whichever node holds the connection: a send is
@@ -366,6 +367,7 @@
 //	WithMaxUserIDLength                   1,024 bytes
 //	WithMaxGroupsPerConnection            1,000
 //	WithBackplane                         none: one node
+//	WithHubName                           the hub type's package path and name
 //	WithPresenceInterval                  2 s
 //	WithBackplaneInterruptionClose        on
 //	WithMeterProvider                     none: no metrics

@@ -267,8 +267,8 @@ func ExampleWithBackplane() {
 	// backplane/nats or backplane/redis.
 	bus := backplane.NewMemory()
 	defer bus.Close()
-	node1, _ := signalr.New(Chat{}, signalr.WithBackplane(bus, "chat"), signalr.WithUserIDFunc(userFromRequest))
-	node2, _ := signalr.New(Chat{}, signalr.WithBackplane(bus, "chat"), signalr.WithUserIDFunc(userFromRequest))
+	node1, _ := signalr.New(Chat{}, signalr.WithBackplane(bus), signalr.WithHubName("chat"), signalr.WithUserIDFunc(userFromRequest))
+	node2, _ := signalr.New(Chat{}, signalr.WithBackplane(bus), signalr.WithHubName("chat"), signalr.WithUserIDFunc(userFromRequest))
 	url1, stop1 := serve(node1)
 	defer stop1()
 	url2, stop2 := serve(node2)

@@ -121,7 +121,11 @@ func New(hub any, opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	if cfg.backplane != nil {
-		if _, err = newCluster(h, cfg.backplane, cfg.backplaneName); err != nil {
+		name := cfg.backplaneName
+		if name == "" {
+			name = defaultHubName(hub)
+		}
+		if _, err = newCluster(h, cfg.backplane, name); err != nil {
 			h.metrics.close()
 			return nil, err
 		}

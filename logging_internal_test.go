@@ -38,7 +38,7 @@ func (s *syncBuffer) String() string {
 func TestLostPollLogHidesAVersion0Token(t *testing.T) {
 	logs := &syncBuffer{}
 	mem := backplane.NewMemory()
-	h, err := New(forwardTestHub{}, WithLogger(slog.New(slog.NewJSONHandler(logs, nil))), WithBackplane(mem, "lost"))
+	h, err := New(forwardTestHub{}, WithLogger(slog.New(slog.NewJSONHandler(logs, nil))), WithBackplane(mem), WithHubName("lost"))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

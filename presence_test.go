@@ -62,7 +62,7 @@ func presenceNodes(t *testing.T, n int) ([]*signalr.Hub, []string, []*cuttableBa
 		h, err := signalr.New(hubtest.Hub{},
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 			signalr.WithUserIDFunc(hubtest.UserFromQuery),
-			signalr.WithBackplane(bp, "presence"),
+			signalr.WithBackplane(bp), signalr.WithHubName("presence"),
 			signalr.WithPresenceInterval(100*time.Millisecond))
 		require.NoError(t, err)
 		hubs, urls, bps = append(hubs, h), append(urls, hubtest.ServeHub(t, h)), append(bps, bp)

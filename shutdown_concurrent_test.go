@@ -19,7 +19,7 @@ func TestConcurrentShutdownWithBackplane(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	for range 20 {
-		h, err := signalr.New(hubtest.Hub{}, signalr.WithBackplane(mem, "twice"))
+		h, err := signalr.New(hubtest.Hub{}, signalr.WithBackplane(mem), signalr.WithHubName("twice"))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var wg sync.WaitGroup

@@ -198,7 +198,7 @@ func TestShutdownWithStuckConnections(t *testing.T) {
 func TestStuckForwardedPollEndsAtWriteTimeout(t *testing.T) {
 	bus := backplane.NewMemory()
 	t.Cleanup(func() { bus.Close() })
-	opts := append(stuckOptions(), signalr.WithBackplane(bus, "stuck"))
+	opts := append(stuckOptions(), signalr.WithBackplane(bus), signalr.WithHubName("stuck"))
 	h := newStuckHub()
 	a := startHTTPHubWith(t, htConfig{smallBuffers: true}, h, opts...)
 

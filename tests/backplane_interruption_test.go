@@ -43,7 +43,7 @@ func TestBackplaneInterruptionNATS(t *testing.T) {
 	natsURL, stop := startNATS(t, 0)
 	port, _ := strconv.Atoi(natsURL[len("nats://127.0.0.1:"):])
 	testBackplaneInterruption(t, func() backplane.Backplane {
-		bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "interrupt"})
+		bp, err := natsbp.Connect(natsURL, natsbp.WithPrefix("interrupt"))
 		require.NoError(t, err)
 		return bp
 	}, stop, func() { startNATS(t, port) })
@@ -54,7 +54,7 @@ func TestBackplaneInterruptionNATS(t *testing.T) {
 func TestBackplaneInterruptionRedis(t *testing.T) {
 	srv := redistest.Start(t, 0)
 	testBackplaneInterruption(t, func() backplane.Backplane {
-		bp, err := redisbp.Connect(srv.URL(), redisbp.Options{Prefix: "interrupt"})
+		bp, err := redisbp.Connect(srv.URL(), redisbp.WithPrefix("interrupt"))
 		require.NoError(t, err)
 		return bp
 	}, srv.Stop, func() { redistest.Start(t, srv.Port) })
@@ -85,7 +85,7 @@ func testBackplaneInterruption(t *testing.T, newBackplane func() backplane.Backp
 		bp := newBackplane()
 		opts := []signalr.Option{
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-			signalr.WithBackplane(bp, "interrupt"),
+			signalr.WithBackplane(bp), signalr.WithHubName("interrupt"),
 			signalr.WithPresenceInterval(200 * time.Millisecond),
 		}
 		if i == 1 {

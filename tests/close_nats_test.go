@@ -17,7 +17,7 @@ import (
 func TestHubCloseConnectionNotAnID(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
-	h, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("closeid"), "closeid"))
+	h, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("closeid")), signalr.WithHubName("closeid"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, id := range []string{"", "no*such", "no.such", ">", strings.Repeat("a", 300)} {

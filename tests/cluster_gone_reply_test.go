@@ -70,10 +70,10 @@ func (s *holdGoneSub) Unsubscribe() error {
 func TestGoneConnectionReplyDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
-	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("gone"), "gone"))
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("gone")), signalr.WithHubName("gone"))
 	hold := &holdGone{Backplane: bps("gone"), unsubbed: make(chan struct{}, 1), replied: make(chan struct{}, 1), release: make(chan struct{})}
 	t.Cleanup(hold.let)
-	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "gone"))
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold), signalr.WithHubName("gone"))
 	gone := hubtest.ConnectJSON(t, urlB)
 	goneID := gone.ID(t)
 	r := hubtest.ConnectJSON(t, urlB)

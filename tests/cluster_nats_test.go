@@ -45,7 +45,7 @@ func startNATS(t *testing.T, port int) (url string, stop func()) {
 // url with a connection of its own, as separate processes would.
 func natsBackplanes(t *testing.T, url string) func(string) backplane.Backplane {
 	return func(string) backplane.Backplane {
-		bp, err := natsbp.Connect(url, natsbp.Options{Prefix: "test"})
+		bp, err := natsbp.Connect(url, natsbp.WithPrefix("test"))
 		require.NoError(t, err)
 		t.Cleanup(func() { bp.Close() })
 		return bp
@@ -79,7 +79,7 @@ func TestNATSOutage(t *testing.T) {
 	natsURL, stop := startNATS(t, 0)
 	port, _ := strconv.Atoi(natsURL[len("nats://127.0.0.1:"):])
 	o := newOutageCluster(t, func() backplane.Backplane {
-		bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "outage"})
+		bp, err := natsbp.Connect(natsURL, natsbp.WithPrefix("outage"))
 		require.NoError(t, err)
 		return bp
 	})

@@ -33,8 +33,8 @@ func TestClusterSenderOrderRedis(t *testing.T) {
 }
 
 func testClusterSenderOrder(t *testing.T, newBackplane func(string) backplane.Backplane) {
-	sender, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order"), "order"))
-	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order"), "order"))
+	sender, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order")), signalr.WithHubName("order"))
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(newBackplane("order")), signalr.WithHubName("order"))
 	r := hubtest.ConnectJSONQuery(t, urlB, "?user=u1")
 	id := r.ID(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -48,10 +48,10 @@ func TestSlowPresenceAnswerDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
 	opt := signalr.WithPresenceInterval(20 * time.Second)
-	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("pres"), "pres"), opt)
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("pres")), signalr.WithHubName("pres"), opt)
 	hold := &holdAnswers{Backplane: bps("pres"), held: make(chan struct{}, 1), release: make(chan struct{})}
 	t.Cleanup(hold.let)
-	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "pres"), opt)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold), signalr.WithHubName("pres"), opt)
 	r := hubtest.ConnectJSON(t, urlB)
 	id := r.ID(t)
 
@@ -103,10 +103,10 @@ func TestPresenceFromNewNodeCountsUnheardNodes(t *testing.T) {
 	bus := backplane.NewMemory()
 	t.Cleanup(func() { bus.Close() })
 	opt := signalr.WithPresenceInterval(2 * time.Second)
-	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(&slowAnswers{Backplane: bus, delay: 300 * time.Millisecond}, "pres"), opt)
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(&slowAnswers{Backplane: bus, delay: 300 * time.Millisecond}), signalr.WithHubName("pres"), opt)
 	hubtest.ConnectJSON(t, urlB).ID(t)
 	// B announced itself before A was there, and beats again only in 2 s.
-	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus, "pres"), opt)
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bus), signalr.WithHubName("pres"), opt)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -19,7 +19,7 @@ import (
 // url with a client of its own, as separate processes would.
 func redisBackplanes(t *testing.T, url string) func(string) backplane.Backplane {
 	return func(string) backplane.Backplane {
-		bp, err := redisbp.Connect(url, redisbp.Options{Prefix: "test"})
+		bp, err := redisbp.Connect(url, redisbp.WithPrefix("test"))
 		require.NoError(t, err)
 		t.Cleanup(func() { bp.Close() })
 		return bp
@@ -53,7 +53,7 @@ func TestOfficialClientClusterRedis(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t, 0)
 	o := newOutageCluster(t, func() backplane.Backplane {
-		bp, err := redisbp.Connect(srv.URL(), redisbp.Options{Prefix: "outage"})
+		bp, err := redisbp.Connect(srv.URL(), redisbp.WithPrefix("outage"))
 		require.NoError(t, err)
 		return bp
 	})

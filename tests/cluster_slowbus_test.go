@@ -73,8 +73,8 @@ func TestSlowBusSubscribeDoesNotStallHub(t *testing.T) {
 	mem := backplane.NewMemory()
 	t.Cleanup(func() { _ = mem.Close() })
 	hold := newHoldBackplane(t, mem)
-	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "slow"))
-	_, _ = hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(mem, "slow"))
+	h, url := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold), signalr.WithHubName("slow"))
+	_, _ = hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(mem), signalr.WithHubName("slow"))
 
 	release := hold.arm(t)
 	first := hubtest.DialRaw(t, url, "")
@@ -113,9 +113,9 @@ func TestSlowBusSubscribeDoesNotStallHub(t *testing.T) {
 func TestSlowBusRemoteGroupAddDoesNotBlockDispatch(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	bps := natsBackplanes(t, url)
-	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("slow"), "slow"))
+	a, _ := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(bps("slow")), signalr.WithHubName("slow"))
 	hold := newHoldBackplane(t, bps("slow"))
-	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold, "slow"))
+	_, urlB := hubtest.StartHub(t, hubtest.Hub{}, signalr.WithBackplane(hold), signalr.WithHubName("slow"))
 	r := hubtest.ConnectJSON(t, urlB)
 	id := r.ID(t)
 

@@ -197,11 +197,11 @@ func ExampleContext_middlewareValues() {
 
 // Compiled, not run: it waits for a signal.
 func ExampleHub_Shutdown() {
-	bus, err := natsbp.Connect("nats://127.0.0.1:4222", natsbp.Options{})
+	bus, err := natsbp.Connect("nats://127.0.0.1:4222")
 	if err != nil {
 		log.Fatal(err)
 	}
-	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus, "chat"))
+	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus), signalr.WithHubName("chat"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -252,12 +252,12 @@ func ExampleWithMeterProvider() {
 
 // Compiled, not run: it needs a NATS server.
 func ExampleWithBackplane_nats() {
-	bus, err := natsbp.Connect(os.Getenv("NATS_URL"), natsbp.Options{Prefix: "myapp"})
+	bus, err := natsbp.Connect(os.Getenv("NATS_URL"), natsbp.WithPrefix("myapp"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer bus.Close()
-	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus, "chat"))
+	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus), signalr.WithHubName("chat"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -266,12 +266,12 @@ func ExampleWithBackplane_nats() {
 
 // Compiled, not run: it needs a Redis server.
 func ExampleWithBackplane_redis() {
-	bus, err := redisbp.Connect(os.Getenv("REDIS_URL"), redisbp.Options{Prefix: "myapp"})
+	bus, err := redisbp.Connect(os.Getenv("REDIS_URL"), redisbp.WithPrefix("myapp"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer bus.Close()
-	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus, "chat"))
+	hub, err := signalr.New(Me{}, signalr.WithBackplane(bus), signalr.WithHubName("chat"))
 	if err != nil {
 		log.Fatal(err)
 	}

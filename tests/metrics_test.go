@@ -352,7 +352,7 @@ func TestMetricsBackplanePublish(t *testing.T) {
 	m, opt := newMetrics(t)
 	bp := &flakyBackplane{Backplane: backplane.NewMemory()}
 	t.Cleanup(func() { bp.Close() })
-	h, _ := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithBackplane(bp, "metrics"))
+	h, _ := hubtest.StartHub(t, metricsHub{}, opt, signalr.WithBackplane(bp), signalr.WithHubName("metrics"))
 	const dur, errs = "signalr.backplane.publish.duration", "signalr.backplane.publish.errors"
 	ctx := context.Background()
 

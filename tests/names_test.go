@@ -53,7 +53,7 @@ func testLongGroupNames(t *testing.T, newBP func() backplane.Backplane) {
 func TestLongGroupNamesNATS(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	testLongGroupNames(t, func() backplane.Backplane {
-		bp, err := natsbp.Connect(url, natsbp.Options{Prefix: "names"})
+		bp, err := natsbp.Connect(url, natsbp.WithPrefix("names"))
 		require.NoError(t, err)
 		return bp
 	})
@@ -62,7 +62,7 @@ func TestLongGroupNamesNATS(t *testing.T) {
 func TestLongGroupNamesRedis(t *testing.T) {
 	srv := redistest.Start(t, 0)
 	testLongGroupNames(t, func() backplane.Backplane {
-		bp, err := redisbp.Connect(srv.URL(), redisbp.Options{Prefix: "names"})
+		bp, err := redisbp.Connect(srv.URL(), redisbp.WithPrefix("names"))
 		require.NoError(t, err)
 		return bp
 	})
@@ -75,7 +75,7 @@ func TestLongGroupNamesRedis(t *testing.T) {
 func TestHostileIDsOverNATS(t *testing.T) {
 	url, _ := startNATS(t, 0)
 	nc := hubtest.NewTwoNodes(t, func() backplane.Backplane {
-		bp, err := natsbp.Connect(url, natsbp.Options{Prefix: "ids"})
+		bp, err := natsbp.Connect(url, natsbp.WithPrefix("ids"))
 		require.NoError(t, err)
 		return bp
 	})

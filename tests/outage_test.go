@@ -37,7 +37,7 @@ func newOutageCluster(t *testing.T, newBackplane func() backplane.Backplane) *ou
 		bp := newBackplane()
 		h, err := signalr.New(hubtest.Hub{},
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-			signalr.WithBackplane(bp, "outage"),
+			signalr.WithBackplane(bp), signalr.WithHubName("outage"),
 			signalr.WithPresenceInterval(200*time.Millisecond),
 			// These tests follow one pair of connections across the
 			// outage; TestBackplaneInterruption* cover the default,
@@ -113,11 +113,11 @@ func (o *outageCluster) resumes() {
 // it locally, and got 502.
 func TestLongPollingOpensDuringOutage(t *testing.T) {
 	natsURL, stop := startNATS(t, 0)
-	bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "lpoutage"})
+	bp, err := natsbp.Connect(natsURL, natsbp.WithPrefix("lpoutage"))
 	require.NoError(t, err)
 	h, err := signalr.New(hubtest.Hub{},
 		signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		signalr.WithBackplane(bp, "lpoutage"))
+		signalr.WithBackplane(bp), signalr.WithHubName("lpoutage"))
 	require.NoError(t, err)
 	url := hubtest.ServeHub(t, h, bp)
 	stop()

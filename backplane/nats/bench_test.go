@@ -14,7 +14,7 @@ import (
 // round trip per message; parallel ones share round trips.
 func BenchmarkPublish(b *testing.B) {
 	ns, _ := startServer(b, -1)
-	bp, err := nats.Connect(ns.ClientURL(), nats.Options{})
+	bp, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,12 +34,12 @@ func BenchmarkBackplaneDispatch(b *testing.B) {
 	for _, work := range []int{0, 20} {
 		b.Run(fmt.Sprintf("work=%d", work), func(b *testing.B) {
 			const subjects = 64
-			pub, err := nats.Connect(ns.ClientURL(), nats.Options{Prefix: "bench"})
+			pub, err := nats.Connect(ns.ClientURL(), nats.WithPrefix("bench"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer pub.Close()
-			sub, err := nats.Connect(ns.ClientURL(), nats.Options{Prefix: "bench"})
+			sub, err := nats.Connect(ns.ClientURL(), nats.WithPrefix("bench"))
 			if err != nil {
 				b.Fatal(err)
 			}

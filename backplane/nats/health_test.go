@@ -75,8 +75,8 @@ func waitDelivery(t *testing.T, pub *nats.Backplane, subject string, ch <-chan s
 func TestReplacesConnectionClosedByServer(t *testing.T) {
 	ns, _ := startServer(t, -1)
 	url := ns.ClientURL()
-	b := connect(t, url, nats.Options{})
-	pub := connect(t, url, nats.Options{})
+	b := connect(t, url)
+	pub := connect(t, url)
 	events := watch(t, b)
 	if s, err := b.Health(); s != backplane.Connected || err != nil {
 		t.Fatalf("Health = %v, %v; want connected", s, err)
@@ -130,9 +130,9 @@ func TestRecoversAfterReconnectBudget(t *testing.T) {
 	ns, stop := startServer(t, -1)
 	url := ns.ClientURL()
 	port := ns.Addr().(*net.TCPAddr).Port
-	b, err := nats.Connect(url, nats.Options{},
+	b, err := nats.Connect(url, nats.WithNATSOptions(
 		natsgo.MaxReconnects(2),
-		natsgo.CustomReconnectDelay(func(int) time.Duration { return 20 * time.Millisecond }))
+		natsgo.CustomReconnectDelay(func(int) time.Duration { return 20 * time.Millisecond })))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestRecoversAfterReconnectBudget(t *testing.T) {
 	}
 
 	startServer(t, port)
-	pub := connect(t, url, nats.Options{})
+	pub := connect(t, url)
 	waitDelivery(t, pub, "x", got)
 	nextEvent(t, events, backplane.Connected)
 	if err := b.Publish(ctx, "x", []byte("back")); err != nil {
@@ -266,8 +266,8 @@ func (p *proxy) close() {
 func TestPublishConfirmed(t *testing.T) {
 	ns, _ := startServer(t, -1)
 	p := startProxy(t, ns.Addr().String())
-	pub := connect(t, p.url(), nats.Options{PublishTimeout: 300 * time.Millisecond})
-	sub := connect(t, ns.ClientURL(), nats.Options{})
+	pub := connect(t, p.url(), nats.WithPublishTimeout(300*time.Millisecond))
+	sub := connect(t, ns.ClientURL())
 	got := make(chan string, 100)
 	if _, err := sub.Subscribe("x", func(m *backplane.Message) { got <- string(m.Data) }); err != nil {
 		t.Fatal(err)
@@ -319,7 +319,7 @@ func TestPublishConfirmed(t *testing.T) {
 // nats.go drops messages, watchers hear which subject lost messages.
 func TestSlowConsumerReported(t *testing.T) {
 	ns, _ := startServer(t, -1)
-	b := connect(t, ns.ClientURL(), nats.Options{})
+	b := connect(t, ns.ClientURL())
 	events := watch(t, b)
 	release := make(chan struct{})
 	var once sync.Once
@@ -355,7 +355,7 @@ func TestSlowConsumerReported(t *testing.T) {
 // stays up (the server would close it for such a line).
 func TestLongSubjectRefused(t *testing.T) {
 	ns, _ := startServer(t, -1)
-	b := connect(t, ns.ClientURL(), nats.Options{})
+	b := connect(t, ns.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	atLimit := strings.Repeat("a", nats.MaxSubjectLen-len(nats.DefaultPrefix)-1)

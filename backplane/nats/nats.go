@@ -1,7 +1,7 @@
 // Package nats carries a backplane.Backplane over NATS, so that hubs in
 // several processes (on several machines) act as one.
 //
-// Each backplane subject is sent as one NATS subject, Options.Prefix
+// Each backplane subject is sent as one NATS subject, the prefix (WithPrefix)
 // followed by a dot and the subject ("signalr.g.room1" for "g.room1" with
 // the default prefix); requests use NATS request/reply with the
 // connection's response inboxes. Nothing is persisted: a node that is
@@ -65,11 +65,11 @@
 //     never. With New, the connection's own setting applies; nats.go's
 //     default buffers up to 8 MiB while reconnecting, but Publish still
 //     waits for the server's confirmation, so it fails during an outage
-//     too (after Options.PublishTimeout).
+//     too (after WithPublishTimeout).
 //   - A message published just before the connection broke, or into a
 //     network that went silent, is not confirmed: Publish returns an
 //     error (wrapping natsgo.ErrConnectionReconnecting, or
-//     natsgo.ErrTimeout after Options.PublishTimeout), or ctx's error.
+//     natsgo.ErrTimeout after WithPublishTimeout), or ctx's error.
 //     The message may still have reached the server.
 //
 // The Backplane is a backplane.HealthReporter: Health and Watch tell the
@@ -97,7 +97,7 @@ import (
 	"github.com/gosignalr/signalr/backplane/internal/health"
 )
 
-// DefaultPrefix is the subject prefix used when Options.Prefix is empty.
+// DefaultPrefix is the subject prefix used when no prefix is set (WithPrefix).
 const DefaultPrefix = "signalr"
 
 // syncTimeout bounds the round trip that Subscribe and Unsubscribe make
@@ -114,7 +114,7 @@ const syncTimeout = 2 * time.Second
 const MaxSubjectLen = 2048
 
 // DefaultPublishTimeout is how long Publish waits, at most, for the
-// server to confirm a message when Options.PublishTimeout is zero.
+// server to confirm a message when no publish timeout is set (WithPublishTimeout).
 const DefaultPublishTimeout = 2 * time.Second
 
 // dispatchQueue is how many messages may wait for the goroutine that
@@ -122,40 +122,85 @@ const DefaultPublishTimeout = 2 * time.Second
 // a slow consumer.
 const dispatchQueue = 65536
 
-// Options configure a Backplane. The zero value is usable.
-type Options struct {
-	// Prefix is put, with a dot, in front of every subject, so that
-	// several applications or hubs can share one NATS account without
-	// seeing each other's messages. It is made of the same dot-separated
-	// tokens as subjects (letters, digits, '-' and '_'). Default
-	// DefaultPrefix ("signalr").
-	// Prefixes of which one starts with the other and a dot ("app" and
-	// "app.g") are not apart: "g.x" under the first and "x" under the
-	// second are the same subject on the wire.
-	Prefix string
-	// OwnConn makes Close close the NATS connection. Without it, the
-	// connection given to New stays open and remains the caller's to
-	// close. Connect sets it.
-	OwnConn bool
-	// OnError, when set, is called with the asynchronous errors of a
-	// connection made by Connect: a lost connection (the cause, or
-	// natsgo.ErrDisconnected), a connection closed for good by nats.go,
-	// and the errors the server or nats.go report later, such as
-	// natsgo.ErrSlowConsumer. It is not called for what Close does.
-	// nats.go calls it from one goroutine of its own, one call at a time;
-	// it must not block for long. With New, set the connection's own
-	// handlers instead (natsgo.DisconnectErrHandler, natsgo.ErrorHandler).
-	OnError func(error)
-	// OnReconnect, when set, is called each time a connection made by
-	// Connect is established again after being down, including a first
-	// connection that Connect had to retry. Subscriptions have been
-	// re-sent by then. Same goroutine as OnError. With New, use
-	// natsgo.ReconnectHandler.
-	OnReconnect func()
-	// PublishTimeout bounds the wait of Publish for the server to
-	// confirm a message, whatever the caller's context allows. Default
-	// DefaultPublishTimeout (2s).
+// options are the settings the Option functions set.
+type options struct {
+	Prefix         string
+	OwnConn        bool
+	OnError        func(error)
+	OnReconnect    func()
 	PublishTimeout time.Duration
+	natsOpts       []natsgo.Option
+}
+
+// Option sets a setting of Connect or New; without any, the defaults
+// apply.
+type Option func(*options)
+
+// WithPrefix sets the prefix put, with a dot, in front of every subject, so that
+// several applications or hubs can share one NATS account without
+// seeing each other's messages. It is made of the same dot-separated
+// tokens as subjects (letters, digits, '-' and '_'). Default
+// DefaultPrefix ("signalr").
+// Prefixes of which one starts with the other and a dot ("app" and
+// "app.g") are not apart: "g.x" under the first and "x" under the
+// second are the same subject on the wire.
+func WithPrefix(prefix string) Option {
+	return func(o *options) { o.Prefix = prefix }
+}
+
+// WithOwnConn makes Close close the NATS connection. Without it, the
+// connection given to New stays open and remains the caller's to
+// close. Connect always owns what it makes.
+func WithOwnConn() Option {
+	return func(o *options) { o.OwnConn = true }
+}
+
+// WithErrorHandler sets f to be called with the asynchronous errors of a
+// connection made by Connect: a lost connection (the cause, or
+// natsgo.ErrDisconnected), a connection closed for good by nats.go,
+// and the errors the server or nats.go report later, such as
+// natsgo.ErrSlowConsumer. It is not called for what Close does.
+// nats.go calls it from one goroutine of its own, one call at a time;
+// it must not block for long. With New, set the connection's own
+// handlers instead (natsgo.DisconnectErrHandler, natsgo.ErrorHandler).
+func WithErrorHandler(f func(error)) Option {
+	return func(o *options) { o.OnError = f }
+}
+
+// WithReconnectHandler sets f to be called each time a connection made by
+// Connect is established again after being down, including a first
+// connection that Connect had to retry. Subscriptions have been
+// re-sent by then. Same goroutine as the error handler. With New, use
+// natsgo.ReconnectHandler.
+func WithReconnectHandler(f func()) Option {
+	return func(o *options) { o.OnReconnect = f }
+}
+
+// WithPublishTimeout bounds the wait of Publish for the server to
+// confirm a message, whatever the caller's context allows. Default
+// DefaultPublishTimeout (2s).
+func WithPublishTimeout(d time.Duration) Option {
+	return func(o *options) { o.PublishTimeout = d }
+}
+
+// WithNATSOptions adds options for the connection Connect makes. They are
+// applied after the Backplane's own and override them; replacing the
+// connection's handlers disconnects WithErrorHandler and
+// WithReconnectHandler, and the Backplane's health reports and
+// reconnection when nats.go closes the connection for good. New ignores
+// them: the connection is the caller's.
+func WithNATSOptions(opts ...natsgo.Option) Option {
+	return func(o *options) { o.natsOpts = append(o.natsOpts, opts...) }
+}
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
 }
 
 // Backplane is a backplane.Backplane over one NATS connection. It is safe
@@ -196,14 +241,14 @@ var (
 	_ backplane.HealthReporter = (*Backplane)(nil)
 )
 
-// New returns a Backplane over nc. Unless opts.OwnConn is set, the caller
+// New returns a Backplane over nc. Unless WithOwnConn is given, the caller
 // keeps nc: Close ends the Backplane's subscriptions and leaves nc open.
-// It panics if nc is nil or opts.Prefix is not a valid subject.
-func New(nc *natsgo.Conn, opts Options) *Backplane {
+// It panics if nc is nil or the prefix is not a valid subject.
+func New(nc *natsgo.Conn, opts ...Option) *Backplane {
 	if nc == nil {
 		panic("backplane/nats: New with a nil connection")
 	}
-	b, err := newBackplane(opts)
+	b, err := newBackplane(buildOptions(opts))
 	if err != nil {
 		panic(err)
 	}
@@ -244,7 +289,7 @@ func New(nc *natsgo.Conn, opts Options) *Backplane {
 	return b
 }
 
-func newBackplane(opts Options) (*Backplane, error) {
+func newBackplane(opts options) (*Backplane, error) {
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -281,27 +326,25 @@ func newBackplane(opts Options) (*Backplane, error) {
 //     documentation);
 //   - pings the server every 5s and gives up on it after 3 unanswered
 //     pings, so that a silent network failure is noticed within seconds;
-//   - reports to opts.OnError and opts.OnReconnect.
+//   - reports to WithErrorHandler and WithReconnectHandler.
 //
-// natsOpts are applied after these and override them; replacing the
-// connection's handlers disconnects opts.OnError and opts.OnReconnect,
-// and the Backplane's health reports and reconnection when nats.go
-// closes the connection for good. A new connection that replaces a
-// closed one is made with the same options.
-func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, error) {
-	b, err := newBackplane(opts)
+// WithNATSOptions adds nats.go options, applied after these. A new
+// connection that replaces a closed one is made with the same options.
+func Connect(url string, opts ...Option) (*Backplane, error) {
+	o := buildOptions(opts)
+	b, err := newBackplane(o)
 	if err != nil {
 		return nil, err
 	}
 	b.own = true
 	b.onErr = func(err error) {
-		if opts.OnError != nil && !b.closed.Load() {
-			opts.OnError(err)
+		if o.OnError != nil && !b.closed.Load() {
+			o.OnError(err)
 		}
 	}
 	b.onReconn = func() {
-		if opts.OnReconnect != nil && !b.closed.Load() {
-			opts.OnReconnect()
+		if o.OnReconnect != nil && !b.closed.Load() {
+			o.OnReconnect()
 		}
 	}
 	all := []natsgo.Option{
@@ -320,7 +363,7 @@ func Connect(url string, opts Options, natsOpts ...natsgo.Option) (*Backplane, e
 		natsgo.ClosedHandler(b.connClosed),
 		natsgo.ErrorHandler(b.asyncError),
 	}
-	all = append(all, natsOpts...)
+	all = append(all, o.natsOpts...)
 	b.dial = func() (*natsgo.Conn, error) { return natsgo.Connect(url, all...) }
 	// Until the first connection is stored, its handlers ignore it: the
 	// state is taken up from the connection once stored.
@@ -370,7 +413,7 @@ func (b *Backplane) Conn() *natsgo.Conn { return b.nc.Load() }
 // Publish implements backplane.Backplane. It returns nil once the server
 // has confirmed that it received the message (a round trip, shared by
 // the publishes that wait for one at the same time), so that a nil error
-// means the bus took the message. It waits at most Options.PublishTimeout
+// means the bus took the message. It waits at most WithPublishTimeout
 // (default 2s), or until ctx ends; either way the message may still have
 // reached the server. See the package documentation for what happens
 // during an outage.
@@ -627,7 +670,7 @@ func (b *Backplane) current(nc *natsgo.Conn) bool {
 	return !b.closed.Load() && b.nc.Load() == nc
 }
 
-// report hands err to Options.OnError (Connect only).
+// report hands err to WithErrorHandler (Connect only).
 func (b *Backplane) report(err error) {
 	if b.onErr != nil {
 		b.onErr(err)

@@ -59,9 +59,9 @@ func dial(t *testing.T, url string) *natsgo.Conn {
 	return nc
 }
 
-func connect(t *testing.T, url string, opts nats.Options) *nats.Backplane {
+func connect(t *testing.T, url string, opts ...nats.Option) *nats.Backplane {
 	t.Helper()
-	b, err := nats.Connect(url, opts)
+	b, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestConformance(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			backplanetest.Run(t, func(t *testing.T) (a, b backplane.Backplane) {
-				opts := nats.Options{Prefix: prefix}
+				opts := nats.WithPrefix(prefix)
 				na := connect(t, ns.ClientURL(), opts)
 				nb := nats.New(dial(t, ns.ClientURL()), opts)
 				t.Cleanup(func() { _ = nb.Close() })
@@ -96,7 +96,7 @@ func TestConformance(t *testing.T) {
 func TestPrefixes(t *testing.T) {
 	ns, _ := startServer(t, -1)
 	backplanetest.RunPrefixes(t, func(t *testing.T, prefix string) backplane.Backplane {
-		b := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: prefix})
+		b := nats.New(dial(t, ns.ClientURL()), nats.WithPrefix(prefix))
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	})
@@ -120,7 +120,7 @@ func TestWireSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ prefix, subject string }{{"", "signalr.g.room"}, {"tenant-1.hub", "tenant-1.hub.g.room"}} {
-		b := nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: tc.prefix})
+		b := nats.New(dial(t, ns.ClientURL()), nats.WithPrefix(tc.prefix))
 		t.Cleanup(func() { _ = b.Close() })
 		if err := b.Publish(ctx, "g.room", []byte("hi")); err != nil {
 			t.Fatal(err)
@@ -153,7 +153,7 @@ func recv(t *testing.T, ch <-chan string) string {
 func TestInvalidPrefix(t *testing.T) {
 	ns, _ := startServer(t, -1)
 	for _, prefix := range []string{"a.*", "a b", ">", "a..b", "é"} {
-		if b, err := nats.Connect(ns.ClientURL(), nats.Options{Prefix: prefix}); err == nil {
+		if b, err := nats.Connect(ns.ClientURL(), nats.WithPrefix(prefix)); err == nil {
 			_ = b.Close()
 			t.Errorf("Connect with prefix %q succeeded", prefix)
 		}
@@ -163,7 +163,7 @@ func TestInvalidPrefix(t *testing.T) {
 					t.Errorf("New with prefix %q did not panic", prefix)
 				}
 			}()
-			nats.New(dial(t, ns.ClientURL()), nats.Options{Prefix: prefix})
+			nats.New(dial(t, ns.ClientURL()), nats.WithPrefix(prefix))
 		}()
 	}
 }
@@ -172,7 +172,7 @@ func TestConnOwnership(t *testing.T) {
 	ns, _ := startServer(t, -1)
 
 	nc := dial(t, ns.ClientURL())
-	lent := nats.New(nc, nats.Options{})
+	lent := nats.New(nc)
 	if err := lent.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestConnOwnership(t *testing.T) {
 		t.Fatal("Close closed a connection given to New without OwnConn")
 	}
 
-	owned := nats.New(dial(t, ns.ClientURL()), nats.Options{OwnConn: true})
+	owned := nats.New(dial(t, ns.ClientURL()), nats.WithOwnConn())
 	if err := owned.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestConnOwnership(t *testing.T) {
 		t.Fatal("Close left an owned connection open")
 	}
 
-	dialled, err := nats.Connect(ns.ClientURL(), nats.Options{})
+	dialled, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestConnClosedUnderneath(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			backplanetest.RunConnClosed(t, func(t *testing.T) backplane.Backplane {
 				nc := dial(t, ns.ClientURL())
-				b := nats.New(nc, nats.Options{})
+				b := nats.New(nc)
 				t.Cleanup(func() { _ = b.Close() })
 				if subscribed {
 					if _, err := b.Subscribe("before", func(*backplane.Message) {}); err != nil {
@@ -227,22 +227,19 @@ func TestConnClosedUnderneath(t *testing.T) {
 	}
 }
 
-// callbacks records what a Backplane's OnError and OnReconnect heard.
+// callbacks records what a Backplane's error and reconnect handlers heard.
 type callbacks struct {
 	mu         sync.Mutex
 	errs       []error
 	reconnects atomic.Int32
 }
 
-func (c *callbacks) options() nats.Options {
-	return nats.Options{
-		OnError: func(err error) {
-			c.mu.Lock()
-			c.errs = append(c.errs, err)
-			c.mu.Unlock()
-		},
-		OnReconnect: func() { c.reconnects.Add(1) },
-	}
+func (c *callbacks) options() []nats.Option {
+	return []nats.Option{nats.WithErrorHandler(func(err error) {
+		c.mu.Lock()
+		c.errs = append(c.errs, err)
+		c.mu.Unlock()
+	}), nats.WithReconnectHandler(func() { c.reconnects.Add(1) })}
 }
 
 func (c *callbacks) heard(substr string) bool {
@@ -290,7 +287,7 @@ func TestOutage(t *testing.T) {
 			NewNode: func(t *testing.T) backplane.Backplane {
 				cb := &callbacks{}
 				nodes = append(nodes, cb)
-				return connect(t, url, cb.options())
+				return connect(t, url, cb.options()...)
 			},
 			Down: func(t *testing.T, first bool, err error) {
 				if !errors.Is(err, natsgo.ErrConnectionReconnecting) {

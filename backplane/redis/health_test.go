@@ -30,7 +30,7 @@ func TestPublishTimeout(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }() // reads, never answers
 		}
 	}()
-	b, err := redis.Connect("redis://"+ln.Addr().String(), redis.Options{PublishTimeout: 300 * time.Millisecond})
+	b, err := redis.Connect("redis://"+ln.Addr().String(), redis.WithPublishTimeout(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // hubs in several processes (on several machines) act as one, with
 // nothing but a Redis server between them.
 //
-// Each backplane subject is one Redis channel, Options.Prefix followed by
+// Each backplane subject is one Redis channel, the prefix (WithPrefix) followed by
 // a dot and the subject ("signalr.g.room1" for "g.room1" with the default
 // prefix); Publish is a PUBLISH to that channel. Every Backplane holds one
 // pub/sub connection, whatever the number of its subscriptions: the first
@@ -13,7 +13,7 @@
 // would with plain Redis pub/sub.
 //
 // Requests travel over pub/sub too. Each Backplane has a reply channel of
-// its own, Options.Prefix followed by ":reply:" and a random name (the
+// its own, the prefix (WithPrefix) followed by ":reply:" and a random name (the
 // colon keeps it apart from every subject's channel); a request carries
 // that channel and a request number, and the responder's Message.Reply
 // publishes the answer there. What a Backplane publishes is framed: one
@@ -37,7 +37,7 @@
 //     waits holds up every subscription of the Backplane. When handlers
 //     fall behind, what arrives is queued; past 512Ki messages or 64 MiB
 //     queued, further messages are dropped and ErrSlowConsumer is
-//     reported to Options.OnError.
+//     reported to WithErrorHandler.
 //   - A Request is delivered to every subscription of its subject, and the
 //     first reply wins; the others are discarded. The in-process bus hands
 //     it to one subscription only. Request subjects that name a single
@@ -69,8 +69,8 @@
 // buffered. The pub/sub connection reconnects by itself, after 100ms,
 // 200ms, 400ms, then every second (each shortened by up to a fifth at
 // random), and SUBSCRIBEs again every channel it had, so subscriptions
-// survive an outage without any action; Options.OnError hears of the
-// disconnection and Options.OnReconnect of the return. Messages published
+// survive an outage without any action; WithErrorHandler hears of the
+// disconnection and WithReconnectHandler of the return. Messages published
 // while a node's pub/sub connection is down are lost for that node, and
 // so are replies to its requests sent meanwhile; messages published
 // between the server going away and the clients noticing (reading the
@@ -136,7 +136,7 @@ import (
 	"github.com/gosignalr/signalr/backplane/internal/health"
 )
 
-// DefaultPrefix is the channel prefix used when Options.Prefix is empty.
+// DefaultPrefix is the channel prefix used when no prefix is set (WithPrefix).
 const DefaultPrefix = "signalr"
 
 const (
@@ -163,56 +163,90 @@ var (
 	// ErrDisconnected is returned by Request while the Backplane's pub/sub
 	// connection is down: its reply could not arrive.
 	ErrDisconnected = errors.New("backplane/redis: pub/sub connection down")
-	// ErrSlowConsumer is reported to Options.OnError when the Backplane
+	// ErrSlowConsumer is reported to WithErrorHandler when the Backplane
 	// starts dropping messages because its handlers fall behind.
 	ErrSlowConsumer = errors.New("backplane/redis: slow consumer, messages dropped")
 )
 
-// Options configure a Backplane. The zero value is usable.
-type Options struct {
-	// Prefix is put, with a dot, in front of every subject, so that
-	// several applications or hubs can share one Redis server (pub/sub
-	// ignores the database number) without seeing each other's messages.
-	// It is made of the same dot-separated tokens as subjects (letters,
-	// digits, '-' and '_'). Default DefaultPrefix ("signalr").
-	// Prefixes of which one starts with the other and a dot ("app" and
-	// "app.g") are not apart: "g.x" under the first and "x" under the
-	// second are the same subject on the wire.
-	Prefix string
-	// OwnClient makes Close close the Redis client. Without it, the client
-	// given to New stays open and remains the caller's to close. Connect
-	// sets it.
-	OwnClient bool
-	// OnError, when set, is called with the asynchronous errors of the
-	// Backplane: its pub/sub connection lost or not made (once per outage,
-	// with the cause), a subscription dropping messages
-	// (ErrSlowConsumer), a message it cannot read, a reply it could not
-	// send for a subscription that ended. It is not called for what Close
-	// does. Calls are made one at a time from a goroutine of the
-	// Backplane's; it must not block for long.
-	OnError func(error)
-	// PublishTimeout bounds how long Publish waits for the server's
-	// answer, whatever the caller's context (default
-	// DefaultPublishTimeout), so that a server that stopped answering is
-	// noticed before the client's read timeout. It takes effect when the
-	// client honours contexts (ContextTimeoutEnabled, which Connect sets).
+// options are the settings the Option functions set.
+type options struct {
+	Prefix         string
+	OwnClient      bool
+	OnError        func(error)
 	PublishTimeout time.Duration
-	// OnReconnect, when set, is called each time the pub/sub connection is
-	// established again after being down, including a first connection
-	// that had to be retried. Subscriptions have been sent again by then.
-	// Same goroutine as OnError.
-	OnReconnect func()
+	OnReconnect    func()
+}
+
+// Option sets a setting of Connect or New; without any, the defaults
+// apply.
+type Option func(*options)
+
+// WithPrefix sets the prefix put, with a dot, in front of every subject, so that
+// several applications or hubs can share one Redis server (pub/sub
+// ignores the database number) without seeing each other's messages.
+// It is made of the same dot-separated tokens as subjects (letters,
+// digits, '-' and '_'). Default DefaultPrefix ("signalr").
+// Prefixes of which one starts with the other and a dot ("app" and
+// "app.g") are not apart: "g.x" under the first and "x" under the
+// second are the same subject on the wire.
+func WithPrefix(prefix string) Option {
+	return func(o *options) { o.Prefix = prefix }
+}
+
+// WithOwnClient makes Close close the Redis client. Without it, the client
+// given to New stays open and remains the caller's to close. Connect
+// sets it.
+func WithOwnClient() Option {
+	return func(o *options) { o.OwnClient = true }
+}
+
+// WithErrorHandler sets f to be called with the asynchronous errors of the
+// Backplane: its pub/sub connection lost or not made (once per outage,
+// with the cause), a subscription dropping messages
+// (ErrSlowConsumer), a message it cannot read, a reply it could not
+// send for a subscription that ended. It is not called for what Close
+// does. Calls are made one at a time from a goroutine of the
+// Backplane's; it must not block for long.
+func WithErrorHandler(f func(error)) Option {
+	return func(o *options) { o.OnError = f }
+}
+
+// WithPublishTimeout bounds how long Publish waits for the server's
+// answer, whatever the caller's context (default
+// DefaultPublishTimeout), so that a server that stopped answering is
+// noticed before the client's read timeout. It takes effect when the
+// client honours contexts (ContextTimeoutEnabled, which Connect sets).
+func WithPublishTimeout(d time.Duration) Option {
+	return func(o *options) { o.PublishTimeout = d }
+}
+
+// WithReconnectHandler sets f to be called each time the pub/sub connection is
+// established again after being down, including a first connection
+// that had to be retried. Subscriptions have been sent again by then.
+// Same goroutine as the error handler.
+func WithReconnectHandler(f func()) Option {
+	return func(o *options) { o.OnReconnect = f }
+}
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
 }
 
 // DefaultPublishTimeout is how long Publish waits, at most, for the
-// server's answer when Options.PublishTimeout is zero.
+// server's answer when no publish timeout is set (WithPublishTimeout).
 const DefaultPublishTimeout = 2 * time.Second
 
 // Backplane is a backplane.Backplane over one Redis client and one
 // pub/sub connection. It is safe for concurrent use. Create it with New
 // or Connect.
 type Backplane struct {
-	pubTO     time.Duration // Options.PublishTimeout
+	pubTO     time.Duration // WithPublishTimeout
 	client    goredis.UniversalClient
 	ps        *goredis.PubSub
 	prefix    string // with its trailing dot
@@ -279,16 +313,16 @@ type pendingRequest struct {
 
 // New returns a Backplane over client, which may be a *goredis.Client, a
 // Sentinel failover client or a cluster client (see the package
-// documentation). Unless opts.OwnClient is set, the caller keeps client:
+// documentation). Unless WithOwnClient is given, the caller keeps client:
 // Close ends the Backplane's subscriptions and leaves client open. The
 // Backplane starts its pub/sub connection at once, in the background;
 // nothing fails when Redis is not reachable yet. It panics if client is
-// nil or opts.Prefix is not a valid subject.
-func New(client goredis.UniversalClient, opts Options) *Backplane {
+// nil or the prefix is not a valid subject.
+func New(client goredis.UniversalClient, opts ...Option) *Backplane {
 	if client == nil {
 		panic("backplane/redis: New with a nil client")
 	}
-	b, err := newBackplane(client, opts)
+	b, err := newBackplane(client, buildOptions(opts))
 	if err != nil {
 		panic(err)
 	}
@@ -309,8 +343,9 @@ func New(client goredis.UniversalClient, opts Options) *Backplane {
 //   - names its connections "gosignalr-backplane" (CLIENT SETNAME).
 //
 // For other settings, make the client yourself and use New.
-func Connect(url string, opts Options) (*Backplane, error) {
-	if _, err := validPrefix(opts.Prefix); err != nil {
+func Connect(url string, opts ...Option) (*Backplane, error) {
+	o := buildOptions(opts)
+	if _, err := validPrefix(o.Prefix); err != nil {
 		return nil, err
 	}
 	ro, err := goredis.ParseURL(url)
@@ -323,8 +358,8 @@ func Connect(url string, opts Options) (*Backplane, error) {
 	if ro.ClientName == "" {
 		ro.ClientName = "gosignalr-backplane"
 	}
-	opts.OwnClient = true
-	return newBackplane(goredis.NewClient(ro), opts)
+	o.OwnClient = true
+	return newBackplane(goredis.NewClient(ro), o)
 }
 
 func validPrefix(prefix string) (string, error) {
@@ -337,7 +372,7 @@ func validPrefix(prefix string) (string, error) {
 	return prefix, nil
 }
 
-func newBackplane(client goredis.UniversalClient, opts Options) (*Backplane, error) {
+func newBackplane(client goredis.UniversalClient, opts options) (*Backplane, error) {
 	prefix, err := validPrefix(opts.Prefix)
 	if err != nil {
 		return nil, err

@@ -36,9 +36,9 @@ func dial(t *testing.T, srv *redistest.Server) *goredis.Client {
 	return c
 }
 
-func connect(t *testing.T, url string, opts redis.Options) *redis.Backplane {
+func connect(t *testing.T, url string, opts ...redis.Option) *redis.Backplane {
 	t.Helper()
-	b, err := redis.Connect(url, opts)
+	b, err := redis.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestConformance(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			backplanetest.Run(t, func(t *testing.T) (a, b backplane.Backplane) {
-				opts := redis.Options{Prefix: prefix}
+				opts := redis.WithPrefix(prefix)
 				ra := connect(t, srv.URL(), opts)
 				rb := redis.New(dial(t, srv), opts)
 				t.Cleanup(func() { _ = rb.Close() })
@@ -72,7 +72,7 @@ func TestConformance(t *testing.T) {
 func TestPrefixes(t *testing.T) {
 	srv := redistest.Start(t, 0)
 	backplanetest.RunPrefixes(t, func(t *testing.T, prefix string) backplane.Backplane {
-		b := redis.New(dial(t, srv), redis.Options{Prefix: prefix})
+		b := redis.New(dial(t, srv), redis.WithPrefix(prefix))
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	})
@@ -92,7 +92,7 @@ func TestWireChannel(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ prefix, channel string }{{"", "signalr.g.room"}, {"tenant-1.hub", "tenant-1.hub.g.room"}} {
-		b := redis.New(dial(t, srv), redis.Options{Prefix: tc.prefix})
+		b := redis.New(dial(t, srv), redis.WithPrefix(tc.prefix))
 		t.Cleanup(func() { _ = b.Close() })
 		if err := b.Publish(ctx, "g.room", []byte("hi")); err != nil {
 			t.Fatal(err)
@@ -124,7 +124,7 @@ func recv(t *testing.T, ch <-chan string) string {
 func TestInvalidPrefix(t *testing.T) {
 	srv := redistest.Start(t, 0)
 	for _, prefix := range []string{"a.*", "a b", ">", "a..b", "é", "a:b"} {
-		if b, err := redis.Connect(srv.URL(), redis.Options{Prefix: prefix}); err == nil {
+		if b, err := redis.Connect(srv.URL(), redis.WithPrefix(prefix)); err == nil {
 			_ = b.Close()
 			t.Errorf("Connect with prefix %q succeeded", prefix)
 		}
@@ -134,10 +134,10 @@ func TestInvalidPrefix(t *testing.T) {
 					t.Errorf("New with prefix %q did not panic", prefix)
 				}
 			}()
-			redis.New(dial(t, srv), redis.Options{Prefix: prefix})
+			redis.New(dial(t, srv), redis.WithPrefix(prefix))
 		}()
 	}
-	if _, err := redis.Connect("http://"+srv.Addr(), redis.Options{}); err == nil {
+	if _, err := redis.Connect("http://" + srv.Addr()); err == nil {
 		t.Error("Connect with an http URL succeeded")
 	}
 }
@@ -147,7 +147,7 @@ func TestClientOwnership(t *testing.T) {
 	ctx := context.Background()
 
 	c := dial(t, srv)
-	lent := redis.New(c, redis.Options{})
+	lent := redis.New(c)
 	if err := lent.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestClientOwnership(t *testing.T) {
 		t.Fatalf("Close closed a client given to New without OwnClient: %v", err)
 	}
 
-	owned := redis.New(dial(t, srv), redis.Options{OwnClient: true})
+	owned := redis.New(dial(t, srv), redis.WithOwnClient())
 	if err := owned.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestClientOwnership(t *testing.T) {
 		t.Fatalf("Close left an owned client open: Ping = %v", err)
 	}
 
-	dialled, err := redis.Connect(srv.URL(), redis.Options{})
+	dialled, err := redis.Connect(srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestClientClosedUnderneath(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			backplanetest.RunConnClosed(t, func(t *testing.T) backplane.Backplane {
 				c := dial(t, srv)
-				b := redis.New(c, redis.Options{})
+				b := redis.New(c)
 				t.Cleanup(func() { _ = b.Close() })
 				if connected {
 					waitFor(t, 10*time.Second, "connected", func() bool { s, _ := b.Health(); return s == backplane.Connected })
@@ -208,7 +208,7 @@ func TestOneConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	admin := dial(t, srv)
-	b := connect(t, srv.URL(), redis.Options{Prefix: "one"})
+	b := connect(t, srv.URL(), redis.WithPrefix("one"))
 
 	numsub := func(channel string) int64 {
 		t.Helper()
@@ -275,8 +275,8 @@ func TestOneConnection(t *testing.T) {
 // the node, at once rather than at the requester's deadline.
 func TestRequestToEndedSubscription(t *testing.T) {
 	srv := redistest.Start(t, 0)
-	a := connect(t, srv.URL(), redis.Options{})
-	b := connect(t, srv.URL(), redis.Options{})
+	a := connect(t, srv.URL())
+	b := connect(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -322,22 +322,19 @@ func TestRequestToEndedSubscription(t *testing.T) {
 	}
 }
 
-// callbacks records what a Backplane's OnError and OnReconnect heard.
+// callbacks records what a Backplane's error and reconnect handlers heard.
 type callbacks struct {
 	mu         sync.Mutex
 	errs       []error
 	reconnects atomic.Int32
 }
 
-func (c *callbacks) options() redis.Options {
-	return redis.Options{
-		OnError: func(err error) {
-			c.mu.Lock()
-			c.errs = append(c.errs, err)
-			c.mu.Unlock()
-		},
-		OnReconnect: func() { c.reconnects.Add(1) },
-	}
+func (c *callbacks) options() []redis.Option {
+	return []redis.Option{redis.WithErrorHandler(func(err error) {
+		c.mu.Lock()
+		c.errs = append(c.errs, err)
+		c.mu.Unlock()
+	}), redis.WithReconnectHandler(func() { c.reconnects.Add(1) })}
 }
 
 func (c *callbacks) heard(substr string) bool {
@@ -369,7 +366,7 @@ func TestOutage(t *testing.T) {
 			NewNode: func(t *testing.T) backplane.Backplane {
 				cb := &callbacks{}
 				nodes = append(nodes, cb)
-				return connect(t, probe.URL(), cb.options())
+				return connect(t, probe.URL(), cb.options()...)
 			},
 			Down: func(t *testing.T, first bool, err error) {
 				want := "pub/sub connection lost"

@@ -71,14 +71,14 @@ func run(ctx context.Context, ln net.Listener, natsURL string, n int, clientJS s
 	var hubs []*signalr.Hub
 	var servers []*http.Server
 	for i := range n {
-		bp, err := natsbp.Connect(natsURL, natsbp.Options{Prefix: "chat-example"})
+		bp, err := natsbp.Connect(natsURL, natsbp.WithPrefix("chat-example"))
 		if err != nil {
 			return err
 		}
 		defer bp.Close()
 		hub, err := signalr.New(chathub.Chat{},
 			signalr.WithLogger(logger.With("node", i)),
-			signalr.WithBackplane(bp, "chat"))
+			signalr.WithBackplane(bp), signalr.WithHubName("chat"))
 		if err != nil {
 			return err
 		}

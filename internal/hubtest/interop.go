@@ -54,7 +54,7 @@ func InteropCluster(t *testing.T, n int, bp func(name string) backplane.Backplan
 	withBP := func(name string, o ...signalr.Option) []signalr.Option {
 		o = append(append([]signalr.Option(nil), base...), o...)
 		if bp != nil {
-			o = append(o, signalr.WithBackplane(bp(name), name))
+			o = append(o, signalr.WithBackplane(bp(name)), signalr.WithHubName(name))
 		}
 		return o
 	}

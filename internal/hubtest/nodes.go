@@ -29,7 +29,7 @@ func NewTwoNodes(t *testing.T, newBP func() backplane.Backplane, opts ...signalr
 		h, err := signalr.New(Hub{}, append([]signalr.Option{
 			signalr.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 			signalr.WithUserIDFunc(UserFromQuery),
-			signalr.WithBackplane(bp, "names"),
+			signalr.WithBackplane(bp), signalr.WithHubName("names"),
 			signalr.WithPresenceInterval(200 * time.Millisecond),
 		}, opts...)...)
 		require.NoError(t, err)

@@ -174,7 +174,7 @@ func TestBackplane(t *testing.T) {
 	bp := backplane.NewMemory()
 	var target loadgen.Target
 	for range 3 {
-		srv := startServer(t, signalr.WithBackplane(bp, "bench"))
+		srv := startServer(t, signalr.WithBackplane(bp), signalr.WithHubName("bench"))
 		target.Nodes = append(target.Nodes, srv.target(t, loadgen.JSON).Nodes...)
 	}
 	row, err := loadgen.FanOut(testCtx(t), target, loadgen.FanOutConfig{Subscribers: 12, Messages: 30, Size: 64})

@@ -75,11 +75,9 @@ func runNode() int {
 	url := os.Getenv(busURLEnv)
 	switch kind := os.Getenv(nodeEnv); kind {
 	case "nats":
-		bp, err = natsbp.Connect(url, natsbp.Options{Prefix: "fault",
-			OnError: func(err error) { logger.Warn("bus error", "error", err) }})
+		bp, err = natsbp.Connect(url, natsbp.WithPrefix("fault"), natsbp.WithErrorHandler(func(err error) { logger.Warn("bus error", "error", err) }))
 	case "redis":
-		bp, err = redisbp.Connect(url, redisbp.Options{Prefix: "fault",
-			OnError: func(err error) { logger.Warn("bus error", "error", err) }})
+		bp, err = redisbp.Connect(url, redisbp.WithPrefix("fault"), redisbp.WithErrorHandler(func(err error) { logger.Warn("bus error", "error", err) }))
 	default:
 		return fail("unknown bus %q", kind)
 	}
@@ -88,7 +86,7 @@ func runNode() int {
 	}
 	h, err := signalr.New(faultHub{},
 		signalr.WithLogger(logger),
-		signalr.WithBackplane(bp, "fault"),
+		signalr.WithBackplane(bp), signalr.WithHubName("fault"),
 		signalr.WithUserIDFunc(func(r *http.Request) string { return r.Header.Get(userHdr) }))
 	if err != nil {
 		return fail("hub: %v", err)

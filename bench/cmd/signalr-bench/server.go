@@ -64,7 +64,7 @@ func runServer(args []string) error {
 		if err := loadgen.CheckLoopback(*natsURL); err != nil {
 			return err
 		}
-		bp, err := natsbp.Connect(*natsURL, natsbp.Options{Prefix: "signalr-bench"})
+		bp, err := natsbp.Connect(*natsURL, natsbp.WithPrefix("signalr-bench"))
 		if err != nil {
 			return fmt.Errorf("NATS: %w", err)
 		}
@@ -75,7 +75,7 @@ func runServer(args []string) error {
 				return fmt.Errorf("NATS: not connected to %s after 10 s", *natsURL)
 			}
 		}
-		opts = append(opts, signalr.WithBackplane(bp, *name))
+		opts = append(opts, signalr.WithBackplane(bp), signalr.WithHubName(*name))
 	}
 	s, err := benchhub.New(benchhub.Options{Hub: opts, Pprof: *pprofOn})
 	if err != nil {
