@@ -29,6 +29,9 @@ type suite struct {
 	url, statsURL   string
 	scenarios       map[string]bool
 	proto           loadgen.Protocol
+	tr              loadgen.Transport
+	pairs           []benchPair // transport and protocol pairs every scenario runs on
+	idleHTTP        []int
 	negotiate       bool
 	jsonOut         bool
 	out             io.Writer
@@ -86,7 +89,10 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	fs.SetOutput(log)
 	s := &suite{external: !children, out: out, log: log}
 	scen := fs.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (none with -big or -soak alone)")
-	proto := fs.String("protocol", "json", "hub protocol: json or messagepack")
+	proto := fs.String("protocol", "json", "hub protocols, comma-separated: json, messagepack")
+	transports := fs.String("transport", "ws", "transports, comma-separated: ws, sse, lp (SSE takes JSON only; big and soak run on ws)")
+	pairs := fs.String("pairs", "", `transport/protocol pairs, comma-separated (ws/json,lp/msgpack,...) or "all"; overrides -transport and -protocol`)
+	idleHTTP := fs.String("idle-http", "", "idle: connection counts on sse and lp (default: as -idle)")
 	fs.BoolVar(&s.negotiate, "negotiate", false, "negotiate before every WebSocket (default: skip negotiation)")
 	fs.BoolVar(&s.jsonOut, "json", false, "print rows as JSON lines instead of a markdown table")
 	fs.IntVar(&s.dial.Concurrency, "dial-concurrency", 64, "dials in flight per process")
@@ -134,9 +140,10 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 		return err
 	}
 	var err error
-	if s.proto, err = loadgen.ParseProtocol(*proto); err != nil {
+	if s.pairs, err = parsePairs(*pairs, *transports, *proto); err != nil {
 		return err
 	}
+	s.tr, s.proto = s.pairs[0].tr, s.pairs[0].p
 	s.scenarios = make(map[string]bool)
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "scenario" })
@@ -156,7 +163,7 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 		dst  *[]int
 		flag string
 		val  string
-	}{{&s.idle, "idle", *idle}, {&s.echo, "echo", *echo}, {&s.fanout, "fanout", *fanout}, {&s.sizes, "sizes", *sizes}} {
+	}{{&s.idle, "idle", *idle}, {&s.echo, "echo", *echo}, {&s.fanout, "fanout", *fanout}, {&s.sizes, "sizes", *sizes}, {&s.idleHTTP, "idle-http", *idleHTTP}} {
 		if *l.dst, err = parseInts(l.val); err != nil {
 			return fmt.Errorf("-%s: %w", l.flag, err)
 		}
@@ -198,10 +205,16 @@ func (s *suite) run(ctx context.Context) error {
 		if !s.scenarios[st.name] {
 			continue
 		}
-		if err := st.run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", st.name, err)
+		for _, p := range s.pairs {
+			s.tr, s.proto = p.tr, p.p
+			if err := st.run(ctx); err != nil {
+				return fmt.Errorf("%s on %s: %w", st.name, p, err)
+			}
 		}
 	}
+	// The big runs and the soak hold WebSockets (their worker processes
+	// speak nothing else).
+	s.tr, s.proto = loadgen.WebSockets, s.pairs[0].p
 	if s.big {
 		if err := s.runBig(ctx); err != nil {
 			return fmt.Errorf("big: %w", err)
@@ -233,7 +246,7 @@ func (s *suite) print(r loadgen.Row) {
 }
 
 func (s *suite) driver(url string) (loadgen.Driver, error) {
-	return loadgen.NewSignalR(loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
+	return loadgen.NewDriver(s.tr, loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
 }
 
 // withServer runs fn against a fresh server child started with args (or
@@ -242,7 +255,7 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.logf("run %s", label)
+	s.logf("run %s on %s/%s", label, s.tr, s.proto)
 	url, statsURL := s.url, s.statsURL
 	if !s.external {
 		srv, err := startServerChild("server", args...)
@@ -265,7 +278,11 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 }
 
 func (s *suite) runIdle(ctx context.Context) error {
-	for _, n := range s.idle {
+	counts := s.idle
+	if s.tr != loadgen.WebSockets && len(s.idleHTTP) > 0 {
+		counts = s.idleHTTP
+	}
+	for _, n := range counts {
 		err := s.withServer(ctx, fmt.Sprintf("idle %d", n), nil, func(t loadgen.Target) (loadgen.Row, error) {
 			return loadgen.Idle(ctx, t, loadgen.IdleConfig{Conns: n, Hold: s.idleHold, Dial: s.dial})
 		})
@@ -535,4 +552,72 @@ func kernelLimits() string {
 		parts = append(parts, name+"="+strings.Join(strings.Fields(string(b)), "-"))
 	}
 	return strings.Join(parts, " ")
+}
+
+// benchPair is a transport with a hub protocol.
+type benchPair struct {
+	tr loadgen.Transport
+	p  loadgen.Protocol
+}
+
+func (p benchPair) String() string { return string(p.tr) + "/" + string(p.p) }
+
+// allPairs are every transport with every protocol it carries.
+var allPairs = []benchPair{
+	{loadgen.WebSockets, loadgen.JSON}, {loadgen.WebSockets, loadgen.MessagePack},
+	{loadgen.ServerSentEvents, loadgen.JSON},
+	{loadgen.LongPolling, loadgen.JSON}, {loadgen.LongPolling, loadgen.MessagePack},
+}
+
+// parsePairs reads -pairs, or else every combination of -transport and
+// -protocol that exists (SSE carries no MessagePack).
+func parsePairs(pairs, transports, protocols string) ([]benchPair, error) {
+	if strings.TrimSpace(pairs) == "all" {
+		return allPairs, nil
+	}
+	var out []benchPair
+	add := func(tr, proto string, explicit bool) error {
+		t, err := loadgen.ParseTransport(strings.TrimSpace(tr))
+		if err != nil {
+			return err
+		}
+		p, err := loadgen.ParseProtocol(strings.TrimSpace(proto))
+		if err != nil {
+			return err
+		}
+		if t == loadgen.ServerSentEvents && p != loadgen.JSON {
+			if explicit {
+				return fmt.Errorf("%s/%s: Server-Sent Events carry JSON only", t, p)
+			}
+			return nil
+		}
+		bp := benchPair{t, p}
+		if !slices.Contains(out, bp) {
+			out = append(out, bp)
+		}
+		return nil
+	}
+	if strings.TrimSpace(pairs) != "" {
+		for f := range strings.SplitSeq(pairs, ",") {
+			tr, proto, ok := strings.Cut(strings.TrimSpace(f), "/")
+			if !ok {
+				return nil, fmt.Errorf("-pairs: %q is not transport/protocol", f)
+			}
+			if err := add(tr, proto, true); err != nil {
+				return nil, fmt.Errorf("-pairs: %w", err)
+			}
+		}
+		return out, nil
+	}
+	for tr := range strings.SplitSeq(transports, ",") {
+		for proto := range strings.SplitSeq(protocols, ",") {
+			if err := add(tr, proto, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no transport carries protocol %q on %q", protocols, transports)
+	}
+	return out, nil
 }
