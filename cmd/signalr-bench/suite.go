@@ -32,6 +32,9 @@ type suite struct {
 	tr              loadgen.Transport
 	pairs           []benchPair // transport and protocol pairs every scenario runs on
 	idleHTTP        []int
+	serverGOGC      int
+	serverMemLimit  int
+	pid             int
 	negotiate       bool
 	jsonOut         bool
 	out             io.Writer
@@ -92,6 +95,8 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	proto := fs.String("protocol", "json", "hub protocols, comma-separated: json, messagepack")
 	transports := fs.String("transport", "ws", "transports, comma-separated: ws, sse, lp (SSE takes JSON only; big and soak run on ws)")
 	pairs := fs.String("pairs", "", `transport/protocol pairs, comma-separated (ws/json,lp/msgpack,...) or "all"; overrides -transport and -protocol`)
+	fs.IntVar(&s.serverGOGC, "server-gogc", 0, "GOGC of every server process started (0: as inherited; -1: off)")
+	fs.IntVar(&s.serverMemLimit, "server-memlimit-mib", 0, "soft memory limit (GOMEMLIMIT) of every server process started, in MiB (0: none)")
 	idleHTTP := fs.String("idle-http", "", "idle: connection counts on sse and lp (default: as -idle)")
 	fs.BoolVar(&s.negotiate, "negotiate", false, "negotiate before every WebSocket (default: skip negotiation)")
 	fs.BoolVar(&s.jsonOut, "json", false, "print rows as JSON lines instead of a markdown table")
@@ -135,6 +140,7 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	if !children {
 		fs.StringVar(&s.url, "url", "", "hub URL of the running server (loopback only)")
 		fs.StringVar(&s.statsURL, "stats", "", "its stats URL (default: /debug/stats on the hub's host)")
+		fs.IntVar(&s.pid, "pid", 0, "its process id, to read its resident set from /proc (0: ask its stats URL)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -256,25 +262,37 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 		return err
 	}
 	s.logf("run %s on %s/%s", label, s.tr, s.proto)
-	url, statsURL := s.url, s.statsURL
+	url, statsURL, pid := s.url, s.statsURL, s.pid
 	if !s.external {
-		srv, err := startServerChild("server", args...)
+		srv, err := startServerChild("server", s.serverArgs(args)...)
 		if err != nil {
 			return err
 		}
 		defer srv.stop(10 * time.Second)
-		url, statsURL = srv.hubURL(), srv.statsURL()
+		url, statsURL, pid = srv.hubURL(), srv.statsURL(), srv.cmd.Process.Pid
 	}
 	d, err := s.driver(url)
 	if err != nil {
 		return err
 	}
-	row, err := fn(loadgen.Single(d, statsURL))
+	row, err := fn(loadgen.Target{Nodes: []loadgen.Node{{Driver: d, StatsURL: statsURL, PID: pid}}})
 	if err != nil {
 		return err
 	}
 	s.print(row)
 	return nil
+}
+
+// serverArgs adds the collector settings to a server child's args.
+func (s *suite) serverArgs(args []string) []string {
+	a := append([]string(nil), args...)
+	if s.serverGOGC != 0 {
+		a = append(a, "-gogc", strconv.Itoa(s.serverGOGC))
+	}
+	if s.serverMemLimit > 0 {
+		a = append(a, "-memlimit-mib", strconv.Itoa(s.serverMemLimit))
+	}
+	return a
 }
 
 func (s *suite) runIdle(ctx context.Context) error {
@@ -426,7 +444,7 @@ func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL st
 		if natsURL != "" {
 			a = append(a, "-nats", natsURL, "-name", "bench")
 		}
-		srv, err := startServerChild(fmt.Sprintf("hub %d", i), a...)
+		srv, err := startServerChild(fmt.Sprintf("hub %d", i), s.serverArgs(a)...)
 		if err != nil {
 			return err
 		}
@@ -435,7 +453,7 @@ func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL st
 		if err != nil {
 			return err
 		}
-		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL()})
+		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL(), PID: srv.cmd.Process.Pid})
 	}
 	row, err := fn(t)
 	if err != nil {

@@ -128,13 +128,17 @@ func TestLoadRefusesNonLoopback(t *testing.T) {
 func TestSuitePairs(t *testing.T) {
 	rows := runTiny(t, "-pairs", "all", "-scenario", "idle,echo,fanout",
 		"-idle", "12", "-idle-http", "8", "-echo", "3", "-echo-duration", "200ms", "-echo-rate", "0",
-		"-fanout", "5", "-sizes", "64", "-deliveries", "100")
+		"-fanout", "5", "-sizes", "64", "-deliveries", "100", "-server-gogc", "50", "-server-memlimit-mib", "256")
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Scenario+" "+r.Server)
 		assert.Zero(t, r.Errors, "%+v", r)
 		assert.Zero(t, r.Lost, "%+v", r)
 		assert.Positive(t, r.Ops, "%+v", r)
+		assert.Equal(t, 50, r.GOGC, "the server's collector settings: %+v", r)
+		assert.Equal(t, int64(256<<20), r.MemLimit, "%+v", r)
+		assert.NotZero(t, r.RawRSS, "the server's resident set, read from /proc: %+v", r)
+		assert.NotZero(t, r.RampPeakRSS, "%+v", r)
 		switch r.Scenario {
 		case "idle":
 			if strings.HasPrefix(r.Server, "gosignalr/sse") || strings.HasPrefix(r.Server, "gosignalr/lp") {

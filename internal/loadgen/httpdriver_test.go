@@ -32,7 +32,7 @@ func (s *testServer) targetOver(t *testing.T, p pair) loadgen.Target {
 	t.Helper()
 	d, err := loadgen.NewDriver(p.tr, loadgen.SignalROptions{URL: s.url, Protocol: p.p})
 	require.NoError(t, err)
-	return loadgen.Single(d, s.statsURL)
+	return inProcess(loadgen.Single(d, s.statsURL))
 }
 
 func TestParseTransport(t *testing.T) {
@@ -78,6 +78,8 @@ func TestHTTPIdle(t *testing.T) {
 			assert.Equal(t, uint64(12), row.Ops, "every connection is still open")
 			assert.Zero(t, row.Errors)
 			assert.NotContains(t, row.Note, "server counts", "the server counted every connection")
+			assert.NotZero(t, row.RawRSS)
+			assert.NotZero(t, row.RampPeakRSS)
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
 			assert.Equal(t, map[string]bool{"127.0.0.2": true, "127.0.0.3": true, "127.0.0.4": true}, srv.sources,
