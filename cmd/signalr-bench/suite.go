@@ -33,6 +33,8 @@ type suite struct {
 	pairs           []benchPair // transport and protocol pairs every scenario runs on
 	idleHTTP        []int
 	serverGOGC      int
+	publishWS       bool
+	pubVia          loadgen.Driver // the publishers' driver; nil: the subscribers'
 	serverMemLimit  int
 	pid             int
 	negotiate       bool
@@ -95,6 +97,7 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	proto := fs.String("protocol", "json", "hub protocols, comma-separated: json, messagepack")
 	transports := fs.String("transport", "ws", "transports, comma-separated: ws, sse, lp (SSE takes JSON only; big and soak run on ws)")
 	pairs := fs.String("pairs", "", `transport/protocol pairs, comma-separated (ws/json,lp/msgpack,...) or "all"; overrides -transport and -protocol`)
+	fs.BoolVar(&s.publishWS, "publish-ws", false, "fanout, groups, coalesce, slow: publishers use WebSockets (with the pair's protocol) whatever the subscribers' transport")
 	fs.IntVar(&s.serverGOGC, "server-gogc", 0, "GOGC of every server process started (0: as inherited; -1: off)")
 	fs.IntVar(&s.serverMemLimit, "server-memlimit-mib", 0, "soft memory limit (GOMEMLIMIT) of every server process started, in MiB (0: none)")
 	idleHTTP := fs.String("idle-http", "", "idle: connection counts on sse and lp (default: as -idle)")
@@ -275,12 +278,24 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 	if err != nil {
 		return err
 	}
+	if s.pubVia, err = s.publishDriver(url); err != nil {
+		return err
+	}
 	row, err := fn(loadgen.Target{Nodes: []loadgen.Node{{Driver: d, StatsURL: statsURL, PID: pid}}})
 	if err != nil {
 		return err
 	}
 	s.print(row)
 	return nil
+}
+
+// publishDriver is the publishers' driver with -publish-ws on a transport
+// other than WebSockets, else nil (the subscribers' driver).
+func (s *suite) publishDriver(url string) (loadgen.Driver, error) {
+	if !s.publishWS || s.tr == loadgen.WebSockets {
+		return nil, nil
+	}
+	return loadgen.NewSignalR(loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
 }
 
 // serverArgs adds the collector settings to a server child's args.
@@ -336,9 +351,12 @@ func (s *suite) messagesFor(receivers int) int {
 }
 
 func (s *suite) fanOut(subs, size int, note string) loadgen.FanOutConfig {
+	if s.pubVia != nil {
+		note = strings.TrimSpace(note + " publisher on ws")
+	}
 	return loadgen.FanOutConfig{
 		Subscribers: subs, Messages: s.messagesFor(subs), Size: size, Window: s.window, Publishers: s.publishers,
-		Dial: s.dial, Note: note,
+		Dial: s.dial, Note: note, PublishVia: s.pubVia,
 	}
 }
 
@@ -454,6 +472,11 @@ func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL st
 			return err
 		}
 		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL(), PID: srv.cmd.Process.Pid})
+		if i == 0 {
+			if s.pubVia, err = s.publishDriver(srv.hubURL()); err != nil {
+				return err
+			}
+		}
 	}
 	row, err := fn(t)
 	if err != nil {

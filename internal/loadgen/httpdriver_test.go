@@ -122,6 +122,23 @@ func TestHTTPFanOut(t *testing.T) {
 	}
 }
 
+// TestHTTPFanOutPublishVia: subscribers on one transport, the publisher
+// on another (WebSockets); the row is the subscribers'.
+func TestHTTPFanOutPublishVia(t *testing.T) {
+	srv := startServer(t)
+	ws, err := loadgen.NewSignalR(loadgen.SignalROptions{URL: srv.url})
+	require.NoError(t, err)
+	row, err := loadgen.FanOut(testCtx(t), srv.targetOver(t, httpPairs[1]), loadgen.FanOutConfig{
+		Subscribers: 10, Messages: 100, Size: 64, Window: 32, PublishVia: ws,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "gosignalr/lp/json", row.Server)
+	assert.Equal(t, uint64(10*100), row.Ops)
+	assert.Zero(t, row.Lost)
+	assert.Zero(t, row.Errors)
+	assert.Equal(t, 0, ws.Open(), "the publisher was closed")
+}
+
 func TestHTTPGroups(t *testing.T) {
 	for _, p := range httpPairs {
 		t.Run(p.String(), func(t *testing.T) {

@@ -346,6 +346,10 @@ type FanOutConfig struct {
 	// Publishers is how many connections publish, taking turns; they do
 	// not subscribe. Zero means 1.
 	Publishers int
+	// PublishVia, when set, dials the publishers (to the first node's
+	// hub), so that they can use another transport than the subscribers;
+	// nil means the first node's driver.
+	PublishVia Driver
 	// Groups, when set, splits the subscribers into that many groups
 	// (subscriber i joins group "g<i%Groups>") and sends message k to
 	// group k%Groups only. Zero sends every message to everyone.
@@ -479,7 +483,11 @@ func FanOut(ctx context.Context, t Target, cfg FanOutConfig) (Row, error) {
 	// the subscribers'.
 	more := cfg.Dial
 	more.FirstAddress += cfg.Dial.Addresses(cfg.Subscribers)
-	pubs, err := DialN(ctx, drivers[:1], cfg.Publishers, nil, more)
+	pubDrivers := drivers[:1]
+	if cfg.PublishVia != nil {
+		pubDrivers = []Driver{cfg.PublishVia}
+	}
+	pubs, err := DialN(ctx, pubDrivers, cfg.Publishers, nil, more)
 	if err != nil {
 		return row, err
 	}
