@@ -65,12 +65,13 @@ func TestHTTPDriverRefuses(t *testing.T) {
 func TestHTTPIdle(t *testing.T) {
 	for _, p := range httpPairs {
 		t.Run(p.String(), func(t *testing.T) {
-			// Keep-alive pings and a short disconnect timeout: connections
-			// must stay open through them.
+			// Keep-alive pings, and polls answered empty after 150 ms: a
+			// connection that did not poll again would end at the
+			// disconnect timeout, within the hold.
 			srv := startServer(t, signalr.WithKeepAliveInterval(100*time.Millisecond),
-				signalr.WithLongPollTimeouts(150*time.Millisecond, 300*time.Millisecond))
+				signalr.WithLongPollTimeouts(150*time.Millisecond, time.Second))
 			row, err := loadgen.Idle(testCtx(t), srv.targetOver(t, p), loadgen.IdleConfig{
-				Conns: 12, Hold: 700 * time.Millisecond,
+				Conns: 12, Hold: 1500 * time.Millisecond,
 				Dial: loadgen.DialConfig{PerAddress: 5, FirstAddress: 1},
 			})
 			require.NoError(t, err)
