@@ -55,6 +55,11 @@ type Row struct {
 	RawRSS        uint64  `json:"rawRss,omitempty"`
 	RawRSSPerConn float64 `json:"rawRssPerConn,omitempty"`
 	RampPeakRSS   uint64  `json:"rampPeakRss,omitempty"`
+	// RawHeapPerConn and RawStackPerConn are the growth per connection of
+	// the heap in use and of the goroutine stacks at steady state, before
+	// a collection (idle only).
+	RawHeapPerConn  float64 `json:"rawHeapPerConn,omitempty"`
+	RawStackPerConn float64 `json:"rawStackPerConn,omitempty"`
 	// GOGC and MemLimit are the server's collector settings (see Stats).
 	GOGC     int   `json:"gogc,omitempty"`
 	MemLimit int64 `json:"memLimit,omitempty"`

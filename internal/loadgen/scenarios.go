@@ -192,6 +192,19 @@ func Idle(ctx context.Context, t Target, cfg IdleConfig) (Row, error) {
 		row.RawRSSPerConn = (float64(rawAfter) - float64(rawBefore)) / float64(cfg.Conns)
 	}
 	if haveStats {
+		// What the server holds before a collection: with the raw resident
+		// set, it shows how much is live data and how much the collector
+		// has not yet reclaimed or returned.
+		raw, _, err := t.Stats(ctx, false)
+		if err != nil {
+			return row, err
+		}
+		n := float64(cfg.Conns)
+		row.RawHeapPerConn = (float64(raw.HeapInuse) - float64(before.HeapInuse)) / n
+		row.RawStackPerConn = (float64(raw.StackInuse) - float64(before.StackInuse)) / n
+		row.Note += fmt.Sprintf(", before GC heap %s stack %s/conn", bytesCell(row.RawHeapPerConn), bytesCell(row.RawStackPerConn))
+	}
+	if haveStats {
 		after, _, err := t.Stats(ctx, true)
 		if err != nil {
 			return row, err
