@@ -65,6 +65,6 @@ type Conn interface {
 
 // Counters counts what connections read. It is safe for concurrent use.
 type Counters struct {
-	Frames   atomic.Uint64 // WebSocket frames read
+	Frames   atomic.Uint64 // WebSocket frames, server-sent events or poll responses with data read
 	Messages atomic.Uint64 // protocol messages read (several may share a frame)
 }
