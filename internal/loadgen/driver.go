@@ -1,9 +1,9 @@
 // Package loadgen drives many real client connections against a real-time
 // server over loopback and measures what the server and its clients see.
 //
-// A Driver speaks one server's wire protocol (SignalR over WebSockets with
-// JSON or MessagePack; a peer library's own protocol in the separate bench
-// module). Scenarios are written once against Driver and Conn, so every
+// A Driver speaks one server's wire protocol (SignalR over WebSockets or
+// long polling with JSON or MessagePack, or over Server-Sent Events with
+// JSON; a peer library's own protocol in the separate bench module). Scenarios are written once against Driver and Conn, so every
 // server is measured by the same code.
 package loadgen
 
@@ -65,6 +65,6 @@ type Conn interface {
 
 // Counters counts what connections read. It is safe for concurrent use.
 type Counters struct {
-	Frames   atomic.Uint64 // WebSocket frames read
+	Frames   atomic.Uint64 // WebSocket frames, server-sent events or poll responses with data read
 	Messages atomic.Uint64 // protocol messages read (several may share a frame)
 }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -44,6 +45,25 @@ type Row struct {
 	ServerRSS uint64 `json:"serverRss"` // all nodes, after garbage collection at the end
 	PeakRSS   uint64 `json:"peakRss"`   // all nodes' peak resident sets (VmHWM)
 
+	// The raw figures are the servers' resident sets as the operating
+	// system reports them (VmRSS, read from outside the server process
+	// when its PID is known), without a forced collection. RawRSS is taken
+	// at steady state (idle: after the hold; others: at the end of the
+	// run), RawRSSPerConn is its growth per connection from before the
+	// connections opened (idle only), and RampPeakRSS is the peak (VmHWM)
+	// once every connection had opened (idle), or at the end (others).
+	RawRSS        uint64  `json:"rawRss,omitempty"`
+	RawRSSPerConn float64 `json:"rawRssPerConn,omitempty"`
+	RampPeakRSS   uint64  `json:"rampPeakRss,omitempty"`
+	// RawHeapPerConn and RawStackPerConn are the growth per connection of
+	// the heap in use and of the goroutine stacks at steady state, before
+	// a collection (idle only).
+	RawHeapPerConn  float64 `json:"rawHeapPerConn,omitempty"`
+	RawStackPerConn float64 `json:"rawStackPerConn,omitempty"`
+	// GOGC and MemLimit are the server's collector settings (see Stats).
+	GOGC     int   `json:"gogc,omitempty"`
+	MemLimit int64 `json:"memLimit,omitempty"`
+
 	Errors int `json:"errors"` // failed calls, connections lost
 	// Cut is how many slow consumers the server closed, and CutReason
 	// the reason it gave.
@@ -54,7 +74,8 @@ type Row struct {
 var columns = []string{
 	"scenario", "server", "nodes", "conns", "size", "note", "ops", "lost", "rate/s",
 	"p50", "p99", "max", "msgs/frame", "srv CPU/op", "RSS/conn", "heap/conn",
-	"stack/conn", "gor/conn", "srv RSS", "peak RSS", "errors",
+	"stack/conn", "gor/conn", "srv RSS", "peak RSS", "raw RSS/conn", "raw RSS", "ramp peak", "GC",
+	"errors",
 }
 
 // MarkdownHeader is the two header lines of the results table.
@@ -78,7 +99,9 @@ func (r Row) Markdown() string {
 		durCell(r.P50), durCell(r.P99), durCell(r.Max), ratioCell(r.MsgsPerFrame),
 		durCell(r.CPUPerOp), bytesCell(r.RSSPerConn), bytesCell(r.HeapPerConn),
 		bytesCell(r.StackPerConn), ratioCell(r.GoroutinesPerConn),
-		bytesCell(float64(r.ServerRSS)), bytesCell(float64(r.PeakRSS)), fmt.Sprint(r.Errors),
+		bytesCell(float64(r.ServerRSS)), bytesCell(float64(r.PeakRSS)),
+		bytesCell(r.RawRSSPerConn), bytesCell(float64(r.RawRSS)), bytesCell(float64(r.RampPeakRSS)), gcCell(r.GOGC, r.MemLimit),
+		fmt.Sprint(r.Errors),
 	}
 	return "| " + strings.Join(cells, " | ") + " |"
 }
@@ -156,3 +179,18 @@ func FormatBytes(n float64) string { return bytesCell(n) }
 
 // FormatDuration prints a duration as the table does (950µs, 1.2ms).
 func FormatDuration(d time.Duration) string { return durCell(d) }
+
+// gcCell prints the collector settings: "GOGC=100", "GOGC=100, limit 64.0 MiB".
+func gcCell(gogc int, limit int64) string {
+	if gogc == 0 && limit == 0 {
+		return "-"
+	}
+	c := "GOGC=" + strconv.Itoa(gogc)
+	if gogc < 0 {
+		c = "GOGC=off"
+	}
+	if limit > 0 {
+		c += ", limit " + bytesCell(float64(limit))
+	}
+	return c
+}

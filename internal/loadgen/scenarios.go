@@ -17,6 +17,10 @@ type Node struct {
 	// StatsURL is the node's stats endpoint (see Stats); "" when it has
 	// none, and then rows leave the server's figures out.
 	StatsURL string
+	// PID, when set, is the node's process on this machine: its resident
+	// set is then read from outside, in /proc/<pid>/status (see
+	// ProcessMemory), rather than asked of the server.
+	PID int
 }
 
 // Target is what a scenario loads: one server, or the nodes of one
@@ -64,6 +68,32 @@ func (t Target) Stats(ctx context.Context, gc bool) (s Stats, ok bool, err error
 		}
 	}
 	return s, ok, nil
+}
+
+// RawMemory sums the resident sets (VmRSS) and their peaks (VmHWM) of the
+// nodes as they stand, without collecting garbage first: read from
+// outside for nodes with a PID, from the stats endpoint for the others.
+// ok is false when no node has either.
+func (t Target) RawMemory(ctx context.Context) (rss, hwm uint64, ok bool, err error) {
+	for _, n := range t.Nodes {
+		var r, h uint64
+		switch {
+		case n.PID > 0:
+			if r, h, err = ProcessMemory(n.PID); err != nil {
+				return 0, 0, false, err
+			}
+		case n.StatsURL != "":
+			s, err := FetchStats(ctx, n.StatsURL, false)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			r, h = s.RSS, s.HWM
+		default:
+			continue
+		}
+		rss, hwm, ok = rss+r, hwm+h, true
+	}
+	return rss, hwm, ok, nil
 }
 
 func (t Target) check() error {
@@ -123,6 +153,11 @@ func Idle(ctx context.Context, t Target, cfg IdleConfig) (Row, error) {
 		return Row{}, err
 	}
 	row := t.row("idle", cfg.Conns, 0)
+	// The raw figures come first, before a collection changes them.
+	rawBefore, _, haveRaw, err := t.RawMemory(ctx)
+	if err != nil {
+		return row, err
+	}
 	before, haveStats, err := t.Stats(ctx, true)
 	if err != nil {
 		return row, err
@@ -134,6 +169,11 @@ func Idle(ctx context.Context, t Target, cfg IdleConfig) (Row, error) {
 	}
 	defer CloseAll(conns)
 	dialed := time.Since(start)
+	if haveRaw {
+		if _, row.RampPeakRSS, _, err = t.RawMemory(ctx); err != nil {
+			return row, err
+		}
+	}
 	row.Note = fmt.Sprintf("dial %.0f/s from %d addr, held %s", float64(cfg.Conns)/dialed.Seconds(), cfg.Dial.Addresses(cfg.Conns), cfg.Hold)
 	select {
 	case <-time.After(cfg.Hold):
@@ -143,6 +183,27 @@ func Idle(ctx context.Context, t Target, cfg IdleConfig) (Row, error) {
 	row.Errors = cfg.Conns - Alive(conns)
 	row.Ops = uint64(cfg.Conns - row.Errors)
 	row.Elapsed = time.Since(start)
+	if haveRaw {
+		rawAfter, _, _, err := t.RawMemory(ctx)
+		if err != nil {
+			return row, err
+		}
+		row.RawRSS = rawAfter
+		row.RawRSSPerConn = (float64(rawAfter) - float64(rawBefore)) / float64(cfg.Conns)
+	}
+	if haveStats {
+		// What the server holds before a collection: with the raw resident
+		// set, it shows how much is live data and how much the collector
+		// has not yet reclaimed or returned.
+		raw, _, err := t.Stats(ctx, false)
+		if err != nil {
+			return row, err
+		}
+		n := float64(cfg.Conns)
+		row.RawHeapPerConn = (float64(raw.HeapInuse) - float64(before.HeapInuse)) / n
+		row.RawStackPerConn = (float64(raw.StackInuse) - float64(before.StackInuse)) / n
+		row.Note += fmt.Sprintf(", before GC heap %s stack %s/conn", bytesCell(row.RawHeapPerConn), bytesCell(row.RawStackPerConn))
+	}
 	if haveStats {
 		after, _, err := t.Stats(ctx, true)
 		if err != nil {
@@ -154,6 +215,7 @@ func Idle(ctx context.Context, t Target, cfg IdleConfig) (Row, error) {
 		row.StackPerConn = (float64(after.StackInuse) - float64(before.StackInuse)) / n
 		row.GoroutinesPerConn = float64(after.Goroutines-before.Goroutines) / n
 		row.ServerRSS, row.PeakRSS = after.RSS, after.HWM
+		row.GOGC, row.MemLimit = after.GOGC, after.MemLimit
 		if after.Conns >= 0 && before.Conns >= 0 && after.Conns-before.Conns != int64(cfg.Conns-row.Errors) {
 			row.Note += fmt.Sprintf(", server counts %d", after.Conns-before.Conns)
 		}
@@ -272,6 +334,10 @@ func Echo(ctx context.Context, t Target, cfg EchoConfig) (Row, error) {
 			row.CPUPerOp = time.Duration((after.CPUNanos - before.CPUNanos) / int64(row.Ops))
 		}
 		row.ServerRSS, row.PeakRSS = after.RSS, after.HWM
+		row.GOGC, row.MemLimit = after.GOGC, after.MemLimit
+	}
+	if err := row.addRaw(ctx, t); err != nil {
+		return row, err
 	}
 	return row, nil
 }
@@ -293,6 +359,10 @@ type FanOutConfig struct {
 	// Publishers is how many connections publish, taking turns; they do
 	// not subscribe. Zero means 1.
 	Publishers int
+	// PublishVia, when set, dials the publishers (to the first node's
+	// hub), so that they can use another transport than the subscribers;
+	// nil means the first node's driver.
+	PublishVia Driver
 	// Groups, when set, splits the subscribers into that many groups
 	// (subscriber i joins group "g<i%Groups>") and sends message k to
 	// group k%Groups only. Zero sends every message to everyone.
@@ -426,7 +496,11 @@ func FanOut(ctx context.Context, t Target, cfg FanOutConfig) (Row, error) {
 	// the subscribers'.
 	more := cfg.Dial
 	more.FirstAddress += cfg.Dial.Addresses(cfg.Subscribers)
-	pubs, err := DialN(ctx, drivers[:1], cfg.Publishers, nil, more)
+	pubDrivers := drivers[:1]
+	if cfg.PublishVia != nil {
+		pubDrivers = []Driver{cfg.PublishVia}
+	}
+	pubs, err := DialN(ctx, pubDrivers, cfg.Publishers, nil, more)
 	if err != nil {
 		return row, err
 	}
@@ -555,6 +629,9 @@ func FanOut(ctx context.Context, t Target, cfg FanOutConfig) (Row, error) {
 	if cfg.Slow > 0 {
 		row.Note = strings.TrimSpace(fmt.Sprintf("%s %d slow, %d msgs", row.Note, cfg.Slow, published.Load()))
 	}
+	if err := row.addRaw(ctx, t); err != nil {
+		return row, err
+	}
 	if haveStats {
 		cpu, _, err := t.Stats(ctx, false) // before a collection adds its own CPU time
 		if err != nil {
@@ -568,10 +645,22 @@ func FanOut(ctx context.Context, t Target, cfg FanOutConfig) (Row, error) {
 			return row, err
 		}
 		row.ServerRSS, row.PeakRSS = after.RSS, after.HWM
+		row.GOGC, row.MemLimit = after.GOGC, after.MemLimit
 		if cfg.Slow > 0 {
 			n, reason := after.DisconnectsSince(before)
 			row.Cut, row.CutReason = int(n), reason
 		}
 	}
 	return row, nil
+}
+
+// addRaw sets the row's raw resident set and its peak, as they stand at
+// the end of a run, before any collection.
+func (r *Row) addRaw(ctx context.Context, t Target) error {
+	rss, hwm, ok, err := t.RawMemory(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	r.RawRSS, r.RampPeakRSS = rss, hwm
+	return nil
 }

@@ -2,9 +2,12 @@ package loadgen_test
 
 import (
 	"context"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +59,16 @@ func (s *testServer) target(t *testing.T, p loadgen.Protocol) loadgen.Target {
 	t.Helper()
 	d, err := loadgen.NewSignalR(loadgen.SignalROptions{URL: s.url, Protocol: p})
 	require.NoError(t, err)
-	return loadgen.Single(d, s.statsURL)
+	return inProcess(loadgen.Single(d, s.statsURL))
+}
+
+// inProcess marks the target's nodes as this process, whose resident set
+// the raw figures then read.
+func inProcess(t loadgen.Target) loadgen.Target {
+	for i := range t.Nodes {
+		t.Nodes[i].PID = os.Getpid()
+	}
+	return t
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -86,6 +98,11 @@ func TestIdle(t *testing.T) {
 			assert.NotZero(t, row.HeapPerConn)
 			assert.Positive(t, row.GoroutinesPerConn)
 			assert.NotContains(t, row.Note, "server counts", "the server counted every connection")
+			assert.NotZero(t, row.RawRSS, "read from /proc")
+			assert.NotZero(t, row.RawHeapPerConn, "the heap before a collection")
+			assert.Contains(t, row.Note, "before GC heap")
+			assert.NotZero(t, row.RampPeakRSS)
+			assert.NotZero(t, row.GOGC)
 
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
@@ -275,4 +292,52 @@ func TestBounds(t *testing.T) {
 	assert.Error(t, err)
 	_, err = loadgen.Echo(context.Background(), target, loadgen.EchoConfig{Conns: 1, Duration: time.Hour})
 	assert.Error(t, err)
+}
+
+// TestProcessMemory reads a process's resident set from outside it, as
+// the operating system reports it.
+func TestProcessMemory(t *testing.T) {
+	rss, hwm, err := loadgen.ProcessMemory(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, rss)
+	assert.GreaterOrEqual(t, hwm, rss, "the peak is at least the current resident set")
+	self := loadgen.ReadStats(false)
+	assert.InDelta(t, float64(self.RSS), float64(rss), float64(rss)/2, "the same figure as the process reads of itself")
+	_, _, err = loadgen.ProcessMemory(0)
+	assert.Error(t, err)
+	_, _, err = loadgen.ProcessMemory(1 << 30) // past pid_max
+	assert.Error(t, err)
+}
+
+// TestRawMemoryFallsBackToStats: a node without a PID has its raw
+// figures asked of its stats endpoint; one with neither counts for none.
+func TestRawMemoryFallsBackToStats(t *testing.T) {
+	srv := startServer(t)
+	d, err := loadgen.NewSignalR(loadgen.SignalROptions{URL: srv.url})
+	require.NoError(t, err)
+	rss, hwm, ok, err := loadgen.Single(d, srv.statsURL).RawMemory(testCtx(t))
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Positive(t, rss)
+	assert.GreaterOrEqual(t, hwm, rss)
+	_, _, ok, err = loadgen.Single(d, "").RawMemory(testCtx(t))
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+// TestStatsGCSettings: the stats report the collector's settings as the
+// runtime has them.
+func TestStatsGCSettings(t *testing.T) {
+	old := debug.SetGCPercent(75)
+	defer debug.SetGCPercent(old)
+	oldLimit := debug.SetMemoryLimit(512 << 20)
+	defer debug.SetMemoryLimit(oldLimit)
+	s := loadgen.ReadStats(false)
+	assert.Equal(t, 75, s.GOGC)
+	assert.Equal(t, int64(512<<20), s.MemLimit)
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(math.MaxInt64)
+	s = loadgen.ReadStats(false)
+	assert.Equal(t, -1, s.GOGC, "collection off")
+	assert.Zero(t, s.MemLimit, "no limit")
 }

@@ -510,41 +510,58 @@ func (c *sigConn) handleFrame(frame []byte, now time.Time, count bool) error {
 	}
 	var scratch []byte
 	return eachMessage(c.proto, frame, &scratch, func(m *inMsg) {
-		if cnt := c.opts.Counters; cnt != nil {
-			cnt.Messages.Add(1)
-		}
-		switch m.typ {
-		case msgInvocation:
-			if m.hasArg0 && c.opts.OnMessage != nil && string(m.target) == BroadcastTarget {
-				c.opts.OnMessage(m.arg0, now)
-			}
-		case msgCompletion:
-			if !m.hasID {
-				return
-			}
-			c.pmu.Lock()
-			cl := c.pending[m.id]
-			delete(c.pending, m.id)
-			c.pmu.Unlock()
-			if cl == nil {
-				return
-			}
-			switch {
-			case m.hasErr:
-				cl.ch <- fmt.Errorf("server error: %s", m.errText)
-			case cl.want != nil && (!m.hasResult || !bytes.Equal(m.result, cl.want)):
-				cl.ch <- fmt.Errorf("result %q is not the argument %q", truncate(m.result), truncate(cl.want))
-			default:
-				cl.ch <- nil
-			}
-		case msgClose:
-			c.reasonMu.Lock()
-			if m.hasErr {
-				c.reason = string(m.errText)
-			}
-			c.reasonMu.Unlock()
-		}
+		dispatch(m, now, &c.opts, c.take, c.setReason)
 	})
+}
+
+// take removes and returns the call waiting for completion id, if any.
+func (c *sigConn) take(id uint64) *call {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	cl := c.pending[id]
+	delete(c.pending, id)
+	return cl
+}
+
+func (c *sigConn) setReason(reason string) {
+	c.reasonMu.Lock()
+	c.reason = reason
+	c.reasonMu.Unlock()
+}
+
+// dispatch handles one received message for a connection of any
+// transport: a broadcast goes to opts.OnMessage, a completion to the call
+// take returns, a Close's error to setReason.
+func dispatch(m *inMsg, now time.Time, opts *DialOptions, take func(id uint64) *call, setReason func(string)) {
+	if cnt := opts.Counters; cnt != nil {
+		cnt.Messages.Add(1)
+	}
+	switch m.typ {
+	case msgInvocation:
+		if m.hasArg0 && opts.OnMessage != nil && string(m.target) == BroadcastTarget {
+			opts.OnMessage(m.arg0, now)
+		}
+	case msgCompletion:
+		if !m.hasID {
+			return
+		}
+		cl := take(m.id)
+		if cl == nil {
+			return
+		}
+		switch {
+		case m.hasErr:
+			cl.ch <- fmt.Errorf("server error: %s", m.errText)
+		case cl.want != nil && (!m.hasResult || !bytes.Equal(m.result, cl.want)):
+			cl.ch <- fmt.Errorf("result %q is not the argument %q", truncate(m.result), truncate(cl.want))
+		default:
+			cl.ch <- nil
+		}
+	case msgClose:
+		if m.hasErr {
+			setReason(string(m.errText))
+		}
+	}
 }
 
 // Frames are read into pooled buffers, so that idle connections hold none.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -30,6 +32,12 @@ type Stats struct {
 	// Disconnects counts the connections the server ended with an error,
 	// by the error's text.
 	Disconnects map[string]int64 `json:"disconnects,omitempty"`
+	// GOGC is the collector's target percentage (GOGC, or
+	// debug.SetGCPercent); -1 when collection is off.
+	GOGC int `json:"gogc"`
+	// MemLimit is the runtime's soft memory limit in bytes (GOMEMLIMIT,
+	// or debug.SetMemoryLimit); 0 when there is none.
+	MemLimit int64 `json:"memLimit,omitempty"`
 }
 
 // Add returns the sum of s and o, as for the nodes of one cluster. HWM,
@@ -43,6 +51,8 @@ func (s Stats) Add(o Stats) Stats {
 		Goroutines: s.Goroutines + o.Goroutines,
 		CPUNanos:   s.CPUNanos + o.CPUNanos,
 		Conns:      s.Conns + o.Conns,
+		GOGC:       s.GOGC,
+		MemLimit:   s.MemLimit,
 	}
 	if s.Conns < 0 || o.Conns < 0 {
 		r.Conns = -1
@@ -89,7 +99,23 @@ func ReadStats(gc bool) Stats {
 		Conns:      -1,
 	}
 	s.RSS, s.HWM = residentSet()
+	s.GOGC, s.MemLimit = gcSettings()
 	return s
+}
+
+// gcSettings reads the collector's GOGC and soft memory limit.
+func gcSettings() (gogc int, limit int64) {
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(samples)
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		gogc = int(int32(samples[0].Value.Uint64())) // off is -1
+	}
+	if samples[1].Value.Kind() == metrics.KindUint64 {
+		if v := samples[1].Value.Uint64(); v < math.MaxInt64 {
+			limit = int64(v)
+		}
+	}
+	return gogc, limit
 }
 
 // StatsHandler serves the calling process's Stats as JSON; fill, when

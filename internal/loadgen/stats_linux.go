@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"syscall"
@@ -10,9 +11,24 @@ import (
 
 // residentSet reads VmRSS and VmHWM from /proc/self/status, in bytes.
 func residentSet() (rss, hwm uint64) {
-	f, err := os.Open("/proc/self/status")
+	rss, hwm, _ = procMemory("self")
+	return rss, hwm
+}
+
+// ProcessMemory reads the resident set (VmRSS) and its peak (VmHWM) of
+// process pid, in bytes, as the operating system reports them in
+// /proc/<pid>/status.
+func ProcessMemory(pid int) (rss, hwm uint64, err error) {
+	if pid <= 0 {
+		return 0, 0, fmt.Errorf("loadgen: no process %d", pid)
+	}
+	return procMemory(strconv.Itoa(pid))
+}
+
+func procMemory(pid string) (rss, hwm uint64, err error) {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
-		return 0, 0
+		return 0, 0, fmt.Errorf("loadgen: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -34,7 +50,13 @@ func residentSet() (rss, hwm uint64) {
 			}
 		}
 	}
-	return rss, hwm
+	if err := sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("loadgen: /proc/%s/status: %w", pid, err)
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("loadgen: /proc/%s/status has no VmRSS", pid)
+	}
+	return rss, hwm, nil
 }
 
 // cpuNanos is the process's user plus system CPU time.

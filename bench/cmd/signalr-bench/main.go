@@ -4,6 +4,7 @@
 //
 //	go run ./cmd/signalr-bench suite             # the default suite, a few minutes on 2 cores
 //	go run ./cmd/signalr-bench suite -big        # 19k on one server, 100k over six NATS-joined hubs
+//	go run ./cmd/signalr-bench suite -pairs all -scenario idle,echo,fanout   # on every transport and protocol
 //	go run ./cmd/signalr-bench suite -soak 10m   # churn soak at 5,000 connections
 //	go run ./cmd/signalr-bench server -addr 127.0.0.1:8080 -pprof
 //	go run ./cmd/signalr-bench load -url http://127.0.0.1:8080/hub -scenario fanout
@@ -14,6 +15,10 @@
 // spread over source addresses 127.0.0.1, 127.0.0.2, ... so that they can
 // outnumber one address's ephemeral ports, and over several processes
 // when one process's open-file limit is not enough.
+//
+// Every scenario runs over WebSockets with JSON unless -transport (ws, sse,
+// lp), -protocol (json, messagepack) or -pairs (ws/json,lp/msgpack,...)
+// choose others; the big runs and the soak hold WebSockets.
 //
 // Results print as a markdown table (one row per run), or as JSON lines
 // with -json.

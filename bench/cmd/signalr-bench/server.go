@@ -36,6 +36,7 @@ func runServer(args []string) error {
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	stdinExit := fs.Bool("exit-with-stdin", false, "exit when standard input closes (for child processes)")
 	memLimit := fs.Int("memlimit-mib", 0, "soft memory limit for the Go runtime in MiB, as GOMEMLIMIT sets (0: none)")
+	gogc := fs.Int("gogc", 0, "the collector's target percentage, as GOGC sets (0: GOGC's, or 100; -1: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +45,9 @@ func runServer(args []string) error {
 	}
 	if *memLimit > 0 {
 		debug.SetMemoryLimit(int64(*memLimit) << 20)
+	}
+	if *gogc != 0 {
+		debug.SetGCPercent(*gogc)
 	}
 	if _, err := loadgen.RaiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "signalr-bench server:", err)

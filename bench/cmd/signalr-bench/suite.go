@@ -29,6 +29,14 @@ type suite struct {
 	url, statsURL   string
 	scenarios       map[string]bool
 	proto           loadgen.Protocol
+	tr              loadgen.Transport
+	pairs           []benchPair // transport and protocol pairs every scenario runs on
+	idleHTTP        []int
+	serverGOGC      int
+	publishWS       bool
+	pubVia          loadgen.Driver // the publishers' driver; nil: the subscribers'
+	serverMemLimit  int
+	pid             int
 	negotiate       bool
 	jsonOut         bool
 	out             io.Writer
@@ -86,7 +94,13 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	fs.SetOutput(log)
 	s := &suite{external: !children, out: out, log: log}
 	scen := fs.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (none with -big or -soak alone)")
-	proto := fs.String("protocol", "json", "hub protocol: json or messagepack")
+	proto := fs.String("protocol", "json", "hub protocols, comma-separated: json, messagepack")
+	transports := fs.String("transport", "ws", "transports, comma-separated: ws, sse, lp (SSE takes JSON only; big and soak run on ws)")
+	pairs := fs.String("pairs", "", `transport/protocol pairs, comma-separated (ws/json,lp/msgpack,...) or "all"; overrides -transport and -protocol`)
+	fs.BoolVar(&s.publishWS, "publish-ws", false, "fanout, groups, coalesce, slow: publishers use WebSockets (with the pair's protocol) whatever the subscribers' transport")
+	fs.IntVar(&s.serverGOGC, "server-gogc", 0, "GOGC of every server process started (0: as inherited; -1: off)")
+	fs.IntVar(&s.serverMemLimit, "server-memlimit-mib", 0, "soft memory limit (GOMEMLIMIT) of every server process started, in MiB (0: none)")
+	idleHTTP := fs.String("idle-http", "", "idle: connection counts on sse and lp (default: as -idle)")
 	fs.BoolVar(&s.negotiate, "negotiate", false, "negotiate before every WebSocket (default: skip negotiation)")
 	fs.BoolVar(&s.jsonOut, "json", false, "print rows as JSON lines instead of a markdown table")
 	fs.IntVar(&s.dial.Concurrency, "dial-concurrency", 64, "dials in flight per process")
@@ -129,14 +143,16 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 	if !children {
 		fs.StringVar(&s.url, "url", "", "hub URL of the running server (loopback only)")
 		fs.StringVar(&s.statsURL, "stats", "", "its stats URL (default: /debug/stats on the hub's host)")
+		fs.IntVar(&s.pid, "pid", 0, "its process id, to read its resident set from /proc (0: ask its stats URL)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var err error
-	if s.proto, err = loadgen.ParseProtocol(*proto); err != nil {
+	if s.pairs, err = parsePairs(*pairs, *transports, *proto); err != nil {
 		return err
 	}
+	s.tr, s.proto = s.pairs[0].tr, s.pairs[0].p
 	s.scenarios = make(map[string]bool)
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "scenario" })
@@ -156,7 +172,7 @@ func runSuiteTo(args []string, children bool, out, log io.Writer) error {
 		dst  *[]int
 		flag string
 		val  string
-	}{{&s.idle, "idle", *idle}, {&s.echo, "echo", *echo}, {&s.fanout, "fanout", *fanout}, {&s.sizes, "sizes", *sizes}} {
+	}{{&s.idle, "idle", *idle}, {&s.echo, "echo", *echo}, {&s.fanout, "fanout", *fanout}, {&s.sizes, "sizes", *sizes}, {&s.idleHTTP, "idle-http", *idleHTTP}} {
 		if *l.dst, err = parseInts(l.val); err != nil {
 			return fmt.Errorf("-%s: %w", l.flag, err)
 		}
@@ -198,10 +214,16 @@ func (s *suite) run(ctx context.Context) error {
 		if !s.scenarios[st.name] {
 			continue
 		}
-		if err := st.run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", st.name, err)
+		for _, p := range s.pairs {
+			s.tr, s.proto = p.tr, p.p
+			if err := st.run(ctx); err != nil {
+				return fmt.Errorf("%s on %s: %w", st.name, p, err)
+			}
 		}
 	}
+	// The big runs and the soak hold WebSockets (their worker processes
+	// speak nothing else).
+	s.tr, s.proto = loadgen.WebSockets, s.pairs[0].p
 	if s.big {
 		if err := s.runBig(ctx); err != nil {
 			return fmt.Errorf("big: %w", err)
@@ -233,7 +255,7 @@ func (s *suite) print(r loadgen.Row) {
 }
 
 func (s *suite) driver(url string) (loadgen.Driver, error) {
-	return loadgen.NewSignalR(loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
+	return loadgen.NewDriver(s.tr, loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
 }
 
 // withServer runs fn against a fresh server child started with args (or
@@ -242,21 +264,24 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.logf("run %s", label)
-	url, statsURL := s.url, s.statsURL
+	s.logf("run %s on %s/%s", label, s.tr, s.proto)
+	url, statsURL, pid := s.url, s.statsURL, s.pid
 	if !s.external {
-		srv, err := startServerChild("server", args...)
+		srv, err := startServerChild("server", s.serverArgs(args)...)
 		if err != nil {
 			return err
 		}
 		defer srv.stop(10 * time.Second)
-		url, statsURL = srv.hubURL(), srv.statsURL()
+		url, statsURL, pid = srv.hubURL(), srv.statsURL(), srv.cmd.Process.Pid
 	}
 	d, err := s.driver(url)
 	if err != nil {
 		return err
 	}
-	row, err := fn(loadgen.Single(d, statsURL))
+	if s.pubVia, err = s.publishDriver(url); err != nil {
+		return err
+	}
+	row, err := fn(loadgen.Target{Nodes: []loadgen.Node{{Driver: d, StatsURL: statsURL, PID: pid}}})
 	if err != nil {
 		return err
 	}
@@ -264,8 +289,33 @@ func (s *suite) withServer(ctx context.Context, label string, args []string, fn 
 	return nil
 }
 
+// publishDriver is the publishers' driver with -publish-ws on a transport
+// other than WebSockets, else nil (the subscribers' driver).
+func (s *suite) publishDriver(url string) (loadgen.Driver, error) {
+	if !s.publishWS || s.tr == loadgen.WebSockets {
+		return nil, nil
+	}
+	return loadgen.NewSignalR(loadgen.SignalROptions{URL: url, Protocol: s.proto, Negotiate: s.negotiate})
+}
+
+// serverArgs adds the collector settings to a server child's args.
+func (s *suite) serverArgs(args []string) []string {
+	a := append([]string(nil), args...)
+	if s.serverGOGC != 0 {
+		a = append(a, "-gogc", strconv.Itoa(s.serverGOGC))
+	}
+	if s.serverMemLimit > 0 {
+		a = append(a, "-memlimit-mib", strconv.Itoa(s.serverMemLimit))
+	}
+	return a
+}
+
 func (s *suite) runIdle(ctx context.Context) error {
-	for _, n := range s.idle {
+	counts := s.idle
+	if s.tr != loadgen.WebSockets && len(s.idleHTTP) > 0 {
+		counts = s.idleHTTP
+	}
+	for _, n := range counts {
 		err := s.withServer(ctx, fmt.Sprintf("idle %d", n), nil, func(t loadgen.Target) (loadgen.Row, error) {
 			return loadgen.Idle(ctx, t, loadgen.IdleConfig{Conns: n, Hold: s.idleHold, Dial: s.dial})
 		})
@@ -301,9 +351,12 @@ func (s *suite) messagesFor(receivers int) int {
 }
 
 func (s *suite) fanOut(subs, size int, note string) loadgen.FanOutConfig {
+	if s.pubVia != nil {
+		note = strings.TrimSpace(note + " publisher on ws")
+	}
 	return loadgen.FanOutConfig{
 		Subscribers: subs, Messages: s.messagesFor(subs), Size: size, Window: s.window, Publishers: s.publishers,
-		Dial: s.dial, Note: note,
+		Dial: s.dial, Note: note, PublishVia: s.pubVia,
 	}
 }
 
@@ -409,7 +462,7 @@ func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL st
 		if natsURL != "" {
 			a = append(a, "-nats", natsURL, "-name", "bench")
 		}
-		srv, err := startServerChild(fmt.Sprintf("hub %d", i), a...)
+		srv, err := startServerChild(fmt.Sprintf("hub %d", i), s.serverArgs(a)...)
 		if err != nil {
 			return err
 		}
@@ -418,7 +471,12 @@ func (s *suite) withCluster(ctx context.Context, label string, n int, natsURL st
 		if err != nil {
 			return err
 		}
-		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL()})
+		t.Nodes = append(t.Nodes, loadgen.Node{Driver: d, StatsURL: srv.statsURL(), PID: srv.cmd.Process.Pid})
+		if i == 0 {
+			if s.pubVia, err = s.publishDriver(srv.hubURL()); err != nil {
+				return err
+			}
+		}
 	}
 	row, err := fn(t)
 	if err != nil {
@@ -535,4 +593,72 @@ func kernelLimits() string {
 		parts = append(parts, name+"="+strings.Join(strings.Fields(string(b)), "-"))
 	}
 	return strings.Join(parts, " ")
+}
+
+// benchPair is a transport with a hub protocol.
+type benchPair struct {
+	tr loadgen.Transport
+	p  loadgen.Protocol
+}
+
+func (p benchPair) String() string { return string(p.tr) + "/" + string(p.p) }
+
+// allPairs are every transport with every protocol it carries.
+var allPairs = []benchPair{
+	{loadgen.WebSockets, loadgen.JSON}, {loadgen.WebSockets, loadgen.MessagePack},
+	{loadgen.ServerSentEvents, loadgen.JSON},
+	{loadgen.LongPolling, loadgen.JSON}, {loadgen.LongPolling, loadgen.MessagePack},
+}
+
+// parsePairs reads -pairs, or else every combination of -transport and
+// -protocol that exists (SSE carries no MessagePack).
+func parsePairs(pairs, transports, protocols string) ([]benchPair, error) {
+	if strings.TrimSpace(pairs) == "all" {
+		return allPairs, nil
+	}
+	var out []benchPair
+	add := func(tr, proto string, explicit bool) error {
+		t, err := loadgen.ParseTransport(strings.TrimSpace(tr))
+		if err != nil {
+			return err
+		}
+		p, err := loadgen.ParseProtocol(strings.TrimSpace(proto))
+		if err != nil {
+			return err
+		}
+		if t == loadgen.ServerSentEvents && p != loadgen.JSON {
+			if explicit {
+				return fmt.Errorf("%s/%s: Server-Sent Events carry JSON only", t, p)
+			}
+			return nil
+		}
+		bp := benchPair{t, p}
+		if !slices.Contains(out, bp) {
+			out = append(out, bp)
+		}
+		return nil
+	}
+	if strings.TrimSpace(pairs) != "" {
+		for f := range strings.SplitSeq(pairs, ",") {
+			tr, proto, ok := strings.Cut(strings.TrimSpace(f), "/")
+			if !ok {
+				return nil, fmt.Errorf("-pairs: %q is not transport/protocol", f)
+			}
+			if err := add(tr, proto, true); err != nil {
+				return nil, fmt.Errorf("-pairs: %w", err)
+			}
+		}
+		return out, nil
+	}
+	for tr := range strings.SplitSeq(transports, ",") {
+		for proto := range strings.SplitSeq(protocols, ",") {
+			if err := add(tr, proto, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no transport carries protocol %q on %q", protocols, transports)
+	}
+	return out, nil
 }

@@ -122,3 +122,56 @@ func TestLoadRefusesNonLoopback(t *testing.T) {
 	assert.ErrorContains(t, err, "loopback")
 	assert.Error(t, runServer([]string{"-addr", "0.0.0.0:0"}))
 }
+
+// TestSuitePairs runs the idle, echo and fan-out scenarios on every
+// transport and protocol pair, each against a server process of its own.
+func TestSuitePairs(t *testing.T) {
+	rows := runTiny(t, "-pairs", "all", "-scenario", "idle,echo,fanout",
+		"-idle", "12", "-idle-http", "8", "-echo", "3", "-echo-duration", "200ms", "-echo-rate", "0",
+		"-fanout", "5", "-sizes", "64", "-deliveries", "100", "-server-gogc", "50", "-server-memlimit-mib", "256")
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Scenario+" "+r.Server)
+		assert.Zero(t, r.Errors, "%+v", r)
+		assert.Zero(t, r.Lost, "%+v", r)
+		assert.Positive(t, r.Ops, "%+v", r)
+		assert.Equal(t, 50, r.GOGC, "the server's collector settings: %+v", r)
+		assert.Equal(t, int64(256<<20), r.MemLimit, "%+v", r)
+		assert.NotZero(t, r.RawRSS, "the server's resident set, read from /proc: %+v", r)
+		assert.NotZero(t, r.RampPeakRSS, "%+v", r)
+		switch r.Scenario {
+		case "idle":
+			if strings.HasPrefix(r.Server, "gosignalr/sse") || strings.HasPrefix(r.Server, "gosignalr/lp") {
+				assert.Equal(t, uint64(8), r.Ops, "-idle-http sets the count on sse and lp")
+			} else {
+				assert.Equal(t, uint64(12), r.Ops)
+			}
+		case "fanout":
+			assert.Equal(t, uint64(5*20), r.Ops, "20 messages to 5 subscribers: %+v", r)
+		}
+	}
+	var want []string
+	for _, sc := range []string{"idle", "echo", "fanout"} {
+		for _, srv := range []string{"gosignalr/json", "gosignalr/messagepack", "gosignalr/sse/json", "gosignalr/lp/json", "gosignalr/lp/messagepack"} {
+			want = append(want, sc+" "+srv)
+		}
+	}
+	assert.Equal(t, want, got)
+}
+
+func TestParsePairs(t *testing.T) {
+	ps, err := parsePairs("", "ws,sse,lp", "json,msgpack")
+	require.NoError(t, err)
+	assert.Equal(t, allPairs, ps, "every combination but sse/messagepack")
+	ps, err = parsePairs("lp/msgpack, sse/json", "ws", "json")
+	require.NoError(t, err)
+	assert.Equal(t, []benchPair{{loadgen.LongPolling, loadgen.MessagePack}, {loadgen.ServerSentEvents, loadgen.JSON}}, ps)
+	_, err = parsePairs("sse/msgpack", "", "")
+	assert.ErrorContains(t, err, "JSON only")
+	_, err = parsePairs("", "sse", "msgpack")
+	assert.Error(t, err, "nothing to run")
+	_, err = parsePairs("ws", "", "")
+	assert.Error(t, err)
+	_, err = parsePairs("", "quic", "json")
+	assert.Error(t, err)
+}

@@ -1,0 +1,4 @@
+package loadgen
+
+// ReadEvent exposes readEvent to the package's tests.
+var ReadEvent = readEvent
