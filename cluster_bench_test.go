@@ -263,8 +263,8 @@ func percentileMicros(ds []time.Duration, p float64) float64 {
 // connections, held by the same hub (single-node) or split between two
 // other hubs that reach the publisher over the in-process backplane.Memory
 // (memory). The NATS and Redis backplanes live in modules of their own;
-// the backplane scenario of bench/cmd/signalr-bench measures them with
-// real clients. Each iteration is
+// the backplane scenario of bench/cmd/signalr-bench measures NATS with
+// real clients, each node a process. Each iteration is
 // one Clients().All().Send on the publisher; the timed region ends once
 // every message has reached every subscriber, so msgs/s and ns/delivery
 // are delivered throughput, including the backplane hop.

@@ -149,6 +149,9 @@
 // connections; no connection receives a message twice. Group changes and
 // client results for a connection on another node are requests to that
 // node, and report ErrConnectionNotFound when no node holds it.
+// The NATS and Redis backplanes are modules of their own
+// (go get github.com/gosignalr/signalr/backplane/nats, or .../redis), so
+// that only the programs that use a bus depend on its client library.
 //
 // Messages sent by one goroutine reach each connection in the order they
 // were sent across nodes too, whatever the targets (a backplane hands a

@@ -4,7 +4,9 @@
 // bus; the signalr package builds its routing (broadcasts, groups, users,
 // connections, group changes and client results across nodes) on top of
 // it. Memory is the in-process implementation; backplane/nats carries it
-// over NATS and backplane/redis over Redis pub/sub. Package
+// over NATS and backplane/redis over Redis pub/sub, each a module of its
+// own (github.com/gosignalr/signalr/backplane/nats and .../redis), so that
+// a program that uses neither does not depend on their clients. Package
 // backplane/backplanetest is the conformance suite every implementation
 // passes.
 //

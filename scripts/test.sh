@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test of the module. Needs Go, Node and npm; installs
-# the official SignalR client for the interop suite from the lockfile.
+# Runs every check and test of every module of the workspace (go.work).
+# Needs Go, Node and npm; installs the official SignalR client for the
+# interop suite from the lockfile.
 # Needs JDK 17 and Maven too: builds the Java client's interop program.
 # Also needs Python 3 (with venv and pip) for the Python clients' suite.
 set -euo pipefail

@@ -5,8 +5,8 @@
 //
 // then open http://localhost:8080 in two browser windows. The page loads the
 // official browser client from -client-js, or from the copy npm ci installs
-// under internal/interop/node when run from the module root, or else from a
-// CDN.
+// under internal/interop/node when run from the repository root, or else
+// from a CDN.
 package main
 
 import (

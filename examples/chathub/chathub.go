@@ -58,8 +58,8 @@ var page embed.FS
 const CDNClient = "https://cdn.jsdelivr.net/npm/@microsoft/signalr@10.0.11/dist/browser/signalr.min.js"
 
 // LocalClient is where npm ci (see scripts/test.sh) puts the official
-// browser client, relative to the module root: the working directory of
-// go run ./examples/...
+// browser client, relative to the repository root: the working directory
+// of go run ./examples/...
 const LocalClient = "internal/interop/node/node_modules/@microsoft/signalr/dist/browser/signalr.min.js"
 
 // ClientScript serves the official browser client: from the file clientJS

@@ -16,8 +16,8 @@
 //	                       client's "received" (chunks, bytes) handler as chunks arrive
 //	GET /                  the web page
 //	GET /signalr.min.js    the browser client: the -client-js file, else the copy npm ci
-//	                       installs under internal/interop/node (when run from the module
-//	                       root), else a redirect to a CDN
+//	                       installs under internal/interop/node (when run from the
+//	                       repository root), else a redirect to a CDN
 package main
 
 import (

@@ -22,8 +22,8 @@
 //	                       the bidder's name is the ?name= query parameter
 //	GET /                  the web page
 //	GET /signalr.min.js    the browser client: the -client-js file, else the copy npm ci
-//	                       installs under internal/interop/node (when run from the module
-//	                       root), else a redirect to a CDN
+//	                       installs under internal/interop/node (when run from the
+//	                       repository root), else a redirect to a CDN
 package main
 
 import (

@@ -9,8 +9,9 @@
 //
 //	cd bench && go run ./cmd/compare
 //
-// It builds signalr-bench from the main module and centrifuge-server from
-// this one, starts a fresh server as a child process for every run (so the
+// It builds both servers from the bench module (cmd/signalr-bench and
+// cmd/centrifuge-server, in the bench directory of -repo, the repository's
+// root), starts a fresh server as a child process for every run (so the
 // memory reported is the server's alone), alternates which side goes
 // first, and prints every raw row, then one table with ours, the peer's
 // figure and the ratio ours/peer, then the performance targets. Load only
@@ -53,7 +54,7 @@ func main() {
 
 func run() error {
 	p := plan{log: os.Stderr}
-	repo := flag.String("repo", "..", "the main module's directory (where cmd/signalr-bench lives)")
+	repo := flag.String("repo", "..", "the repository's root directory (its bench module holds cmd/signalr-bench and cmd/centrifuge-server)")
 	idle := flag.String("idle", "1000,10000", "idle: connection counts")
 	flag.DurationVar(&p.idleHold, "idle-hold", 20*time.Second, "idle: how long connections are held (both servers ping within it)")
 	fanout := flag.String("fanout", "1000", "fanout: subscriber counts")
@@ -93,12 +94,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	benchDir := filepath.Join(repoDir, "bench")
+	if _, err := os.Stat(filepath.Join(benchDir, "cmd", "signalr-bench")); err != nil {
+		return fmt.Errorf("-repo %q: no bench/cmd/signalr-bench there; run compare from the bench directory or give -repo the repository's root", *repo)
+	}
 	oursBin, peerBin := filepath.Join(bin, "signalr-bench"), filepath.Join(bin, "centrifuge-server")
 	p.logf("building signalr-bench and centrifuge-server")
-	if err := goBuild(ctx, repoDir, oursBin, "./cmd/signalr-bench"); err != nil {
+	if err := goBuild(ctx, benchDir, oursBin, "./cmd/signalr-bench"); err != nil {
 		return err
 	}
-	if err := goBuild(ctx, filepath.Join(repoDir, "bench"), peerBin, "./cmd/centrifuge-server"); err != nil {
+	if err := goBuild(ctx, benchDir, peerBin, "./cmd/centrifuge-server"); err != nil {
 		return err
 	}
 

@@ -2,12 +2,15 @@
 // idle footprint, echo calls, broadcast fan-out, groups, write coalescing,
 // slow consumers and a NATS backplane, with numbers anyone can reproduce.
 //
-//	go run ./cmd/signalr-bench suite             # the default suite, a few minutes on 2 cores
-//	go run ./cmd/signalr-bench suite -big        # 19k on one server, 100k over six NATS-joined hubs
-//	go run ./cmd/signalr-bench suite -pairs all -scenario idle,echo,fanout   # on every transport and protocol
-//	go run ./cmd/signalr-bench suite -soak 10m   # churn soak at 5,000 connections
-//	go run ./cmd/signalr-bench server -addr 127.0.0.1:8080 -pprof
-//	go run ./cmd/signalr-bench load -url http://127.0.0.1:8080/hub -scenario fanout
+//	go run ./bench/cmd/signalr-bench suite             # the default suite, a few minutes on 2 cores
+//	go run ./bench/cmd/signalr-bench suite -big        # 19k on one server, 100k over six NATS-joined hubs
+//	go run ./bench/cmd/signalr-bench suite -pairs all -scenario idle,echo,fanout   # on every transport and protocol
+//	go run ./bench/cmd/signalr-bench suite -soak 10m   # churn soak at 5,000 connections
+//	go run ./bench/cmd/signalr-bench server -addr 127.0.0.1:8080 -pprof
+//	go run ./bench/cmd/signalr-bench load -url http://127.0.0.1:8080/hub -scenario fanout
+//
+// from the repository root (the bench module, joined by go.work), or
+// go run ./cmd/signalr-bench ... from the bench directory.
 //
 // The suite starts every server it measures as a child process, so that
 // the memory it reports is the server's alone, and a fresh one for every
