@@ -166,8 +166,10 @@ func TestMetricsConnectionsComeAndGo(t *testing.T) {
 	// The hub shuts down: the other ends with app_shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// The client reads meanwhile, and so answers the close frame that
-	// Shutdown waits for.
+	// A round trip first: a connection still finishing its handshake
+	// gets no Close message. The client reads meanwhile, and so answers
+	// the close frame that Shutdown waits for.
+	b.sync()
 	shut := make(chan error, 1)
 	go func() { shut <- h.Shutdown(ctx) }()
 	closeMsg, _ := b.expectClosed()

@@ -38,6 +38,16 @@ func (h closeFrameHub) next(t *testing.T) error {
 	}
 }
 
+// connectedJSON is connectJSON once the hub has registered the
+// connection and run OnConnected (a round trip), so that Shutdown finds it
+// and OnDisconnected runs for it.
+func connectedJSON(t *testing.T, url string) *jsonClient {
+	t.Helper()
+	c := connectJSON(t, url)
+	require.Equal(t, "x", c.result("Echo", "x"))
+	return c
+}
+
 // shutdownAsync runs Shutdown with a context of d and returns its result.
 func shutdownAsync(h *signalr.Hub, d time.Duration) <-chan error {
 	res := make(chan error, 1)
@@ -113,7 +123,7 @@ func expectOpen(t *testing.T, c *rawClient) {
 func TestShutdownWebSocketClientAnswersCloseFrameLate(t *testing.T) {
 	hub := newCloseFrameHub()
 	h, url := startHub(t, hub, signalr.WithCloseTimeout(time.Hour))
-	c := connectJSON(t, url)
+	c := connectedJSON(t, url)
 	res := shutdownAsync(h, time.Minute)
 	readUntilCloseFrame(t, c.rawClient)
 	require.ErrorIs(t, hub.next(t), signalr.ErrHubClosed)
@@ -132,7 +142,7 @@ func TestShutdownWebSocketSilentClientsEndWithContext(t *testing.T) {
 	h, url := startHub(t, hub, signalr.WithCloseTimeout(time.Hour))
 	clients := make([]*jsonClient, 3)
 	for i := range clients {
-		clients[i] = connectJSON(t, url)
+		clients[i] = connectedJSON(t, url)
 	}
 	require.NoError(t, shutdownResult(t, shutdownAsync(h, 300*time.Millisecond)))
 	for range clients {
@@ -154,7 +164,7 @@ func TestShutdownWebSocketSilentClientsEndWithCloseTimeout(t *testing.T) {
 	h, url := startHub(t, hub, signalr.WithCloseTimeout(200*time.Millisecond))
 	clients := make([]*jsonClient, 3)
 	for i := range clients {
-		clients[i] = connectJSON(t, url)
+		clients[i] = connectedJSON(t, url)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -176,7 +186,7 @@ func TestWebSocketServerCloseWaitsForClientCloseFrame(t *testing.T) {
 	hub := newCloseFrameHub()
 	_, url := startHub(t, hub, signalr.WithClientTimeout(200*time.Millisecond), signalr.WithKeepAliveInterval(0),
 		signalr.WithCloseTimeout(500*time.Millisecond))
-	c := connectJSON(t, url)
+	c := connectedJSON(t, url)
 	c.sendText(`{"type":6}` + "\x1e") // starts the client timeout clock
 	readUntilCloseFrame(t, c.rawClient)
 	require.Error(t, hub.next(t))
@@ -184,7 +194,7 @@ func TestWebSocketServerCloseWaitsForClientCloseFrame(t *testing.T) {
 	answerCloseFrame(t, c.rawClient)
 	expectCleanEOF(t, c.rawClient)
 
-	c2 := connectJSON(t, url)
+	c2 := connectedJSON(t, url)
 	c2.sendText(`{"type":6}` + "\x1e")
 	readUntilCloseFrame(t, c2.rawClient)
 	require.Error(t, hub.next(t))
@@ -196,7 +206,7 @@ func TestWebSocketServerCloseWaitsForClientCloseFrame(t *testing.T) {
 func TestWebSocketNoCloseTimeout(t *testing.T) {
 	hub := newCloseFrameHub()
 	h, url := startHub(t, hub, signalr.WithCloseTimeout(0))
-	c := connectJSON(t, url)
+	c := connectedJSON(t, url)
 	require.NoError(t, shutdownResult(t, shutdownAsync(h, time.Minute)))
 	readUntilCloseFrame(t, c.rawClient)
 	nc := c.ws.NetConn()
