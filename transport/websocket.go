@@ -131,16 +131,22 @@ type wsConn struct {
 	// The closing handshake (see Close). lmu guards the fields below, and
 	// the read deadline while a reader may be reading.
 	lmu          sync.Mutex
-	started      bool // NextReader has been called: the reader owns reads
-	closing      bool // Close has been called
-	gone         bool // the reader has stopped for good
-	peerDone     bool // ... because the peer closed or the connection broke
-	settled      bool // the socket's end has been decided
-	closeBy      time.Time
-	forceClose   *time.Timer
+	started      bool          // NextReader has been called: the reader owns reads
+	closing      bool          // Close has been called
+	gone         bool          // the reader has stopped for good
+	peerDone     bool          // ... because the peer closed or the connection broke
+	settled      bool          // the socket's end has been decided
+	sockClosed   bool          // the TCP connection has been closed
 	closeTimeout time.Duration // negative: no wait for the peer
 	lingering    *Lingering
-	sockOnce     sync.Once
+	cl           *wsClosing // set by Close
+}
+
+// wsClosing is the state of a closing WebSocket, made by Close so that an
+// open connection does not carry it.
+type wsClosing struct {
+	by    time.Time   // when the socket closes at the latest
+	force *time.Timer // closes the socket at by
 }
 
 func (c *wsConn) Name() string { return WebSockets }
@@ -304,15 +310,16 @@ func (c *wsConn) Close() error {
 		werr := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		c.lmu.Lock()
 		c.closing = true
+		c.cl = &wsClosing{}
 		if werr != nil || c.closeTimeout < 0 {
 			c.settled = true // nothing to wait for; closing interrupts the reader
 			c.lmu.Unlock()
 			c.closeSocket()
 			return
 		}
-		c.closeBy = time.Now().Add(c.closeTimeout)
+		c.cl.by = time.Now().Add(c.closeTimeout)
 		// Whatever holds the reader up, the socket closes on time.
-		c.forceClose = time.AfterFunc(c.closeTimeout, c.closeSocket)
+		c.cl.force = time.AfterFunc(c.closeTimeout, c.closeSocket)
 		act := c.afterCloseLocked()
 		c.lmu.Unlock()
 		act()
@@ -380,7 +387,7 @@ func (c *wsConn) awaitPeerClose() {
 	defer c.lingering.done(c)
 	defer c.closeSocket()
 	c.lmu.Lock()
-	by := c.closeBy
+	by := c.cl.by
 	c.lmu.Unlock()
 	nc := c.ws.NetConn()
 	_ = nc.SetReadDeadline(by)
@@ -407,14 +414,21 @@ func (c *wsConn) awaitPeerClose() {
 
 // closeSocket closes the TCP connection.
 func (c *wsConn) closeSocket() {
-	c.sockOnce.Do(func() {
-		c.lmu.Lock()
-		if c.forceClose != nil {
-			c.forceClose.Stop()
-		}
+	c.lmu.Lock()
+	if c.sockClosed {
 		c.lmu.Unlock()
-		_ = c.ws.Close()
-	})
+		return
+	}
+	c.sockClosed = true
+	var force *time.Timer
+	if c.cl != nil {
+		force = c.cl.force
+	}
+	c.lmu.Unlock()
+	if force != nil {
+		force.Stop()
+	}
+	_ = c.ws.Close()
 }
 
 // Lingering tracks WebSockets that have sent their close frame and wait
