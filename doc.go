@@ -96,7 +96,10 @@
 //
 // The context a method receives is cancelled when its connection closes.
 // [Hub.Shutdown] sends every client a Close message, then waits for
-// connections to end and methods to return.
+// connections to end and methods to return. A WebSocket closed by the
+// server keeps its socket open until the client answers the close frame,
+// for at most [WithCloseTimeout] (5 s by default); Shutdown waits for
+// those answers too, within its context.
 //
 // # Flow control
 //
@@ -339,6 +342,7 @@
 //	WithMaxParallelInvocations            1 (in order)
 //	WithMaxOutboundBuffer                 1 MiB soft limit, 4 MiB hard cap
 //	WithWriteTimeout                      10 s
+//	WithCloseTimeout                      5 s, for the client's WebSocket close frame (off: Disabled)
 //	WithWriteCoalescing                   on
 //	WithNegotiateTimeout                  15 s
 //	WithMaxPendingNegotiations            10,000

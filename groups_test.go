@@ -249,11 +249,15 @@ func TestSendAfterShutdown(t *testing.T) {
 	c, id := connectMember(t, url, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, h.Shutdown(ctx))
+	// The client reads meanwhile, and so answers the close frame that
+	// Shutdown waits for.
+	shut := make(chan error, 1)
+	go func() { shut <- h.Shutdown(ctx) }()
 
 	msg, err := c.ExpectClosed()
 	require.Error(t, err)
 	require.NotNil(t, msg, "Shutdown sends a Close message")
+	require.NoError(t, <-shut)
 	assert.Equal(t, true, msg["allowReconnect"])
 
 	assert.ErrorIs(t, h.Clients().All().Send(ctx, "m"), signalr.ErrHubClosed)

@@ -43,6 +43,10 @@ type Hub struct {
 
 	closed atomic.Bool
 
+	// lingering holds WebSockets that wait for their clients' close
+	// frames; Shutdown waits for them, within its context.
+	lingering transport.Lingering
+
 	mu       sync.Mutex
 	pending  map[string]*pendingConn // by tokenKey of the connection token
 	live     map[string]*conn        // by tokenKey of the connection token
@@ -454,7 +458,7 @@ func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, e
 	if err := h.canServe(w, r, transport.WebSockets); err != nil {
 		return nil, err
 	}
-	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter})
+	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter, CloseTimeout: h.cfg.wsCloseTimeout, Lingering: &h.lingering})
 	if err != nil {
 		h.cfg.logger.DebugContext(r.Context(), "WebSocket upgrade failed", "transport", transport.WebSockets, "error", err)
 	}
@@ -740,6 +744,14 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 // for the connections to end, or for ctx to be done, whichever comes
 // first. Streams end when their connection does. Sends after Shutdown
 // return ErrHubClosed.
+//
+// A WebSocket's socket stays open after its close frame until the client
+// answers with its own, for at most the close timeout (see
+// WithCloseTimeout), so that the answer does not meet a closed socket.
+// Shutdown waits for those sockets too, all at once, and closes the ones
+// still open when ctx is done: with clients that do not answer it returns
+// after the close timeout or when ctx is done, whichever comes first. It
+// returns ctx's error only if connections were still running.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed.Swap(true) {
@@ -781,10 +793,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		defer h.cluster.close()
 	}
 	defer h.metrics.close()
+	var err error
 	select {
 	case <-h.drained:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	// Closed WebSockets wait for their clients' close frames, each up to
+	// the close timeout; the ones still waiting when ctx ends are closed.
+	h.lingering.Wait(ctx)
+	return err
 }

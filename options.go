@@ -124,7 +124,8 @@ type config struct {
 	subjectHash            func(string) string // tests only; nil: hashName
 	keepConnsOnBusLoss     bool                // see WithBackplaneInterruptionClose
 
-	err error // the first invalid option value; New returns it
+	err            error         // the first invalid option value; New returns it
+	wsCloseTimeout time.Duration // WithCloseTimeout; 0: the default, negative: none
 }
 
 func defaultConfig() config {
@@ -447,4 +448,23 @@ func WithMinimumProtocolVersion(v int) Option {
 			c.allowNegotiateV0 = false
 		}
 	}
+}
+
+// DefaultCloseTimeout is how long a WebSocket closed by the server waits
+// for the client's close frame (see WithCloseTimeout), as in ASP.NET Core.
+const DefaultCloseTimeout = transport.DefaultCloseTimeout
+
+// WithCloseTimeout sets how long the server keeps a WebSocket's socket
+// open after it sent its close frame (on Hub.Shutdown, a server-side close
+// or a failed connection), waiting for the client's close frame, as
+// ASP.NET Core's CloseTimeout (default 5 s). Data frames arriving
+// meanwhile are discarded; the socket closes as soon as the client's close
+// frame arrives, or when the timeout passes. Without this wait a client's
+// answer can meet a closed socket, and clients (the official Java client)
+// report the clean close as "Broken pipe" or "Connection reset". The wait
+// never holds up the connection's end (OnDisconnected runs at once) and
+// bounds how long Hub.Shutdown may wait for sockets, within its context.
+// [Disabled] closes the socket right after the close frame.
+func WithCloseTimeout(d time.Duration) Option {
+	return func(c *config) { setOrDisable(&c.wsCloseTimeout, d) }
 }

@@ -28,6 +28,7 @@ func optionRules() []optionRule {
 	return []optionRule{
 		{"WithKeepAliveInterval", d(WithKeepAliveInterval), func(c *config) int64 { return int64(c.keepAlive) }, true},
 		{"WithClientTimeout", d(WithClientTimeout), func(c *config) int64 { return int64(c.clientTimeout) }, true},
+		{"WithCloseTimeout", d(WithCloseTimeout), func(c *config) int64 { return int64(c.wsCloseTimeout) }, true},
 		{"WithMaxReceiveMessageSize", n(WithMaxReceiveMessageSize), func(c *config) int64 { return int64(c.maxReceiveMessageSize) }, true},
 		{"WithStreamBufferCapacity", n(WithStreamBufferCapacity), func(c *config) int64 { return int64(c.streamBufferCapacity) }, true},
 		{"WithMaxConnectionsPerUser", n(WithMaxConnectionsPerUser), func(c *config) int64 { return int64(c.maxConnsPerUser) }, true},

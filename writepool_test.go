@@ -215,6 +215,7 @@ func TestReaderLeavesTheHandshakeStackAtOnce(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*conn).continueServing")
 	}, time.Second, 10*time.Millisecond, "the reader moved to a fresh goroutine well before the idle time")
+	ws.Close() // or Shutdown would wait for its answer to the close frame
 	require.NoError(t, h.Shutdown(context.Background()))
 }
 

@@ -171,8 +171,14 @@ func TestMetricsConnectionsComeAndGo(t *testing.T) {
 	// The hub shuts down: the other ends with app_shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, h.Shutdown(ctx))
+	// A round trip first: a connection still finishing its handshake
+	// gets no Close message. The client reads meanwhile, and so answers
+	// the close frame that Shutdown waits for.
+	b.Sync()
+	shut := make(chan error, 1)
+	go func() { shut <- h.Shutdown(ctx) }()
 	closeMsg, _ := b.ExpectClosed()
+	require.NoError(t, <-shut)
 	require.Equal(t, true, closeMsg["allowReconnect"], "%v", closeMsg)
 	m.eventually("no connection left", func() bool { return m.sum(mActive, attrWS) == 0 })
 	m.eventually("its duration recorded", func() bool { return m.count(mDuration, attrWS, attrShutdown) == 1 })

@@ -25,7 +25,9 @@ type Conn interface {
 	// WriteFrame writes parts, concatenated, as one frame of the given type.
 	WriteFrame(binary bool, parts ...[]byte) error
 	// Close ends the transport: a WebSocket sends a normal closure (1000)
-	// and closes the TCP connection. It unblocks NextReader and WriteFrame.
+	// and closes the TCP connection once the peer has answered with its
+	// close frame or WebSocketOptions.CloseTimeout has passed, without
+	// waiting for that. It unblocks NextReader and WriteFrame.
 	Close() error
 	// Name is the transport's name as listed in a negotiate response.
 	Name() string
@@ -44,7 +46,8 @@ const (
 // small stack is all a reader that waits needs.
 var ErrIdle = errors.New("transport: idle")
 
-// ErrClosed is returned by WriteFrame after Close.
+// ErrClosed is returned by WriteFrame after Close, and by a WebSocket's
+// NextReader once Close has been called.
 var ErrClosed = errors.New("transport: closed")
 
 // Error writes an HTTP error reply with a plain-text message, as the

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -30,7 +31,21 @@ type WebSocketOptions struct {
 	// caller's buffer. Zero means 384 bytes, which keeps an idle
 	// connection small; smaller values are raised to 384.
 	ReadBufferSize int
+	// CloseTimeout bounds how long the socket stays open after Close has
+	// sent the close frame, waiting for the peer's close frame (as ASP.NET
+	// Core's WebSocketOptions.CloseTimeout). Zero means
+	// DefaultCloseTimeout; a negative value closes the socket right after
+	// the close frame.
+	CloseTimeout time.Duration
+	// Lingering, when set, tracks the sockets that wait for their peers'
+	// close frames, so that their owner can wait for them and cut the
+	// wait short (see Lingering.Wait).
+	Lingering *Lingering
 }
+
+// DefaultCloseTimeout is WebSocketOptions.CloseTimeout's default, as in
+// ASP.NET Core.
+const DefaultCloseTimeout = 5 * time.Second
 
 // writeBufferPool lends write buffers to connections only while they write,
 // so an idle connection holds none.
@@ -62,7 +77,11 @@ func UpgradeWebSocket(w http.ResponseWriter, r *http.Request, opts WebSocketOpti
 	}
 	// A new connection's first two frames are its handshake and, from
 	// the official clients, a ping.
-	c := &wsConn{ws: ws, writeTimeout: wt, br: tap.br, idleAfter: idle, quick: 2}
+	ct := opts.CloseTimeout
+	if ct == 0 {
+		ct = DefaultCloseTimeout
+	}
+	c := &wsConn{ws: ws, writeTimeout: wt, br: tap.br, idleAfter: idle, quick: 2, closeTimeout: ct, lingering: opts.Lingering}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok && tap.br != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -108,15 +127,48 @@ type wsConn struct {
 	wokeAt     int64 // unix nanoseconds of the last wake from idle
 	closeOnce  sync.Once
 	wmu        sync.Mutex // gorilla allows one writer at a time
+
+	// The closing handshake (see Close). lmu guards the fields below, and
+	// the read deadline while a reader may be reading.
+	lmu          sync.Mutex
+	started      bool          // NextReader has been called: the reader owns reads
+	closing      bool          // Close has been called
+	gone         bool          // the reader has stopped for good
+	peerDone     bool          // ... because the peer closed or the connection broke
+	settled      bool          // the socket's end has been decided
+	sockClosed   bool          // the TCP connection has been closed
+	closeTimeout time.Duration // negative: no wait for the peer
+	lingering    *Lingering
+	cl           *wsClosing // set by Close
+}
+
+// wsClosing is the state of a closing WebSocket, made by Close so that an
+// open connection does not carry it.
+type wsClosing struct {
+	by    time.Time   // when the socket closes at the latest
+	force *time.Timer // closes the socket at by
 }
 
 func (c *wsConn) Name() string { return WebSockets }
 
 func (c *wsConn) NextReader() (bool, io.Reader, error) {
+	c.lmu.Lock()
+	c.started = true
+	closing := c.closing
+	c.lmu.Unlock()
+	if closing {
+		c.readerGone(false)
+		return false, nil, ErrClosed
+	}
 	if c.raw != nil && c.br.Buffered() == 0 {
 		if c.idle || c.idleAfter < 0 {
-			// Errors (a closed connection) show in the read that follows.
+			// Errors (a closed connection) show in the read that follows;
+			// Close interrupts the wait with a past read deadline, which
+			// leaves the WebSocket's own reader untouched.
 			_ = c.raw.Read(c.readableFn)
+			if c.interrupted() {
+				return false, nil, ErrClosed
+			}
 			if c.idle {
 				c.idle = false
 				c.wake()
@@ -134,9 +186,23 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 				wait = time.Millisecond
 			}
 			nc := c.ws.NetConn()
+			c.lmu.Lock()
+			if c.closing {
+				c.lmu.Unlock()
+				c.readerGone(false)
+				return false, nil, ErrClosed
+			}
 			_ = nc.SetReadDeadline(time.Now().Add(wait))
+			c.lmu.Unlock()
 			err := c.raw.Read(c.readableFn)
-			_ = nc.SetReadDeadline(time.Time{})
+			c.lmu.Lock()
+			if !c.closing { // Close's deadline stays
+				_ = nc.SetReadDeadline(time.Time{})
+			}
+			c.lmu.Unlock()
+			if c.interrupted() {
+				return false, nil, ErrClosed
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.idle = true
 				return false, nil, ErrIdle
@@ -149,6 +215,17 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
+			c.lmu.Lock()
+			closing := c.closing
+			c.lmu.Unlock()
+			var ne net.Error
+			// A frame read that Close interrupted: the peer's close
+			// frame is still to come.
+			if closing && errors.As(err, &ne) && ne.Timeout() {
+				c.readerGone(false)
+				return false, nil, ErrClosed
+			}
+			c.readerGone(true)
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				return false, nil, io.EOF
 			}
@@ -161,6 +238,19 @@ func (c *wsConn) NextReader() (bool, io.Reader, error) {
 			return true, r, nil
 		}
 	}
+}
+
+// interrupted reports whether Close has been called while the reader
+// waited for the socket to become readable, and if so records that the
+// reader is gone.
+func (c *wsConn) interrupted() bool {
+	c.lmu.Lock()
+	closing := c.closing
+	c.lmu.Unlock()
+	if closing {
+		c.readerGone(false)
+	}
+	return closing
 }
 
 // wake notes that an idle connection has something to read. A connection
@@ -204,14 +294,220 @@ func (c *wsConn) WriteFrame(binary bool, parts ...[]byte) error {
 	return w.Close()
 }
 
+// Close sends a normal closure (1000) and, as ASP.NET Core does, keeps the
+// socket open until the peer's close frame arrives (data frames meanwhile
+// are discarded) or CloseTimeout has passed, and only then closes it, so
+// that the peer's answer does not meet a closed socket (which clients
+// report as "Broken pipe" or "Connection reset"). Close does not wait for
+// that: a reader waiting in NextReader returns ErrClosed at once, and the
+// socket is read for the peer's close frame on a goroutine of its own once
+// the reader has stopped (NextReader returned an error, or StopReading was
+// called), so that there is never more than one reader. If the close frame
+// cannot be written, the socket is closed at once.
 func (c *wsConn) Close() error {
-	var err error
 	c.closeOnce.Do(func() {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		err = c.ws.Close()
+		werr := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.lmu.Lock()
+		c.closing = true
+		c.cl = &wsClosing{}
+		if werr != nil || c.closeTimeout < 0 {
+			c.settled = true // nothing to wait for; closing interrupts the reader
+			c.lmu.Unlock()
+			c.closeSocket()
+			return
+		}
+		c.cl.by = time.Now().Add(c.closeTimeout)
+		// Whatever holds the reader up, the socket closes on time.
+		c.cl.force = time.AfterFunc(c.closeTimeout, c.closeSocket)
+		act := c.afterCloseLocked()
+		c.lmu.Unlock()
+		act()
 	})
-	return err
+	return nil
+}
+
+// StopReading tells the connection that its reader will not call
+// NextReader again, so that the socket may be read for the peer's close
+// frame.
+func (c *wsConn) StopReading() { c.readerGone(false) }
+
+// readerGone records that the reader has stopped for good; peerDone means
+// the peer has closed (or the connection broke), so that nothing is left
+// to wait for.
+func (c *wsConn) readerGone(peerDone bool) {
+	c.lmu.Lock()
+	if c.gone {
+		c.lmu.Unlock()
+		return
+	}
+	c.gone, c.peerDone = true, peerDone
+	act := func() {}
+	if c.closing {
+		act = c.afterCloseLocked()
+	}
+	c.lmu.Unlock()
+	act()
+}
+
+// afterCloseLocked decides, once the close frame is sent, what happens to
+// the socket, and returns it as a function to call without lmu: interrupt
+// a reader that is still reading (it reports back through readerGone),
+// close the socket at once if the peer is done, or else wait for the
+// peer's close frame.
+func (c *wsConn) afterCloseLocked() func() {
+	if c.settled {
+		return func() {}
+	}
+	if c.started && !c.gone {
+		_ = c.ws.NetConn().SetReadDeadline(time.Unix(1, 0))
+		return func() {}
+	}
+	c.settled = true
+	if c.peerDone {
+		return c.closeSocket
+	}
+	return c.linger
+}
+
+// linger starts the wait for the peer's close frame, unless the owner of
+// c.lingering has stopped waiting, when the socket closes at once.
+func (c *wsConn) linger() {
+	if !c.lingering.add(c) {
+		c.closeSocket()
+		return
+	}
+	go c.awaitPeerClose()
+}
+
+// awaitPeerClose reads until the peer's close frame arrives, the peer
+// closes the connection or the close deadline passes, discarding data
+// frames, and then closes the socket.
+func (c *wsConn) awaitPeerClose() {
+	defer c.lingering.done(c)
+	defer c.closeSocket()
+	c.lmu.Lock()
+	by := c.cl.by
+	c.lmu.Unlock()
+	nc := c.ws.NetConn()
+	_ = nc.SetReadDeadline(by)
+	for {
+		_, _, err := c.ws.NextReader()
+		if err == nil {
+			continue // a data message: the next call discards it
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && time.Now().Before(by) {
+			// Close interrupted a frame read, which leaves the WebSocket
+			// reader failed: the frames that follow cannot be told
+			// apart, so discard bytes until the peer closes its side or
+			// the deadline passes.
+			var r io.Reader = nc
+			if c.br != nil {
+				r = c.br
+			}
+			_, _ = io.Copy(io.Discard, r)
+		}
+		return
+	}
+}
+
+// closeSocket closes the TCP connection.
+func (c *wsConn) closeSocket() {
+	c.lmu.Lock()
+	if c.sockClosed {
+		c.lmu.Unlock()
+		return
+	}
+	c.sockClosed = true
+	var force *time.Timer
+	if c.cl != nil {
+		force = c.cl.force
+	}
+	c.lmu.Unlock()
+	if force != nil {
+		force.Stop()
+	}
+	_ = c.ws.Close()
+}
+
+// Lingering tracks WebSockets that have sent their close frame and wait
+// for their peers' (see WebSocketOptions.CloseTimeout). The zero value is
+// ready to use; its methods are safe for concurrent use.
+type Lingering struct {
+	mu    sync.Mutex
+	set   map[*wsConn]struct{}
+	shut  bool          // Wait has been called: sockets close at once
+	empty chan struct{} // closed when set becomes empty while Wait waits
+	wg    sync.WaitGroup
+}
+
+// add registers c; false means Wait has been called, and c must close at
+// once.
+func (l *Lingering) add(c *wsConn) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shut {
+		return false
+	}
+	if l.set == nil {
+		l.set = make(map[*wsConn]struct{})
+	}
+	l.set[c] = struct{}{}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *Lingering) done(c *wsConn) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	delete(l.set, c)
+	if len(l.set) == 0 && l.empty != nil {
+		close(l.empty)
+		l.empty = nil
+	}
+	l.mu.Unlock()
+	l.wg.Done()
+}
+
+// Wait waits until every tracked socket has received its peer's close
+// frame or reached its CloseTimeout, or until ctx is done, when it closes
+// the sockets still open; so it returns within its sockets' CloseTimeout
+// and ctx, whichever ends first. From the first call on, sockets that
+// would start waiting close at once instead. When Wait returns, no
+// goroutine of a tracked socket is left.
+func (l *Lingering) Wait(ctx context.Context) {
+	l.mu.Lock()
+	l.shut = true
+	var empty chan struct{}
+	if len(l.set) > 0 {
+		if l.empty == nil {
+			l.empty = make(chan struct{})
+		}
+		empty = l.empty
+	}
+	l.mu.Unlock()
+	if empty != nil {
+		select {
+		case <-empty:
+		case <-ctx.Done():
+			l.mu.Lock()
+			open := make([]*wsConn, 0, len(l.set))
+			for c := range l.set {
+				open = append(open, c)
+			}
+			l.mu.Unlock()
+			for _, c := range open {
+				c.closeSocket()
+			}
+		}
+	}
+	l.wg.Wait()
 }
 
 // IsWebSocketUpgrade reports whether r asks to upgrade to a WebSocket.
