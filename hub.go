@@ -697,7 +697,7 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
-		if c.t0.Name() == transport.LongPolling {
+		if !transport.Caps(c.t0).Pings {
 			return // long polling has its own liveness rule and no pings
 		}
 		if timeout > 0 && c.pingSeen.Load() && now-c.lastRead.Load() > timeout {

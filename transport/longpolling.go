@@ -71,6 +71,12 @@ func (t *LongPoll) TimedOut() bool { return t.timedOut.Load() }
 // Name implements Conn.
 func (t *LongPoll) Name() string { return LongPolling }
 
+// Capabilities implements Capable: a write waits for a poll, and the
+// client's polls are its sign of life.
+func (t *LongPoll) Capabilities() Capabilities {
+	return Capabilities{Binary: true, WaitsForPoll: true, Requests: true}
+}
+
 // NextReader implements Conn; frames are POST bodies.
 func (t *LongPoll) NextReader() (bool, io.Reader, error) {
 	r, err := t.next(nil)

@@ -55,6 +55,11 @@ func (t *SSE) Open() error {
 // Name implements Conn.
 func (t *SSE) Name() string { return ServerSentEvents }
 
+// Capabilities implements Capable: text events out, POSTs in.
+func (t *SSE) Capabilities() Capabilities {
+	return Capabilities{Pings: true, Requests: true}
+}
+
 // NextReader implements Conn; frames are POST bodies.
 func (t *SSE) NextReader() (bool, io.Reader, error) {
 	r, err := t.next(t.reqDone)

@@ -112,6 +112,11 @@ type wsConn struct {
 
 func (c *wsConn) Name() string { return WebSockets }
 
+// Capabilities implements Capable.
+func (c *wsConn) Capabilities() Capabilities {
+	return Capabilities{TypedFrames: true, Binary: true, Resumable: true, Pings: true}
+}
+
 func (c *wsConn) NextReader() (bool, io.Reader, error) {
 	if c.raw != nil && c.br.Buffered() == 0 {
 		if c.idle || c.idleAfter < 0 {
