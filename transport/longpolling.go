@@ -13,6 +13,7 @@ import (
 // and sends by POST.
 type LongPoll struct {
 	httpInbound
+	key               string // tokenKey of the connection's token, when a handler made it
 	mu                sync.Mutex
 	cur               *poll         // the poll waiting for data, if any
 	ready             chan struct{} // signalled when a poll starts waiting
@@ -95,14 +96,18 @@ func (t *LongPoll) FirstPoll(w http.ResponseWriter) {
 // Poll holds a poll until there is data (200 with every queued byte), the
 // poll timeout passes (200, empty), or the connection ends (204). A second
 // concurrent poll gets 409.
-func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
+func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) { t.poll(w, r) }
+
+// poll is Poll; it reports whether it answered that the connection is
+// over (204).
+func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 	if t.isClosed() {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return true
 	}
 	if !t.polling.CompareAndSwap(false, true) {
 		Error(w, http.StatusConflict, "A poll is already in progress for this connection.")
-		return
+		return false
 	}
 	defer t.polling.Store(false)
 	t.idle.Stop()
@@ -121,7 +126,7 @@ func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
 	status := 0
 	select {
 	case <-p.done:
-		return
+		return false
 	case <-timer.C:
 		status = http.StatusOK
 	case <-t.closed:
@@ -137,12 +142,13 @@ func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) {
 	t.mu.Unlock()
 	if !mine {
 		<-p.done
-		return
+		return false
 	}
 	if status != 0 {
 		t.deadline(w)
 		w.WriteHeader(status)
 	}
+	return status == http.StatusNoContent
 }
 
 // takePoll waits for a poll to answer. Waiting before the writer takes its
@@ -232,4 +238,212 @@ func (t *LongPoll) Close() error {
 		t.idle.Stop()
 	}
 	return nil
+}
+
+// longPollingHandler serves polls, sends and stops of long-polling
+// connections.
+type longPollingHandler struct {
+	opts    LongPollingOptions
+	maxBody int64
+	ended   endedPolls
+}
+
+func newLongPollingHandler(cfg Config) *longPollingHandler {
+	opts := cfg.LongPolling
+	if opts.DisconnectTimeout <= 0 {
+		opts.DisconnectTimeout = 15 * time.Second
+	}
+	return &longPollingHandler{opts: opts, maxBody: cfg.MaxRequestBody}
+}
+
+func (*longPollingHandler) Name() string { return LongPolling }
+
+func (*longPollingHandler) Binary() bool { return true }
+
+// Match takes the GETs that no other transport took (polls), DELETEs,
+// and POSTs to a long-polling connection or to none that is live: a
+// client may send before its first poll.
+func (hd *longPollingHandler) Match(r *http.Request, live Conn) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodDelete:
+		return true
+	case http.MethodPost:
+		return live == nil || live.Name() == hd.Name()
+	}
+	return false
+}
+
+// Serve answers a poll (GET; the first one of a negotiated connection
+// starts it), a send (POST) or a stop (DELETE).
+func (hd *longPollingHandler) Serve(host Host, w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		hd.servePoll(host, w, r)
+	case http.MethodPost:
+		hd.servePost(host, w, r)
+	default:
+		serveLive(host, w, r, hd.ServeConn)
+	}
+}
+
+func (hd *longPollingHandler) servePoll(host Host, w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("id")
+	s, status, msg := host.Lookup(token)
+	switch {
+	case s != nil:
+		if s.Authorize(w, r) {
+			hd.ServeConn(w, r, s.Transport())
+		}
+		return
+	case status == http.StatusNotFound && hd.ended.take(tokenKey(token), time.Now()):
+		w.WriteHeader(http.StatusNoContent) // the connection is over
+		return
+	case status != http.StatusNotFound:
+		Error(w, status, "%s", msg)
+		return
+	case !host.Pending(token) && host.Forward(w, r, token):
+		return
+	}
+	if t := hd.start(host, w, r); t != nil {
+		t.FirstPoll(w)
+	}
+}
+
+func (hd *longPollingHandler) servePost(host Host, w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("id")
+	if s, status, _ := host.Lookup(token); s == nil && status == http.StatusNotFound && host.Pending(token) {
+		// A send before the first poll. ASP.NET Core accepts it (the data
+		// waits for the connection to start), and some long-polling
+		// clients (signalrcore) send the handshake first: start the
+		// connection, whose first GET then collects the reply.
+		if hd.start(host, w, r) == nil {
+			return
+		}
+	}
+	serveLive(host, w, r, hd.ServeConn)
+}
+
+// start starts the negotiated connection that r names and returns its
+// transport, or answers w and returns nil.
+func (hd *longPollingHandler) start(host Host, w http.ResponseWriter, r *http.Request) *LongPoll {
+	claim := host.Claim(w, r, LongPolling, false)
+	if claim == nil {
+		return nil
+	}
+	t := NewLongPoll(hd.opts)
+	t.key = tokenKey(r.URL.Query().Get("id"))
+	claim.Start(t, func() {
+		if !t.TimedOut() {
+			hd.ended.end(t.key, time.Now(), hd.opts.DisconnectTimeout)
+		}
+	})
+	return t
+}
+
+// ServeConn answers a poll (GET), a send (POST) or a stop (DELETE) of the
+// long-polling connection t.
+func (hd *longPollingHandler) ServeConn(w http.ResponseWriter, r *http.Request, t Conn) {
+	lp, ok := t.(*LongPoll)
+	switch {
+	case !ok:
+		refuse(w, r, t)
+	case r.Method == http.MethodPost:
+		lp.HandlePost(w, r, hd.maxBody)
+	case r.Method == http.MethodGet:
+		if lp.poll(w, r) && lp.key != "" {
+			hd.ended.told(lp.key, time.Now(), hd.opts.DisconnectTimeout)
+		}
+	case r.Method == http.MethodDelete:
+		lp.Stop(w)
+	default:
+		refuse(w, r, t)
+	}
+}
+
+// Long polling after the server ends a connection. A client polls again as
+// soon as a poll is answered, so the poll after the one that carried the
+// server's Close message usually arrives when the connection is already
+// gone. ASP.NET Core keeps such a connection until that poll and answers it
+// 204 (the connection is over, without an error); a 404 there makes the
+// official Java client report "Unexpected response code 404." as the
+// reason of a clean close. The handler remembers the tokens of the
+// long-polling connections the server ended for the disconnect timeout
+// and answers the next poll of each 204, once: the poll that the
+// connection itself answered 204 while it closed counts as that one.
+
+// endedPolls is the set of those tokens (by tokenKey), oldest first.
+type endedPolls struct {
+	mu    sync.Mutex
+	until map[string]endedPoll
+	order []string
+}
+
+type endedPoll struct {
+	until time.Time
+	told  bool // the client was answered 204 already; no poll gets another
+}
+
+// end records that the connection of key ended (not for want of polls):
+// its next poll gets 204, unless one already got it.
+func (e *endedPolls) end(key string, now time.Time, ttl time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire(now)
+	if p, ok := e.until[key]; ok && p.told {
+		delete(e.until, key)
+		return
+	}
+	e.putLocked(key, endedPoll{until: now.Add(ttl)})
+}
+
+// told records that a poll of the connection of key was answered 204.
+func (e *endedPolls) told(key string, now time.Time, ttl time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire(now)
+	if _, ok := e.until[key]; ok {
+		delete(e.until, key) // the connection ended first: it is all told
+		return
+	}
+	e.putLocked(key, endedPoll{until: now.Add(ttl), told: true})
+}
+
+func (e *endedPolls) putLocked(key string, p endedPoll) {
+	if e.until == nil {
+		e.until = make(map[string]endedPoll)
+	}
+	if _, ok := e.until[key]; !ok {
+		e.order = append(e.order, key)
+	}
+	e.until[key] = p
+}
+
+// take reports whether the connection of key ended and its client was not
+// told yet, and forgets it.
+func (e *endedPolls) take(key string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire(now)
+	p, ok := e.until[key]
+	if !ok || p.told {
+		return false
+	}
+	delete(e.until, key)
+	return true
+}
+
+func (e *endedPolls) expire(now time.Time) {
+	n := 0
+	for _, k := range e.order {
+		p, ok := e.until[k]
+		if ok && now.Before(p.until) {
+			break
+		}
+		delete(e.until, k)
+		n++
+	}
+	e.order = e.order[n:]
+	if len(e.order) == 0 {
+		e.order = nil
+	}
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -117,4 +118,59 @@ func (t *SSE) WriteFrame(_ bool, parts ...[]byte) error {
 func (t *SSE) Close() error {
 	t.close()
 	return nil
+}
+
+// sseHandler serves event streams and the POSTs of their connections.
+type sseHandler struct {
+	writeTimeout time.Duration
+	maxBody      int64
+}
+
+func newSSEHandler(cfg Config) *sseHandler {
+	return &sseHandler{writeTimeout: cfg.WriteTimeout, maxBody: cfg.MaxRequestBody}
+}
+
+func (*sseHandler) Name() string { return ServerSentEvents }
+
+// Binary is false: events are lines of text.
+func (*sseHandler) Binary() bool { return false }
+
+// Match takes GETs that accept an event stream, and POSTs to an SSE
+// connection.
+func (hd *sseHandler) Match(r *http.Request, live Conn) bool {
+	switch r.Method {
+	case http.MethodGet:
+		return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	case http.MethodPost:
+		return live != nil && live.Name() == hd.Name()
+	}
+	return false
+}
+
+// Serve opens the event stream of a negotiated connection (a GET), which
+// lasts until the connection ends, or takes a send (a POST).
+func (hd *sseHandler) Serve(host Host, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		serveLive(host, w, r, hd.ServeConn)
+		return
+	}
+	claim := host.Claim(w, r, ServerSentEvents, false)
+	if claim == nil {
+		return
+	}
+	if checkWriter(host, w, r, ServerSentEvents) != nil {
+		claim.Release()
+		return
+	}
+	t := NewSSE(w, r, hd.writeTimeout)
+	claim.Serve(t, t.Open)
+}
+
+// ServeConn takes a POST's body as a frame; it refuses anything else.
+func (hd *sseHandler) ServeConn(w http.ResponseWriter, r *http.Request, t Conn) {
+	if p, ok := t.(*SSE); ok && r.Method == http.MethodPost {
+		p.HandlePost(w, r, hd.maxBody)
+		return
+	}
+	refuse(w, r, t)
 }

@@ -112,10 +112,6 @@ const (
 	LongPolling      = "LongPolling"
 )
 
-// Names lists the transports of this package, in the server's order of
-// preference.
-func Names() []string { return []string{WebSockets, ServerSentEvents, LongPolling} }
-
 // ErrIdle is returned by a Conn's NextReader when nothing has arrived for a
 // while (see WebSocketOptions.IdleAfter). The connection is fine: the
 // caller should call NextReader again, ideally on a new goroutine, whose
