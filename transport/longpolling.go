@@ -22,6 +22,7 @@ type LongPoll struct {
 	disconnectTimeout time.Duration
 	idle              *time.Timer
 	timedOut          atomic.Bool
+	toldOver          atomic.Bool // a poll was answered 204 after the connection closed
 }
 
 type poll struct {
@@ -94,14 +95,19 @@ func (t *LongPoll) FirstPoll(w http.ResponseWriter) {
 }
 
 // Poll holds a poll until there is data (200 with every queued byte), the
-// poll timeout passes (200, empty), or the connection ends (204). A second
-// concurrent poll gets 409.
+// poll timeout passes (200, empty), or the connection ends (204, once;
+// later polls get 404). A second concurrent poll gets 409.
 func (t *LongPoll) Poll(w http.ResponseWriter, r *http.Request) { t.poll(w, r) }
 
 // poll is Poll; it reports whether it answered that the connection is
 // over (204).
 func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 	if t.isClosed() {
+		if t.toldOver.Swap(true) {
+			// The client was told; the connection is as good as gone.
+			Error(w, http.StatusNotFound, "No Connection with that ID.")
+			return false
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
@@ -143,6 +149,9 @@ func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 	if !mine {
 		<-p.done
 		return false
+	}
+	if status == http.StatusNoContent {
+		t.toldOver.Store(true)
 	}
 	if status != 0 {
 		t.deadline(w)
@@ -401,7 +410,7 @@ func (e *endedPolls) told(key string, now time.Time, ttl time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.expire(now)
-	if _, ok := e.until[key]; ok {
+	if p, ok := e.until[key]; ok && !p.told {
 		delete(e.until, key) // the connection ended first: it is all told
 		return
 	}
