@@ -39,8 +39,11 @@ func NewSSE(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) 
 // Open writes the headers and a comment line and flushes them at once: the
 // official client sends nothing, not even its handshake, until the stream
 // is open, so the connection must be ready for its POSTs before Open. The
-// stream lasts until the handler that called it returns.
+// stream lasts until the handler that called it returns. It is safe to
+// call concurrently with WriteFrame.
 func (t *SSE) Open() error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	h := t.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
