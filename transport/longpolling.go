@@ -235,8 +235,13 @@ func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
 }
 
 // Stop answers the client's DELETE: 202, and the connection ends (an open
-// poll is answered 204).
+// poll is answered 204). A connection that is over already gets 404, as
+// its POSTs do.
 func (t *LongPoll) Stop(w http.ResponseWriter) {
+	if t.isClosed() {
+		Error(w, http.StatusNotFound, "No Connection with that ID.")
+		return
+	}
 	t.Close()
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -311,6 +316,8 @@ func (hd *longPollingHandler) servePoll(host Host, w http.ResponseWriter, r *htt
 		Error(w, status, "%s", msg)
 		return
 	case !host.Pending(token) && host.Forward(w, r, token):
+		// A token negotiated here starts here, without a round trip to
+		// the other nodes (whose backplane may be down).
 		return
 	}
 	if t := hd.start(host, w, r); t != nil {

@@ -202,6 +202,8 @@ func TestLongPollingPollAfterCloseIs204Once(t *testing.T) {
 		wait(t, s.done, "the reader to end")
 		assert.Equal(t, http.StatusNoContent, do(t, http.MethodGet, srv.URL+"?id=tok", "").status)
 		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status, "a second poll, the connection still closing")
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodDelete, srv.URL+"?id=tok", "").status, "a DELETE, the connection still closing")
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodPost, srv.URL+"?id=tok", "x").status, "a POST, the connection still closing")
 		close(s.unhold)
 		wait(t, s.gone, "the connection to end")
 		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status, "a poll once it is gone")

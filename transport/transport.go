@@ -1,7 +1,10 @@
 // Package transport carries SignalR frames over HTTP: the negotiate
-// response, WebSockets (github.com/gorilla/websocket), and the HTTP error
-// replies the official clients expect. It knows nothing of hubs; the signalr
-// package drives it through the Conn interface.
+// response, WebSockets (github.com/gorilla/websocket), Server-Sent Events,
+// long polling, and the HTTP error replies the official clients expect.
+// Each transport serves its own requests through a Handler (see
+// Handlers) and hands its connections, as a Conn that reports its
+// Capabilities, to a Host. It knows nothing of hubs; the signalr package
+// is the Host.
 package transport
 
 import (
