@@ -63,6 +63,23 @@ func (h *fakeHost) session(token string) *fakeSession {
 	return h.live[token]
 }
 
+// started waits until the connection of token has its transport.
+func (h *fakeHost) started(t *testing.T, token string) *fakeSession {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for {
+		h.mu.Lock()
+		s := h.live[token]
+		ok := s != nil && s.tr != nil
+		h.mu.Unlock()
+		if ok {
+			return s
+		}
+		require.True(t, time.Now().Before(deadline), "the connection %q never started", token)
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (h *fakeHost) logged() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()

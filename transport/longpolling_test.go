@@ -148,12 +148,7 @@ func TestLongPollingPostBeforeFirstPoll(t *testing.T) {
 	host.negotiate("tok")
 	posted := make(chan answer, 1)
 	go func() { posted <- do(t, http.MethodPost, srv.URL+"?id=tok", "hello") }()
-	var s *fakeSession
-	deadline := time.Now().Add(testWait)
-	for s = host.session("tok"); s == nil; s = host.session("tok") {
-		require.True(t, time.Now().Before(deadline))
-		time.Sleep(time.Millisecond)
-	}
+	s := host.started(t, "tok")
 	assert.Equal(t, "hello", s.frame(t))
 	assert.Equal(t, http.StatusOK, (<-posted).status)
 	a := do(t, http.MethodGet, srv.URL+"?id=tok", "")

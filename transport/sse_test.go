@@ -168,12 +168,7 @@ func TestSSEWriteTimeout(t *testing.T) {
 	defer nc.Close()
 	_, err = fmt.Fprintf(nc, "GET /?id=tok HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
 	require.NoError(t, err)
-	var s *fakeSession
-	deadline := time.Now().Add(testWait)
-	for s = host.session("tok"); s == nil || s.Transport() == nil; s = host.session("tok") {
-		require.True(t, time.Now().Before(deadline), "the stream never opened")
-		time.Sleep(time.Millisecond)
-	}
+	s := host.started(t, "tok")
 	big := make([]byte, 64<<20) // more than the socket buffers hold
 	done := make(chan error, 1)
 	go func() { done <- s.tr.WriteFrame(false, big) }()

@@ -35,8 +35,7 @@ func TestWebSocketHandler(t *testing.T) {
 	// Without a token: a new connection (skipNegotiation).
 	ws, status, body := wsDial(t, srv.URL, "")
 	require.Equal(t, http.StatusSwitchingProtocols, status, body)
-	s := host.session("new")
-	require.NotNil(t, s)
+	s := host.started(t, "new")
 	assert.Equal(t, Capabilities{TypedFrames: true, Binary: true, Resumable: true, Pings: true}, Caps(s.tr))
 	require.NoError(t, ws.WriteMessage(websocket.BinaryMessage, []byte("hi")))
 	assert.Equal(t, "hi", s.frame(t))
