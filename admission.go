@@ -140,12 +140,3 @@ func (h *Hub) releaseUserSlotLocked(token string) {
 func (h *Hub) userCapText() string {
 	return fmt.Sprintf("Too many connections for this user (limit %d).", h.cfg.maxConnsPerUser)
 }
-
-// negotiatedHere reports whether token was negotiated on this node and
-// not used yet: its first request starts the connection here, without a
-// round trip to the backplane (which may be down).
-func (h *Hub) negotiatedHere(token string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.pending[tokenKey(token)] != nil
-}

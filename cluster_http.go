@@ -179,23 +179,11 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 		rec.limit, rec.c = h.cluster.maxForwardBody(0), c
 	}
 	switch env.Method {
-	case http.MethodPost:
-		if p, ok := c.t0.(transport.Poster); ok {
-			p.HandlePost(rec, req, h.cfg.maxRequestBody)
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+		if hd := h.transportHandler(c.t0.Name()); hd != nil {
+			hd.ServeConn(rec, req, c.t0) // a send, a poll or a stop
 		} else {
-			rec.WriteHeader(http.StatusMethodNotAllowed)
-		}
-	case http.MethodGet:
-		if lp, ok := c.t0.(*transport.LongPoll); ok {
-			lp.Poll(rec, req)
-		} else {
-			transport.Error(rec, http.StatusBadRequest, "This connection uses the %s transport.", c.t0.Name())
-		}
-	case http.MethodDelete:
-		if lp, ok := c.t0.(*transport.LongPoll); ok {
-			lp.Stop(rec)
-		} else {
-			transport.Error(rec, http.StatusBadRequest, "DELETE is only for long-polling connections.")
+			transport.Error(rec, http.StatusMethodNotAllowed, "Method not allowed.")
 		}
 	case "-":
 	default:

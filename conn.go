@@ -147,7 +147,7 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 		created:         time.Now(),
 		readLimit:       h.cfg.maxReceiveMessageSize,
 		transportClosed: make(chan struct{}),
-		typedFrames:     t.Name() == transport.WebSockets,
+		typedFrames:     transport.Caps(t).TypedFrames,
 	}
 	if ident == nil {
 		ident = &Identity{}
@@ -219,9 +219,7 @@ func (c *conn) serveLoop() bool {
 		if c.suspendable(err) && c.awaitResume() {
 			continue
 		}
-		if sr, ok := c.t.(interface{ StopReading() }); ok {
-			sr.StopReading() // answer the POST that ended the connection
-		}
+		transport.StopReading(c.t) // answer the POST that ended the connection
 		c.teardown(err)
 		return true
 	}
@@ -469,7 +467,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 		c.handshakeFail(msg)
 		return 0, fmt.Errorf("%w: %s", ErrHandshakeFailed, msg)
 	}
-	if p.TransferFormat() == protocol.Binary && c.t.Name() == transport.ServerSentEvents {
+	if p.TransferFormat() == protocol.Binary && !transport.Caps(c.t).Binary {
 		msg := fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", p.Name())
 		c.handshakeFail(msg)
 		return 0, fmt.Errorf("%w: %s", ErrHandshakeFailed, msg)
@@ -483,7 +481,7 @@ func (c *conn) handshake(data []byte) (_ int, err error) {
 	name := p.Name()
 	c.req.logProto.Store(&name)
 	c.binary = p.TransferFormat() == protocol.Binary
-	if c.wantStateful && req.Version >= 2 && c.t.Name() == transport.WebSockets {
+	if c.wantStateful && req.Version >= 2 && transport.Caps(c.t).Resumable {
 		c.enableStateful()
 	}
 	reply := protocol.AppendHandshakeResponse(nil, "")
@@ -849,7 +847,7 @@ func (c *conn) teardown(readErr error) {
 	case errors.As(readErr, &pe):
 		c.logger().InfoContext(c.ctx, "closing connection after bad input", "error", pe.msg)
 		c.closeWith(&protocol.Close{Error: "Connection closed with an error. InvalidDataException: " + pe.msg}, readErr)
-	case errors.Is(readErr, io.EOF) && timedOut(c.t0):
+	case errors.Is(readErr, io.EOF) && transport.TimedOut(c.t0):
 		c.closeWith(nil, fmt.Errorf("%w: no poll within the disconnect timeout", ErrClientTimeout))
 	case errors.Is(readErr, errClientClosed), errors.Is(readErr, io.EOF):
 		c.closeWith(nil, nil)

@@ -38,6 +38,7 @@ type Hub struct {
 	onConnected    func(*Context) error
 	onDisconnected func(*Context, error)
 	cluster        *cluster // nil without a backplane
+	transports     []transport.Handler
 	writers        *writerPool
 	clock          atomic.Int64 // unix nanos, updated every tick; see conn.wrote
 
@@ -60,7 +61,6 @@ type Hub struct {
 	pendingByAddr map[string]int    // pending negotiations per client address
 	userSlots     map[string]int    // WithMaxConnectionsPerUser: slots taken per user
 	liveSlots     map[string]string // user holding a slot, by tokenKey of a live token
-	endedPolls    endedPolls        // long-polling connections the server ended; see lpended.go
 }
 
 type pendingConn struct {
@@ -113,6 +113,12 @@ func New(hub any, opts ...Option) (*Hub, error) {
 	for _, m := range methods {
 		h.exact[m.name] = m
 	}
+	h.transports = transport.Handlers(transport.Config{
+		WebSocket:      transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: cfg.writeTimeout, IdleAfter: cfg.wsIdleAfter, CloseTimeout: cfg.wsCloseTimeout, Lingering: &h.lingering},
+		LongPolling:    transport.LongPollingOptions{PollTimeout: cfg.pollTimeout, DisconnectTimeout: cfg.disconnectTimeout, WriteTimeout: cfg.writeTimeout},
+		WriteTimeout:   cfg.writeTimeout,
+		MaxRequestBody: cfg.maxRequestBody,
+	})
 	if hk.onConnected != nil || hk.onDisconnected != nil || len(cfg.connectionFilters) > 0 {
 		h.onConnected, h.onDisconnected = h.connectHook(), h.disconnectHook()
 	}
@@ -189,21 +195,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveNegotiate(w, r)
 		return
 	}
-	switch {
-	case transport.IsWebSocketUpgrade(r):
-		h.serveWebSocket(w, r)
-	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
-		h.serveSSE(w, r)
-	case r.Method == http.MethodGet:
-		h.servePoll(w, r)
-	case r.Method == http.MethodPost:
-		h.servePost(w, r)
-	case r.Method == http.MethodDelete:
-		h.serveDelete(w, r)
-	default:
-		w.Header().Set("Allow", "GET, POST, DELETE")
-		transport.Error(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	var live transport.Conn
+	if c, _, _ := h.liveConn(r.URL.Query().Get("id")); c != nil {
+		live = c.t0
 	}
+	for _, hd := range h.transports {
+		if hd.Match(r, live) {
+			hd.Serve(transportHost{h}, w, r)
+			return
+		}
+	}
+	w.Header().Set("Allow", "GET, POST, DELETE")
+	transport.Error(w, http.StatusMethodNotAllowed, "Method not allowed.")
 }
 
 func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
@@ -265,7 +268,8 @@ func (h *Hub) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 }
 
 // availableTransports lists the configured transports with the transfer
-// formats of the configured protocols (SSE carries text only).
+// formats of the configured protocols (a transport without Binary, such as
+// SSE, carries text only).
 func (h *Hub) availableTransports() []transport.AvailableTransport {
 	var formats []string
 	for _, f := range []protocol.TransferFormat{protocol.Text, protocol.Binary} {
@@ -278,8 +282,12 @@ func (h *Hub) availableTransports() []transport.AvailableTransport {
 	}
 	var out []transport.AvailableTransport
 	for _, name := range h.cfg.transports {
+		hd := h.transportHandler(name)
+		if hd == nil {
+			continue
+		}
 		fs := formats
-		if name == transport.ServerSentEvents {
+		if !hd.Binary() {
 			if len(formats) == 0 || formats[0] != protocol.Text.String() {
 				continue
 			}
@@ -390,9 +398,9 @@ func (h *Hub) claimAny(r *http.Request, transportName, user string, allowNew boo
 
 // open admits a request that opens a connection on the named transport:
 // the transport must be enabled, the request authenticated and allowed,
-// and its token claimable (WebSockets may also start without one:
+// and its token claimable (with allowNew, r may also name none:
 // skipNegotiation). On refusal it has answered w.
-func (h *Hub) open(w http.ResponseWriter, r *http.Request, transportName string) (id, token string, ident *Identity, stateful, ok bool) {
+func (h *Hub) open(w http.ResponseWriter, r *http.Request, transportName string, allowNew bool) (id, token string, ident *Identity, stateful, ok bool) {
 	if !h.allowsTransport(transportName) {
 		transport.Error(w, http.StatusBadRequest, "The %s transport is not enabled on this hub.", transportName)
 		return
@@ -400,7 +408,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request, transportName string)
 	if ident, ok = h.admit(w, r); !ok {
 		return
 	}
-	id, token, stateful, status, msg := h.claimAny(r, transportName, ident.UserID, transportName == transport.WebSockets)
+	id, token, stateful, status, msg := h.claimAny(r, transportName, ident.UserID, allowNew)
 	if status != 0 {
 		transport.Error(w, status, "%s", msg)
 		return "", "", nil, false, false
@@ -424,199 +432,12 @@ func (h *Hub) release(token string) {
 	h.mu.Unlock()
 }
 
-func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if c, _, _ := h.liveConn(r.URL.Query().Get("id")); c != nil {
-		if h.sameUser(w, r, c) {
-			h.resumeWebSocket(w, r, c)
-		}
-		return
-	}
-	id, token, ident, stateful, ok := h.open(w, r, transport.WebSockets)
-	if !ok {
-		return
-	}
-	t, err := h.upgrade(w, r)
-	if err != nil {
-		h.release(token)
-		return
-	}
-	c := newConn(h, t, id, token, r, ident)
-	c.wantStateful = stateful
-	h.start(c)
-	// The connection reads on a goroutine of its own, so that net/http's
-	// goroutine returns and lets go of its buffers and deep stack: an
-	// idle connection costs a few KiB.
-	c.onServed = func() { h.release(token) }
-	go func() {
-		if c.serve() {
-			c.onServed()
-		}
-	}()
-}
-
-func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (transport.Conn, error) {
-	if err := h.canServe(w, r, transport.WebSockets); err != nil {
-		return nil, err
-	}
-	t, err := transport.UpgradeWebSocket(w, r, transport.WebSocketOptions{CheckOrigin: h.checkOrigin, WriteTimeout: h.cfg.writeTimeout, IdleAfter: h.cfg.wsIdleAfter, CloseTimeout: h.cfg.wsCloseTimeout, Lingering: &h.lingering})
-	if err != nil {
-		h.cfg.logger.DebugContext(r.Context(), "WebSocket upgrade failed", "transport", transport.WebSockets, "error", err)
-	}
-	return t, err
-}
-
-// resumeWebSocket answers a WebSocket request for a live connection: a
-// stateful connection takes it as its new transport (no handshake), any
-// other gets 409, and a closing one 404.
-func (h *Hub) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
-	c.qmu.Lock()
-	closing, stateful := c.closing, c.stateful
-	c.qmu.Unlock()
-	switch {
-	case closing:
-		transport.Error(w, http.StatusNotFound, "No Connection with that ID.")
-		return
-	case c.t0.Name() != transport.WebSockets:
-		transport.Error(w, http.StatusBadRequest, "Cannot change transports mid-connection.")
-		return
-	case !stateful:
-		transport.Error(w, http.StatusConflict, "Connection already has a transport.")
-		return
-	}
-	t, err := h.upgrade(w, r)
-	if err != nil {
-		return
-	}
-	if !c.offerResume(t) {
-		t.Close()
-	}
-}
-
-func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
-	id, token, ident, _, ok := h.open(w, r, transport.ServerSentEvents)
-	if !ok {
-		return
-	}
-	defer h.release(token)
-	if h.canServe(w, r, transport.ServerSentEvents) != nil {
-		return
-	}
-	t := transport.NewSSE(w, r, h.cfg.writeTimeout)
-	c := h.start(newConn(h, t, id, token, r, ident))
-	defer h.clusterServeToken(c)()
-	if err := t.Open(); err != nil {
-		c.logger().DebugContext(c.ctx, "starting an event stream failed", "error", err)
-		c.closeWith(nil, err)
-	}
-	c.serve()
-}
-
-// servePoll answers a long poll: the first one of a negotiated connection
-// starts it, later ones collect what the server has queued.
-func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("id")
-	if c, status, msg := h.liveConn(token); c != nil {
-		lp, ok := c.t0.(*transport.LongPoll)
-		if !ok {
-			transport.Error(w, http.StatusBadRequest, "This connection uses the %s transport.", c.t0.Name())
-			return
-		}
-		if h.sameUser(w, r, c) {
-			lp.Poll(w, r)
-		}
-		return
-	} else if status == http.StatusNotFound && h.endedPolls.take(tokenKey(token), time.Now()) {
-		w.WriteHeader(http.StatusNoContent) // the connection is over
-		return
-	} else if status != http.StatusNotFound {
-		transport.Error(w, status, "%s", msg)
-		return
-	} else if !h.negotiatedHere(token) && h.forwardHTTP(w, r, token) {
-		return
-	}
-	if t := h.startLongPoll(w, r); t != nil {
-		t.FirstPoll(w)
-	}
-}
-
-// startLongPoll starts the negotiated long-polling connection that r names
-// and returns its transport, or answers w and returns nil.
-func (h *Hub) startLongPoll(w http.ResponseWriter, r *http.Request) *transport.LongPoll {
-	id, token, ident, _, ok := h.open(w, r, transport.LongPolling)
-	if !ok {
-		return nil
-	}
-	t := transport.NewLongPoll(transport.LongPollingOptions{PollTimeout: h.cfg.pollTimeout, DisconnectTimeout: h.cfg.disconnectTimeout, WriteTimeout: h.cfg.writeTimeout})
-	c := h.start(newConn(h, t, id, token, r, ident))
-	stopServing := h.clusterServeToken(c)
-	go func() {
-		defer h.release(token)
-		defer stopServing()
-		c.serve()
-		if !t.TimedOut() {
-			h.endedPolls.add(tokenKey(token), time.Now(), h.cfg.disconnectTimeout)
-		}
-	}()
-	return t
-}
-
 // isPending reports whether token names a negotiated connection that no
 // transport request has started yet.
 func (h *Hub) isPending(token string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return token != "" && h.pending[tokenKey(token)] != nil
-}
-
-func (h *Hub) servePost(w http.ResponseWriter, r *http.Request) {
-	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
-	if c == nil && status == http.StatusNotFound && h.isPending(r.URL.Query().Get("id")) {
-		// A send before the first poll. ASP.NET Core accepts it (the data
-		// waits for the connection to start), and some long-polling
-		// clients (signalrcore) send the handshake first: start the
-		// connection as long polling, the only transport that sends by
-		// POST; the client's first GET then collects the reply.
-		if h.startLongPoll(w, r) == nil {
-			return
-		}
-		c, status, msg = h.liveConn(r.URL.Query().Get("id"))
-	}
-	if c == nil {
-		if status == http.StatusNotFound && h.forwardHTTP(w, r, r.URL.Query().Get("id")) {
-			return
-		}
-		transport.Error(w, status, "%s", msg)
-		return
-	}
-	if !h.sameUser(w, r, c) {
-		return
-	}
-	p, ok := c.t0.(transport.Poster)
-	if !ok {
-		w.Header().Set("Allow", "GET")
-		transport.Error(w, http.StatusMethodNotAllowed, "POST requests are not allowed on %s connections.", c.t0.Name())
-		return
-	}
-	p.HandlePost(w, r, h.cfg.maxRequestBody)
-}
-
-func (h *Hub) serveDelete(w http.ResponseWriter, r *http.Request) {
-	c, status, msg := h.liveConn(r.URL.Query().Get("id"))
-	if c == nil {
-		if status == http.StatusNotFound && h.forwardHTTP(w, r, r.URL.Query().Get("id")) {
-			return
-		}
-		transport.Error(w, status, "%s", msg)
-		return
-	}
-	lp, ok := c.t0.(*transport.LongPoll)
-	if !ok {
-		transport.Error(w, http.StatusBadRequest, "DELETE is only for long-polling connections.")
-		return
-	}
-	if h.sameUser(w, r, c) {
-		lp.Stop(w)
-	}
 }
 
 // liveConn finds the connection a transport request names.
@@ -707,7 +528,7 @@ func (h *Hub) tick(now int64, pings [][]byte) {
 	keepAlive, timeout := int64(h.cfg.keepAlive), int64(h.cfg.clientTimeout)
 	var expired []*conn
 	h.reg.eachConn(func(c *conn) {
-		if c.t0.Name() == transport.LongPolling {
+		if !transport.Caps(c.t0).Pings {
 			return // long polling has its own liveness rule and no pings
 		}
 		if timeout > 0 && c.pingSeen.Load() && now-c.lastRead.Load() > timeout {

@@ -84,17 +84,47 @@ const (
 
 var statusNames = [numStatuses]string{"normal_closure", "timeout", "app_shutdown"}
 
-// transportNames are the transports as ASP.NET Core names them in metrics.
-var transportNames = [...]string{"web_sockets", "server_sent_events", "long_polling"}
-
-func transportIndex(name string) int {
-	switch name {
-	case transport.ServerSentEvents:
-		return 1
-	case transport.LongPolling:
-		return 2
+// transportLabel is a transport's name as ASP.NET Core writes it in
+// metrics: "WebSockets" is "web_sockets", "LongPolling" "long_polling".
+func transportLabel(name string) string {
+	b := make([]byte, 0, len(name)+4)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && 'a' <= name[i-1] && name[i-1] <= 'z' {
+				b = append(b, '_')
+			}
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
 	}
-	return 0
+	return string(b)
+}
+
+// transportMetricAttrs are the attribute sets of one transport.
+type transportMetricAttrs struct {
+	active   []metric.AddOption
+	duration [numStatuses][]metric.RecordOption
+}
+
+func newTransportMetricAttrs(name string) *transportMetricAttrs {
+	t := attribute.String(attrTransport, transportLabel(name))
+	a := &transportMetricAttrs{active: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(t))}}
+	for s, sn := range statusNames {
+		set := attribute.NewSet(t, attribute.String(attrConnectionStatus, sn))
+		a.duration[s] = []metric.RecordOption{metric.WithAttributeSet(set)}
+	}
+	return a
+}
+
+// attrsOf returns the attribute sets of the transport named name:
+// made once for the transports of package transport, on each call for any
+// other.
+func (m *hubMetrics) attrsOf(name string) *transportMetricAttrs {
+	if a := m.transportAttrs[name]; a != nil {
+		return a
+	}
+	return newTransportMetricAttrs(name)
 }
 
 // Why an invocation failed: the values of attrErrorType.
@@ -129,8 +159,7 @@ type hubMetrics struct {
 	busCluster       atomic.Pointer[cluster]
 
 	// Attribute sets, made once so that recording allocates nothing.
-	transportAttrs [len(transportNames)][]metric.AddOption
-	durationAttrs  [len(transportNames)][numStatuses][]metric.RecordOption
+	transportAttrs map[string]*transportMetricAttrs // by transport name
 	methods        map[*method]*methodAttrs
 	unknownMethod  []metric.AddOption
 
@@ -252,13 +281,9 @@ func newHubMetrics(mp metric.MeterProvider, methods map[string]*method) (*hubMet
 		return nil, fmt.Errorf("signalr: WithMeterProvider: %w", errors.Join(errs...))
 	}
 
-	for i, tn := range transportNames {
-		t := attribute.String(attrTransport, tn)
-		m.transportAttrs[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(t))}
-		for s, sn := range statusNames {
-			set := attribute.NewSet(t, attribute.String(attrConnectionStatus, sn))
-			m.durationAttrs[i][s] = []metric.RecordOption{metric.WithAttributeSet(set)}
-		}
+	m.transportAttrs = make(map[string]*transportMetricAttrs)
+	for _, name := range transport.Names() {
+		m.transportAttrs[name] = newTransportMetricAttrs(name)
 	}
 	for _, hm := range methods {
 		name := attribute.String(attrMethod, hm.name)
@@ -291,7 +316,7 @@ func (m *hubMetrics) connectionStarted(c *conn) {
 	if m == nil {
 		return
 	}
-	m.activeConns.Add(context.Background(), 1, m.transportAttrs[transportIndex(c.t0.Name())]...)
+	m.activeConns.Add(context.Background(), 1, m.attrsOf(c.t0.Name()).active...)
 }
 
 // connectionEnded counts c as gone and records how long it lasted and why
@@ -300,10 +325,10 @@ func (m *hubMetrics) connectionEnded(c *conn, reason error) {
 	if m == nil {
 		return
 	}
-	ti := transportIndex(c.t0.Name())
+	ta := m.attrsOf(c.t0.Name())
 	ctx := context.Background()
-	m.activeConns.Add(ctx, -1, m.transportAttrs[ti]...)
-	m.connDuration.Record(ctx, time.Since(c.created).Seconds(), m.durationAttrs[ti][connectionStatus(c, reason)]...)
+	m.activeConns.Add(ctx, -1, ta.active...)
+	m.connDuration.Record(ctx, time.Since(c.created).Seconds(), ta.duration[connectionStatus(c, reason)]...)
 }
 
 // connectionStatus maps why a connection ended to ASP.NET Core's statuses.
@@ -315,19 +340,12 @@ func connectionStatus(c *conn, reason error) int {
 		errors.Is(reason, ErrHandshakeTimeout),
 		errors.Is(reason, os.ErrDeadlineExceeded):
 		return statusTimeout
-	case timedOut(c.t0):
+	case transport.TimedOut(c.t0):
 		return statusTimeout // long polling: no poll within the disconnect timeout
 	case c.proto == nil && time.Since(c.created) >= c.hub.cfg.handshakeTimeout:
 		return statusTimeout // no handshake within the handshake timeout
 	}
 	return statusNormal
-}
-
-// timedOut reports whether t ended for want of the client (a long poll
-// that did not come).
-func timedOut(t transport.Conn) bool {
-	to, ok := t.(interface{ TimedOut() bool })
-	return ok && to.TimedOut()
 }
 
 // received counts one message of n bytes read from a client.

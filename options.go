@@ -140,7 +140,7 @@ func defaultConfig() config {
 		negotiateTimeout:       DefaultNegotiateTimeout,
 		maxPendingNegotiations: DefaultMaxPendingNegotiations,
 		protocols:              []protocol.HubProtocol{protocol.JSON{}, protocol.MessagePack{}},
-		transports:             []string{transport.WebSockets, transport.ServerSentEvents, transport.LongPolling},
+		transports:             transport.Names(),
 		pollTimeout:            DefaultLongPollTimeout,
 		disconnectTimeout:      DefaultDisconnectTimeout,
 		maxRequestBody:         DefaultMaxRequestBodySize,
@@ -292,7 +292,8 @@ func WithProtocols(ps ...protocol.HubProtocol) Option {
 
 // WithTransports sets the transports clients may use, by name:
 // "WebSockets", "ServerSentEvents", "LongPolling" (default: all three, in
-// that order of preference). Negotiate lists them in the order given.
+// that order of preference). Negotiate lists them in the order given; a
+// name that package transport does not know is left out.
 func WithTransports(names ...string) Option {
 	return func(c *config) {
 		if len(names) > 0 {

@@ -45,7 +45,7 @@ func newWriterPool() *writerPool {
 
 // startWriter runs c's writer. The caller has just set c.writing.
 func (c *conn) startWriter() {
-	if _, ok := c.t.(transport.Waiter); ok {
+	if transport.Caps(c.t).WaitsForPoll {
 		// A long-polling writer waits for the client's next poll: it gets
 		// a goroutine of its own rather than holding a worker.
 		go c.writeFn()
@@ -62,7 +62,7 @@ type startBatch struct {
 }
 
 func (b *startBatch) add(c *conn) {
-	if _, ok := c.t.(transport.Waiter); ok {
+	if transport.Caps(c.t).WaitsForPoll {
 		c.startWriter()
 		return
 	}

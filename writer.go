@@ -153,11 +153,11 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		if w, ok := c.t.(transport.Waiter); ok && !c.waited {
+		if transport.Caps(c.t).WaitsForPoll && !c.waited {
 			// Wait for the client to ask before gathering the batch, so
 			// that everything queued meanwhile goes out together.
 			c.qmu.Unlock()
-			err := w.WaitWritable()
+			err := transport.WaitWritable(c.t)
 			c.qmu.Lock()
 			c.waited = err == nil
 			if err != nil {

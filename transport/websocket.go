@@ -151,6 +151,11 @@ type wsClosing struct {
 
 func (c *wsConn) Name() string { return WebSockets }
 
+// Capabilities implements Capable.
+func (c *wsConn) Capabilities() Capabilities {
+	return Capabilities{TypedFrames: true, Binary: true, Resumable: true, Pings: true}
+}
+
 func (c *wsConn) NextReader() (bool, io.Reader, error) {
 	c.lmu.Lock()
 	c.started = true
@@ -512,3 +517,83 @@ func (l *Lingering) Wait(ctx context.Context) {
 
 // IsWebSocketUpgrade reports whether r asks to upgrade to a WebSocket.
 func IsWebSocketUpgrade(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// webSocketHandler serves WebSocket upgrades: a new connection, or a new
+// socket for a stateful connection that lost its own.
+type webSocketHandler struct{ opts WebSocketOptions }
+
+func newWebSocketHandler(cfg Config) *webSocketHandler {
+	return &webSocketHandler{opts: cfg.WebSocket}
+}
+
+func (*webSocketHandler) Name() string { return WebSockets }
+
+func (*webSocketHandler) Binary() bool { return true }
+
+// Match takes upgrades, and POSTs to a WebSocket connection (refused).
+func (hd *webSocketHandler) Match(r *http.Request, live Conn) bool {
+	if IsWebSocketUpgrade(r) {
+		return true
+	}
+	return r.Method == http.MethodPost && live != nil && live.Name() == hd.Name()
+}
+
+// Serve upgrades r: for a live connection the socket resumes it, else it
+// opens a new connection (without a token: skipNegotiation).
+func (hd *webSocketHandler) Serve(host Host, w http.ResponseWriter, r *http.Request) {
+	if !IsWebSocketUpgrade(r) {
+		serveLive(host, w, r, hd.ServeConn)
+		return
+	}
+	if s, _, _ := host.Lookup(r.URL.Query().Get("id")); s != nil {
+		if s.Authorize(w, r) {
+			hd.resume(host, w, r, s)
+		}
+		return
+	}
+	claim := host.Claim(w, r, WebSockets, true)
+	if claim == nil {
+		return
+	}
+	t, err := hd.upgrade(host, w, r)
+	if err != nil {
+		claim.Release()
+		return
+	}
+	claim.Start(t, nil)
+}
+
+// ServeConn refuses: a WebSocket connection has no later requests.
+func (*webSocketHandler) ServeConn(w http.ResponseWriter, r *http.Request, t Conn) { refuse(w, r, t) }
+
+// resume answers an upgrade for a live connection: a stateful one takes
+// the socket as its new transport (no handshake), any other gets 409, a
+// closing one 404, one of another transport 400.
+func (hd *webSocketHandler) resume(host Host, w http.ResponseWriter, r *http.Request, s Session) {
+	if s.Transport().Name() != hd.Name() {
+		Error(w, http.StatusBadRequest, "Cannot change transports mid-connection.")
+		return
+	}
+	if status, msg := s.CanResume(); status != 0 {
+		Error(w, status, "%s", msg)
+		return
+	}
+	t, err := hd.upgrade(host, w, r)
+	if err != nil {
+		return
+	}
+	if !s.Resume(t) {
+		t.Close()
+	}
+}
+
+func (hd *webSocketHandler) upgrade(host Host, w http.ResponseWriter, r *http.Request) (Conn, error) {
+	if err := checkWriter(host, w, r, WebSockets); err != nil {
+		return nil, err
+	}
+	t, err := UpgradeWebSocket(w, r, hd.opts)
+	if err != nil {
+		host.Logger().DebugContext(r.Context(), "WebSocket upgrade failed", "transport", WebSockets, "error", err)
+	}
+	return t, err
+}

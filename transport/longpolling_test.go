@@ -1,0 +1,305 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lpStart negotiates token and opens its connection with the first poll.
+func lpStart(t *testing.T, host *fakeHost, url, token string) *fakeSession {
+	t.Helper()
+	host.negotiate(token)
+	a := do(t, http.MethodGet, url+"?id="+token, "")
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, "application/octet-stream", a.header.Get("Content-Type"))
+	require.Empty(t, a.body, "the first poll is answered at once, empty")
+	s := host.session(token)
+	require.NotNil(t, s)
+	t.Cleanup(func() {
+		s.tr.Close()
+		host.mu.Lock()
+		if host.holdLive {
+			select {
+			case <-s.unhold:
+			default:
+				close(s.unhold)
+			}
+		}
+		host.mu.Unlock()
+		wait(t, s.gone, "the connection to end")
+	})
+	return s
+}
+
+func lpConfig() Config {
+	return Config{LongPolling: LongPollingOptions{PollTimeout: 300 * time.Millisecond, DisconnectTimeout: 2 * time.Second}}
+}
+
+func TestLongPollingPollCarriesWhatIsWritten(t *testing.T) {
+	host := newFakeHost(t)
+	srv := serveHandlers(t, host, lpConfig())
+	s := lpStart(t, host, srv.URL, "tok")
+
+	write := make(chan error, 1)
+	go func() { write <- s.tr.WriteFrame(false, []byte("one\x1e"), []byte("two\x1e")) }()
+	a := do(t, http.MethodGet, srv.URL+"?id=tok", "")
+	require.Equal(t, http.StatusOK, a.status)
+	assert.Equal(t, "application/octet-stream", a.header.Get("Content-Type"))
+	assert.Equal(t, "one\x1etwo\x1e", a.body, "the parts of a frame go out in one response")
+	require.NoError(t, <-write)
+
+	// Nothing to send: the poll is held for the poll timeout, then 200, empty.
+	a = do(t, http.MethodGet, srv.URL+"?id=tok", "")
+	assert.Equal(t, http.StatusOK, a.status)
+	assert.Empty(t, a.body)
+}
+
+func TestLongPollingWaitWritableWaitsForAPoll(t *testing.T) {
+	host := newFakeHost(t)
+	srv := serveHandlers(t, host, lpConfig())
+	s := lpStart(t, host, srv.URL, "tok")
+	require.True(t, Caps(s.tr).WaitsForPoll)
+
+	waited := make(chan error, 1)
+	go func() { waited <- WaitWritable(s.tr) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitWritable returned %v with no poll open", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	got := make(chan answer, 1)
+	go func() { got <- do(t, http.MethodGet, srv.URL+"?id=tok", "") }()
+	select {
+	case err := <-waited:
+		require.NoError(t, err)
+	case <-time.After(testWait):
+		t.Fatal("WaitWritable did not return once a poll came")
+	}
+	require.NoError(t, s.tr.WriteFrame(false, []byte("x")))
+	assert.Equal(t, "x", (<-got).body)
+}
+
+func TestLongPollingConcurrentPollIsRefused(t *testing.T) {
+	host := newFakeHost(t)
+	cfg := lpConfig()
+	cfg.LongPolling.PollTimeout = 10 * time.Second
+	srv := serveHandlers(t, host, cfg)
+	s := lpStart(t, host, srv.URL, "tok")
+
+	first := make(chan answer, 1)
+	go func() { first <- do(t, http.MethodGet, srv.URL+"?id=tok", "") }()
+	// Wait until the first poll holds the connection.
+	lp := s.tr.(*LongPoll)
+	deadline := time.Now().Add(testWait)
+	for !lp.polling.Load() {
+		require.True(t, time.Now().Before(deadline), "the first poll never arrived")
+		time.Sleep(time.Millisecond)
+	}
+	a := do(t, http.MethodGet, srv.URL+"?id=tok", "")
+	assert.Equal(t, http.StatusConflict, a.status)
+	assert.Equal(t, "text/plain; charset=utf-8", a.header.Get("Content-Type"))
+	assert.Contains(t, a.body, "A poll is already in progress")
+
+	require.NoError(t, s.tr.WriteFrame(false, []byte("for the first")))
+	assert.Equal(t, "for the first", (<-first).body)
+}
+
+func TestLongPollingPostIsAFrame(t *testing.T) {
+	host := newFakeHost(t)
+	cfg := lpConfig()
+	cfg.MaxRequestBody = 8
+	srv := serveHandlers(t, host, cfg)
+	s := lpStart(t, host, srv.URL, "tok")
+
+	a := do(t, http.MethodPost, srv.URL+"?id=tok", "12345678")
+	assert.Equal(t, http.StatusOK, a.status, "a body at the limit")
+	assert.Equal(t, "12345678", s.frame(t))
+
+	a = do(t, http.MethodPost, srv.URL+"?id=tok", "x", "X-User", "mallory")
+	assert.Equal(t, http.StatusForbidden, a.status, "a POST from another user")
+
+	// Past the limit: the reader fails, and the connection ends.
+	a = do(t, http.MethodPost, srv.URL+"?id=tok", "123456789")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, a.status, "a body past the limit")
+	assert.Contains(t, a.body, "exceeds 8 bytes")
+
+	a = do(t, http.MethodPost, srv.URL+"?id=other", "x")
+	assert.Equal(t, http.StatusNotFound, a.status, "a POST to an unknown id")
+	assert.Equal(t, "No Connection with that ID.", a.body)
+
+	a = do(t, http.MethodPost, srv.URL, "x")
+	assert.Equal(t, http.StatusBadRequest, a.status, "a POST without an id")
+}
+
+// A client may send before its first poll (signalrcore sends the
+// handshake first): the POST starts the connection.
+func TestLongPollingPostBeforeFirstPoll(t *testing.T) {
+	host := newFakeHost(t)
+	srv := serveHandlers(t, host, lpConfig())
+	host.negotiate("tok")
+	posted := make(chan answer, 1)
+	go func() { posted <- do(t, http.MethodPost, srv.URL+"?id=tok", "hello") }()
+	s := host.started(t, "tok")
+	assert.Equal(t, "hello", s.frame(t))
+	assert.Equal(t, http.StatusOK, (<-posted).status)
+	a := do(t, http.MethodGet, srv.URL+"?id=tok", "")
+	assert.Equal(t, http.StatusOK, a.status, "the first poll after the POST")
+	s.tr.Close()
+	wait(t, s.gone, "the connection to end")
+}
+
+func TestLongPollingDelete(t *testing.T) {
+	host := newFakeHost(t)
+	cfg := lpConfig()
+	cfg.LongPolling.PollTimeout = 10 * time.Second
+	srv := serveHandlers(t, host, cfg)
+	s := lpStart(t, host, srv.URL, "tok")
+
+	open := make(chan answer, 1)
+	go func() { open <- do(t, http.MethodGet, srv.URL+"?id=tok", "") }()
+	lp := s.tr.(*LongPoll)
+	deadline := time.Now().Add(testWait)
+	for !lp.polling.Load() {
+		require.True(t, time.Now().Before(deadline), "the poll never arrived")
+		time.Sleep(time.Millisecond)
+	}
+	a := do(t, http.MethodDelete, srv.URL+"?id=tok", "", "X-User", "mallory")
+	assert.Equal(t, http.StatusForbidden, a.status, "another user's DELETE")
+	a = do(t, http.MethodDelete, srv.URL+"?id=tok", "")
+	assert.Equal(t, http.StatusAccepted, a.status)
+	assert.Equal(t, http.StatusNoContent, (<-open).status, "the open poll ends with the connection")
+	wait(t, s.done, "the reader to end")
+	assert.ErrorIs(t, s.readErr, io.EOF, "a stop is a clean close")
+
+	a = do(t, http.MethodDelete, srv.URL+"?id=unknown", "")
+	assert.Equal(t, http.StatusNotFound, a.status)
+}
+
+// After the server ends a connection, one poll gets 204 and later ones
+// 404, whether that poll reaches the connection while it closes or after
+// it is gone.
+func TestLongPollingPollAfterCloseIs204Once(t *testing.T) {
+	t.Run("while the connection closes", func(t *testing.T) {
+		host := newFakeHost(t)
+		host.holdLive = true // the connection stays findable after its transport closed
+		srv := serveHandlers(t, host, lpConfig())
+		s := lpStart(t, host, srv.URL, "tok")
+		s.tr.Close()
+		wait(t, s.done, "the reader to end")
+		assert.Equal(t, http.StatusNoContent, do(t, http.MethodGet, srv.URL+"?id=tok", "").status)
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status, "a second poll, the connection still closing")
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodDelete, srv.URL+"?id=tok", "").status, "a DELETE, the connection still closing")
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodPost, srv.URL+"?id=tok", "x").status, "a POST, the connection still closing")
+		close(s.unhold)
+		wait(t, s.gone, "the connection to end")
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status, "a poll once it is gone")
+	})
+	t.Run("after it is gone", func(t *testing.T) {
+		host := newFakeHost(t)
+		srv := serveHandlers(t, host, lpConfig())
+		s := lpStart(t, host, srv.URL, "tok")
+		s.tr.Close()
+		wait(t, s.gone, "the connection to end")
+		assert.Equal(t, http.StatusNoContent, do(t, http.MethodGet, srv.URL+"?id=tok", "").status)
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status)
+	})
+	t.Run("no poll within the disconnect timeout", func(t *testing.T) {
+		host := newFakeHost(t)
+		cfg := lpConfig()
+		cfg.LongPolling.DisconnectTimeout = 100 * time.Millisecond
+		srv := serveHandlers(t, host, cfg)
+		s := lpStart(t, host, srv.URL, "tok")
+		wait(t, s.gone, "the connection to time out")
+		assert.True(t, TimedOut(s.tr))
+		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.URL+"?id=tok", "").status, "the client left: no 204")
+	})
+}
+
+func TestLongPollingUnknownAndForwarded(t *testing.T) {
+	host := newFakeHost(t)
+	srv := serveHandlers(t, host, lpConfig())
+	a := do(t, http.MethodGet, srv.URL+"?id=nobody", "")
+	assert.Equal(t, http.StatusNotFound, a.status, "a poll for an unknown token")
+	a = do(t, http.MethodGet, srv.URL, "")
+	assert.Equal(t, http.StatusBadRequest, a.status, "a poll without a token")
+
+	host.mu.Lock()
+	host.forward = true
+	host.mu.Unlock()
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		a = do(t, m, srv.URL+"?id=elsewhere", "x")
+		assert.Equal(t, http.StatusTeapot, a.status, "%s for a connection of another node is forwarded", m)
+	}
+	assert.Equal(t, 3, host.forwards)
+
+	// A token negotiated here starts here, without asking the cluster.
+	host.negotiate("here")
+	a = do(t, http.MethodGet, srv.URL+"?id=here", "")
+	assert.Equal(t, http.StatusOK, a.status)
+	s := host.session("here")
+	require.NotNil(t, s)
+	s.tr.Close()
+	wait(t, s.gone, "the connection to end")
+}
+
+// A client that sends a poll and does not read the answer fails the write
+// at the write timeout instead of holding the writer.
+func TestLongPollingWriteTimeout(t *testing.T) {
+	host := newFakeHost(t)
+	cfg := lpConfig()
+	cfg.LongPolling.PollTimeout = 10 * time.Second
+	cfg.LongPolling.WriteTimeout = 100 * time.Millisecond
+	srv := serveHandlers(t, host, cfg)
+	s := lpStart(t, host, srv.URL, "tok")
+
+	nc, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.URL, "http://"), testWait)
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = fmt.Fprintf(nc, "GET /?id=tok HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	lp := s.tr.(*LongPoll)
+	deadline := time.Now().Add(testWait)
+	for !lp.polling.Load() {
+		require.True(t, time.Now().Before(deadline), "the poll never arrived")
+		time.Sleep(time.Millisecond)
+	}
+	big := make([]byte, 64<<20) // more than the socket buffers hold
+	done := make(chan error, 1)
+	go func() { done <- s.tr.WriteFrame(true, big) }()
+	select {
+	case err = <-done:
+		require.Error(t, err, "a write the client never read")
+	case <-time.After(testWait):
+		t.Fatal("the write was not bounded by the write timeout")
+	}
+}
+
+// Match routes polls, stops, and sends to long polling or to no live
+// connection; it leaves upgrades and event streams alone.
+func TestLongPollingMatch(t *testing.T) {
+	hd := newLongPollingHandler(Config{})
+	req := func(method string, header ...string) *http.Request {
+		r, _ := http.NewRequestWithContext(context.Background(), method, "/hub?id=x", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	sse := &SSE{}
+	lp := &LongPoll{}
+	assert.True(t, hd.Match(req(http.MethodGet), nil))
+	assert.True(t, hd.Match(req(http.MethodDelete), sse), "a DELETE for another transport is refused here")
+	assert.True(t, hd.Match(req(http.MethodPost), nil))
+	assert.True(t, hd.Match(req(http.MethodPost), lp))
+	assert.False(t, hd.Match(req(http.MethodPost), sse))
+	assert.False(t, hd.Match(req(http.MethodPut), nil))
+}
