@@ -33,7 +33,8 @@ func TestMetricsPage(t *testing.T) {
 
 	// active returns the active WebSocket connections /metrics reports,
 	// "" if none is reported.
-	const series = `signalr_server_active_connections{signalr_transport="web_sockets"} `
+	// The exporter adds the instrumentation scope's labels.
+	const name, label = "signalr_server_active_connections{", `signalr_transport="web_sockets"`
 	active := func() string {
 		t.Helper()
 		resp, err := client.Get(srv.URL + "/metrics")
@@ -46,8 +47,9 @@ func TestMetricsPage(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, string(body), "# TYPE signalr_server_sent_messages_total counter\n")
 		for sc := bufio.NewScanner(strings.NewReader(string(body))); sc.Scan(); {
-			if v, ok := strings.CutPrefix(sc.Text(), series); ok {
-				return v
+			line := sc.Text()
+			if strings.HasPrefix(line, name) && strings.Contains(line, label) {
+				return line[strings.LastIndexByte(line, ' ')+1:]
 			}
 		}
 		return ""
