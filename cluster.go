@@ -91,7 +91,7 @@ type envelope struct {
 type node interface {
 	// deliver hands o to the local recipients of rt (clients.go).
 	deliver(rt route, o *outbound)
-	// localConn returns the local connection id, or nil.
+	// localConn returns the connection id if this node holds it, or nil.
 	localConn(id string) *conn
 	// joinGroup and leaveGroup change a local connection's groups as
 	// Groups.Add and Groups.Remove do (groups.go).
@@ -832,8 +832,8 @@ func (cl *cluster) claim(ctx context.Context, token, user string) (id string, st
 	return reply.Conn, reply.Stateful, true
 }
 
-// The hub's entry points into the cluster. Each does nothing (or finds no
-// connection) without a backplane.
+// The hub's entry points into the cluster (hub.go calls them). Each does
+// nothing, or finds no connection, without a backplane.
 
 func (h *Hub) clusterRegister(c *conn)                    { h.cluster.register(c) }
 func (h *Hub) clusterUnregister(c *conn, groups []string) { h.cluster.unregister(c, groups) }
