@@ -140,3 +140,18 @@ func (h *Hub) releaseUserSlotLocked(token string) {
 func (h *Hub) userCapText() string {
 	return fmt.Sprintf("Too many connections for this user (limit %d).", h.cfg.maxConnsPerUser)
 }
+
+// claimPending takes the connection negotiated on this node whose token's
+// tokenKey is key, for another node that received its connect request:
+// the connection is then that node's. With an authenticator, only the
+// user who negotiated it may claim it.
+func (h *Hub) claimPending(key, user string) (id string, stateful, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.pending[key]
+	if p == nil || h.closed.Load() || h.cfg.authenticator != nil && p.user != user {
+		return "", false, false
+	}
+	h.dropPendingLocked(key, p, false)
+	return p.id, p.stateful, true
+}

@@ -142,25 +142,23 @@ var errBusStalled = fmt.Errorf("%w: the backplane stopped answering", ErrBackpla
 
 // publishFailed notes a failed publish; ctx is the caller's. A failure
 // the caller caused by ending ctx says nothing about the bus.
-func (h *Hub) publishFailed(ctx context.Context, err error) {
-	cl := h.cluster
+func (cl *cluster) publishFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil || errors.Is(err, backplane.ErrClosed) || !cl.stalled.CompareAndSwap(false, true) {
 		return
 	}
-	h.cfg.logger.WarnContext(ctx, "the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
+	cl.cfg.logger.WarnContext(ctx, "the backplane stopped answering; cross-node sends fail until it answers again", "error", err)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.noProbes {
 		return // the cluster is closing: nothing would stop a probe
 	}
 	cl.probes.Add(1)
-	go h.probeStalled()
+	go cl.probeStalled()
 }
 
 // probeStalled publishes to a subject nobody subscribes to until the bus
 // takes a message again, then lets sends through.
-func (h *Hub) probeStalled() {
-	cl := h.cluster
+func (cl *cluster) probeStalled() {
 	defer cl.probes.Done()
 	t := time.NewTicker(stallProbeEvery)
 	defer t.Stop()
@@ -171,7 +169,7 @@ func (h *Hub) probeStalled() {
 		if err == nil || errors.Is(err, backplane.ErrClosed) {
 			cl.stalled.Store(false)
 			if err == nil {
-				h.cfg.logger.InfoContext(context.Background(), "the backplane answers again")
+				cl.cfg.logger.InfoContext(context.Background(), "the backplane answers again")
 			}
 			return
 		}

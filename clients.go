@@ -160,24 +160,72 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 		args = []any{}
 	}
 	o := p.h.newOutbound(&protocol.Invocation{Target: method, Arguments: args})
-	p.h.deliver(p, o)
+	rt := p.route()
+	p.h.deliver(rt, o)
 	if o.err == nil && !o.encoded() {
 		o.bytes(0) // no recipient here: still report arguments that cannot be encoded
 	}
 	if o.err != nil {
 		return o.err
 	}
-	if p.h.cluster != nil {
-		return p.h.publish(ctx, p, o)
-	}
-	return nil
+	return p.h.cluster.publish(ctx, rt, o)
 }
 
-// deliver hands o to every local recipient of p.
-func (h *Hub) deliver(p ClientProxy, o *outbound) {
+// scope is where the recipients of a send are found: the index of this
+// node's registry that holds them, and the kind of backplane subject that
+// reaches the nodes holding others.
+type scope uint8
+
+const (
+	scopeCaller scope = iota // the calling connection, always on this node
+	scopeAll                 // every connection
+	scopeConns               // connections by id
+	scopeGroups              // members of groups
+	scopeUsers               // connections of users
+)
+
+// route is a send's target as delivery sees it: the scope of its
+// recipients, the keys they are found under in it (connection ids, group
+// names or user ids; a key may repeat), and the connections left out.
+type route struct {
+	scope  scope
+	keys   []string
+	except []string
+	caller *conn // scopeCaller
+}
+
+// route maps p's target to its recipients. It is the one place where
+// target kinds are told apart: local delivery (Hub.deliver) and the
+// backplane (cluster.publish) both follow the route it returns.
+func (p ClientProxy) route() route {
+	rt := route{keys: p.names, except: p.except, caller: p.caller}
+	switch p.kind {
+	case targetCaller:
+		rt.scope = scopeCaller
+	case targetAll, targetAllExcept:
+		rt.scope = scopeAll
+	case targetClient, targetClients:
+		rt.scope = scopeConns
+	case targetGroup, targetGroups, targetGroupExcept:
+		rt.scope = scopeGroups
+	case targetUser, targetUsers:
+		rt.scope = scopeUsers
+	}
+	return rt
+}
+
+// deliver hands o to every local recipient of rt, once each.
+func (h *Hub) deliver(rt route, o *outbound) {
 	var starts startBatch
 	defer starts.flush(h)
+	var ex idSet
+	if len(rt.except) > 0 {
+		ex = newIDSet(rt.except)
+	}
 	send := func(c *conn) {
+		if len(rt.except) > 0 && ex.has(c.id) {
+			return
+		}
 		if b := o.bytes(c.protoIndex); len(b) > 0 {
 			if _, start := c.enqueueDeferred(outMsg{b: b}); start {
 				starts.add(c)
@@ -185,47 +233,27 @@ func (h *Hub) deliver(p ClientProxy, o *outbound) {
 		}
 	}
 	r := &h.reg
-	switch p.kind {
-	case targetCaller:
-		send(p.caller)
-	case targetAll:
+	switch rt.scope {
+	case scopeCaller:
+		send(rt.caller)
+	case scopeAll:
 		r.eachConn(send)
-	case targetAllExcept:
-		if len(p.except) == 0 {
-			r.eachConn(send)
-			return
-		}
-		ex := newIDSet(p.except)
-		r.eachConn(func(c *conn) {
-			if !ex.has(c.id) {
-				send(c)
-			}
-		})
-	case targetClient, targetClients:
-		for i, id := range p.names {
-			if dupBefore(p.names, i) {
+	case scopeConns:
+		for i, id := range rt.keys {
+			if dupBefore(rt.keys, i) {
 				continue
 			}
 			if c := r.conn(id); c != nil {
 				send(c)
 			}
 		}
-	case targetGroup:
-		r.eachInGroup(p.names[0], send)
-	case targetGroupExcept:
-		ex := newIDSet(p.except)
-		r.eachInGroup(p.names[0], func(c *conn) {
-			if !ex.has(c.id) {
-				send(c)
-			}
-		})
-	case targetGroups:
-		if len(p.names) == 1 {
-			r.eachInGroup(p.names[0], send)
+	case scopeGroups:
+		if len(rt.keys) == 1 {
+			r.eachInGroup(rt.keys[0], send)
 			return
 		}
 		seen := make(map[*conn]struct{})
-		for _, g := range p.names {
+		for _, g := range rt.keys {
 			r.eachInGroup(g, func(c *conn) {
 				if _, ok := seen[c]; !ok {
 					seen[c] = struct{}{}
@@ -233,9 +261,9 @@ func (h *Hub) deliver(p ClientProxy, o *outbound) {
 				}
 			})
 		}
-	case targetUser, targetUsers:
-		for i, u := range p.names {
-			if !dupBefore(p.names, i) {
+	case scopeUsers:
+		for i, u := range rt.keys {
+			if !dupBefore(rt.keys, i) {
 				r.eachOfUser(u, send)
 			}
 		}
@@ -285,14 +313,14 @@ func (s idSet) has(id string) bool {
 // outbound is one message on its way to many connections, encoded at most
 // once per protocol.
 type outbound struct {
-	h   *Hub
-	msg protocol.Message
-	enc [][]byte // by protocol index
-	err error
+	protos []protocol.HubProtocol // the hub's
+	msg    protocol.Message
+	enc    [][]byte // by protocol index
+	err    error
 }
 
 func (h *Hub) newOutbound(msg protocol.Message) *outbound {
-	return &outbound{h: h, msg: msg, enc: make([][]byte, len(h.protocols))}
+	return &outbound{protos: h.protocols, msg: msg, enc: make([][]byte, len(h.protocols))}
 }
 
 // encoded reports whether the message has been encoded for any protocol.
@@ -310,7 +338,7 @@ func (o *outbound) bytes(i int) []byte {
 	if b := o.enc[i]; b != nil {
 		return b // empty when encoding failed
 	}
-	b, err := o.h.protocols[i].AppendMessage(nil, o.msg)
+	b, err := o.protos[i].AppendMessage(nil, o.msg)
 	if err != nil {
 		if o.err == nil {
 			o.err = err

@@ -3,9 +3,7 @@ package signalr
 import (
 	"context"
 	"errors"
-	"fmt"
 
-	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/protocol"
 )
 
@@ -63,20 +61,7 @@ func (h *Hub) CloseConnection(ctx context.Context, connectionID, reason string, 
 		c.closeByHub(reason, allowReconnect)
 		return nil
 	}
-	if h.cluster == nil {
-		return ErrConnectionNotFound
-	}
-	if !validConnectionID(connectionID) {
-		return errNotConnectionID
-	}
-	reply, err := h.request(ctx, h.cluster.connSubject(connectionID), &envelope{Op: opCloseConn, Close: &closeRequest{Reason: reason, AllowReconnect: allowReconnect}})
-	if err != nil {
-		return err
-	}
-	if reply.ErrKind != errKindNone {
-		return ErrConnectionNotFound
-	}
-	return nil
+	return h.cluster.closeConn(ctx, connectionID, &closeRequest{Reason: reason, AllowReconnect: allowReconnect})
 }
 
 // closeRequest is the body of an opCloseConn envelope.
@@ -87,22 +72,4 @@ type closeRequest struct {
 	// could not be written to the client: the connection closes with
 	// that error as its reason, as for a failed poll write on this node.
 	Lost string `msgpack:"l,omitempty"`
-}
-
-// serveRemoteClose closes a local connection at another node's request.
-func (h *Hub) serveRemoteClose(m *backplane.Message, env *envelope, c *conn) {
-	if c == nil || env.Close == nil {
-		h.reply(m, &envelope{ErrKind: errKindNotFound})
-		return
-	}
-	if env.Close.Lost != "" {
-		c.logger().InfoContext(c.ctx, "closing a connection whose forwarded poll answer was lost", "error", env.Close.Lost)
-		// The client is not taking its polls' answers: end the
-		// connection now, as a failed poll write on this node does.
-		c.closeQueued(nil, fmt.Errorf("%w: %s", errPollLost, env.Close.Lost), true)
-		c.t0.Close()
-	} else {
-		c.closeByHub(env.Close.Reason, env.Close.AllowReconnect)
-	}
-	h.reply(m, &envelope{})
 }

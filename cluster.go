@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gosignalr/signalr/backplane"
 	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/transport"
 )
 
 // Scale-out over a backplane. Every node subscribes to the hub's broadcast
@@ -26,6 +28,13 @@ import (
 // connections, and the publishing node ignores its own message. Group
 // changes, client results and connection tokens of connections on other
 // nodes go by request to the node that holds them.
+//
+// All of it is the cluster type's: this file (subjects, sends, requests to
+// the node holding a connection), cluster_http.go (HTTP requests forwarded
+// to that node) and presence.go (heartbeats and presence queries). The
+// cluster reaches this node's connections only through the node interface
+// below; the hub reaches the cluster through the entry points at the end
+// of this file, each of which does nothing without a backplane.
 
 // Envelope operations.
 const (
@@ -78,12 +87,43 @@ type envelope struct {
 	Close *closeRequest `msgpack:"cl,omitempty"` // opCloseConn
 }
 
+// node is what the cluster needs of the hub on this node: its local
+// connections and the changes made to them. *Hub implements it.
+type node interface {
+	// deliver hands o to the local recipients of rt (clients.go).
+	deliver(rt route, o *outbound)
+	// localConn returns the connection id if this node holds it, or nil.
+	localConn(id string) *conn
+	// joinGroup and leaveGroup change a local connection's groups as
+	// Groups.Add and Groups.Remove do (groups.go).
+	joinGroup(c *conn, group string) error
+	leaveGroup(c *conn, group string) error
+	// claimPending takes the connection token negotiated on this node
+	// whose tokenKey is key, for user (admission.go).
+	claimPending(key, user string) (id string, stateful, ok bool)
+	// localPresence is this node's share of a presence answer
+	// (presence.go).
+	localPresence(kind, name string) presenceAnswer
+	// authenticate identifies the user of a request to forward; on
+	// refusal it has answered w (auth.go).
+	authenticate(w http.ResponseWriter, r *http.Request) (*Identity, bool)
+	// transportHandler is the handler of the transport named name, which
+	// serves requests forwarded to a local connection (transport_host.go).
+	transportHandler(name string) transport.Handler
+}
+
+var _ node = (*Hub)(nil)
+
 // cluster is the hub's side of a backplane.
 type cluster struct {
 	bp     backplane.Backplane
 	name   string
 	nodeID string
 	hash   func(string) string // subject token of a name: hashName
+
+	node   node
+	cfg    *config                // the hub's, read only
+	protos []protocol.HubProtocol // the hub's, by index
 
 	mu     sync.Mutex // never held across bus I/O
 	subs   map[string]*refSub
@@ -114,10 +154,11 @@ type cluster struct {
 // happen under ctl only, so that a slow bus holds up nothing but the
 // users of this subject.
 type refSub struct {
-	n   int               // guarded by cluster.mu
-	h   backplane.Handler // of the first use
-	ctl sync.Mutex        // serializes Subscribe and Unsubscribe; guards sub
-	sub backplane.Subscription
+	subject string
+	n       int               // guarded by cluster.mu
+	h       backplane.Handler // of the first use
+	ctl     sync.Mutex        // serializes Subscribe and Unsubscribe; guards sub
+	sub     backplane.Subscription
 }
 
 // WithBackplane joins the hub to the other nodes on bp. Every node of one
@@ -151,41 +192,59 @@ func defaultHubName(hub any) string {
 	return t.PkgPath() + "." + t.Name()
 }
 
+// newCluster joins h to the other nodes of the hub named name on bp.
 func newCluster(h *Hub, bp backplane.Backplane, name string) (*cluster, error) {
+	hr, _ := bp.(backplane.HealthReporter)
+	cl := makeCluster(h, &h.cfg, h.protocols, bp, name)
+	cl.bp = h.metrics.backplane(bp)
+	h.cluster = cl // handlers may run as soon as they are subscribed
+	h.watchBackplane(hr)
+	if err := cl.start(); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// makeCluster makes the cluster of node n, which follows cfg and encodes
+// with protos; start joins it to the other nodes.
+func makeCluster(n node, cfg *config, protos []protocol.HubProtocol, bp backplane.Backplane, name string) *cluster {
 	if name == "" {
 		name = "hub"
 	}
 	limiter, _ := bp.(backplane.PayloadLimiter)
-	hr, _ := bp.(backplane.HealthReporter)
-	bp = h.metrics.backplane(bp)
-	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time), started: time.Now()}
-	if h.cfg.subjectHash != nil {
-		cl.hash = h.cfg.subjectHash
+	cl := &cluster{limiter: limiter, bp: bp, hash: hashName, nodeID: newID()[:nodeIDLength], subs: make(map[string]*refSub), nodes: make(map[string]time.Time), started: time.Now(),
+		node: n, cfg: cfg, protos: protos}
+	if cfg.subjectHash != nil {
+		cl.hash = cfg.subjectHash
 	}
 	cl.name = "h" + cl.hash(name)
-	h.cluster = cl // handlers may run as soon as they are subscribed
-	h.watchBackplane(hr)
+	return cl
+}
+
+// start subscribes to the hub's broadcast subjects and to this node's,
+// and starts the heartbeat; close undoes it.
+func (cl *cluster) start() error {
 	for _, s := range []struct {
 		subject string
 		h       backplane.Handler
 	}{
-		{cl.subject("all"), func(m *backplane.Message) { h.onBroadcast(m, targetAllExcept) }},
-		{cl.subject("groups"), func(m *backplane.Message) { h.onBroadcast(m, targetGroups) }},
-		{cl.subject("n", cl.nodeID), h.onNodeRequest},
-		{cl.subject("presence"), h.onPresenceQuery},
-		{cl.subject("hb"), h.onHeartbeat},
+		{cl.subject("all"), func(m *backplane.Message) { cl.onBroadcast(m, scopeAll) }},
+		{cl.subject("groups"), func(m *backplane.Message) { cl.onBroadcast(m, scopeGroups) }},
+		{cl.subject("n", cl.nodeID), cl.onNodeRequest},
+		{cl.subject("presence"), cl.onPresenceQuery},
+		{cl.subject("hb"), cl.onHeartbeat},
 	} {
-		sub, err := bp.Subscribe(s.subject, s.h)
+		sub, err := cl.bp.Subscribe(s.subject, s.h)
 		if err != nil {
 			cl.close()
-			return nil, fmt.Errorf("signalr: subscribing to the backplane: %w", err)
+			return fmt.Errorf("signalr: subscribing to the backplane: %w", err)
 		}
 		cl.base = append(cl.base, sub)
 	}
 	cl.hbStop, cl.hbDone = make(chan struct{}), make(chan struct{})
 	cl.probeStop = make(chan struct{})
-	go h.heartbeat(cl.hbStop, cl.hbDone)
-	return cl, nil
+	go cl.heartbeat(cl.hbStop, cl.hbDone)
+	return nil
 }
 
 func (cl *cluster) subject(parts ...string) string {
@@ -202,18 +261,17 @@ func (cl *cluster) userSubject(u string) string  { return cl.subject("u", cl.has
 func (cl *cluster) connSubject(id string) string { return cl.subject("c", id) }
 
 // ref subscribes to subject on first use. When it returns, the
-// subscription is in effect (unless the bus refused it: logErr heard of
-// that, and the next use tries again).
-func (cl *cluster) ref(subject string, h backplane.Handler, logErr func(error)) {
+// subscription is in effect (unless the bus refused it: see settle).
+func (cl *cluster) ref(subject string, h backplane.Handler) {
 	if r := cl.acquire(subject, h); r != nil {
-		cl.settle(subject, r, logErr)
+		cl.settle(r)
 	}
 }
 
 // unref unsubscribes from subject after its last use.
 func (cl *cluster) unref(subject string) {
 	if r := cl.release(subject); r != nil {
-		cl.settle(subject, r, func(error) {})
+		cl.settle(r)
 	}
 }
 
@@ -228,7 +286,7 @@ func (cl *cluster) acquire(subject string, h backplane.Handler) *refSub {
 	}
 	r := cl.subs[subject]
 	if r == nil {
-		r = &refSub{h: h}
+		r = &refSub{subject: subject, h: h}
 		cl.subs[subject] = r
 	}
 	r.n++
@@ -250,8 +308,13 @@ func (cl *cluster) release(subject string) *refSub {
 
 // settle makes the bus match r's use count: subscribed while it is in
 // use and the cluster open, unsubscribed otherwise. Calls for one subject
-// take turns; those for other subjects go on meanwhile.
-func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
+// take turns; those for other subjects go on meanwhile. A subscription
+// the bus refuses is logged, and the next use tries again.
+func (cl *cluster) settle(r *refSub) {
+	if r == nil {
+		return
+	}
+	subject := r.subject
 	r.ctl.Lock()
 	defer r.ctl.Unlock()
 	cl.mu.Lock()
@@ -261,7 +324,7 @@ func (cl *cluster) settle(subject string, r *refSub, logErr func(error)) {
 	case want && r.sub == nil:
 		sub, err := cl.bp.Subscribe(subject, r.h)
 		if err != nil {
-			logErr(err)
+			cl.cfg.logger.ErrorContext(context.Background(), "backplane subscription failed", "error", err)
 			return
 		}
 		r.sub = sub
@@ -300,39 +363,33 @@ func (cl *cluster) close() {
 	cl.closed = true
 	base := cl.base
 	cl.base = nil
-	subs := make(map[string]*refSub, len(cl.subs))
-	for k, r := range cl.subs {
-		subs[k] = r
+	subs := make([]*refSub, 0, len(cl.subs))
+	for _, r := range cl.subs {
+		subs = append(subs, r)
 	}
 	cl.mu.Unlock()
 	for _, s := range base {
 		_ = s.Unsubscribe()
 	}
 	// A subscription being made now is undone once it is there.
-	for k, r := range subs {
-		cl.settle(k, r, func(error) {})
+	for _, r := range subs {
+		cl.settle(r)
 	}
 }
 
-func (h *Hub) logBackplaneErr(err error) {
-	h.cfg.logger.ErrorContext(context.Background(), "backplane subscription failed", "error", err)
-}
-
-// clusterRegister subscribes to the subjects of a new local connection.
-func (h *Hub) clusterRegister(c *conn) {
-	cl := h.cluster
+// register subscribes to the subjects of a new local connection.
+func (cl *cluster) register(c *conn) {
 	if cl == nil {
 		return
 	}
-	cl.ref(cl.connSubject(c.id), h.onConnMessage, h.logBackplaneErr)
+	cl.ref(cl.connSubject(c.id), cl.onConnMessage)
 	if c.userID != "" {
-		cl.ref(cl.userSubject(c.userID), func(m *backplane.Message) { h.onBroadcastTo(m, targetUsers) }, h.logBackplaneErr)
+		cl.ref(cl.userSubject(c.userID), func(m *backplane.Message) { cl.onBroadcastTo(m, scopeUsers) })
 	}
 }
 
-// clusterUnregister releases the subjects of a connection that ended.
-func (h *Hub) clusterUnregister(c *conn, groups []string) {
-	cl := h.cluster
+// unregister releases the subjects of a connection that ended.
+func (cl *cluster) unregister(c *conn, groups []string) {
 	if cl == nil {
 		return
 	}
@@ -345,82 +402,60 @@ func (h *Hub) clusterUnregister(c *conn, groups []string) {
 	}
 }
 
-// joinGroup adds a local connection to a group. The group's use count
-// changes with its members, under the connection's group lock, so that it
-// always equals the number of local members whatever joins and leaves
-// race; the bus follows, and a join returns once its subscription is in
-// effect.
-func (h *Hub) joinGroup(c *conn, group string) error {
-	if err := h.checkGroupName(group); err != nil {
-		return err
-	}
-	cl := h.cluster
-	var subject string
-	var r *refSub
-	var counted func()
-	if cl != nil {
-		subject = cl.groupSubject(group)
-		counted = func() {
-			r = cl.acquire(subject, func(m *backplane.Message) { h.onBroadcastTo(m, targetGroupExcept) })
-		}
-	}
-	_, err := h.reg.addToGroup(c, group, h.cfg.maxGroupsPerConnection, counted)
-	if errors.Is(err, ErrTooManyGroups) {
-		err = h.errTooManyGroups()
-	}
-	if r != nil {
-		cl.settle(subject, r, h.logBackplaneErr)
-	}
-	return err
-}
-
-// leaveGroup removes a local connection from a group.
-func (h *Hub) leaveGroup(c *conn, group string) {
-	cl := h.cluster
+// groupJoined counts one more local member of group, and groupLeft one
+// less, without bus I/O: the hub calls them under the member's group lock
+// (groups.go), so that the count always equals the number of local
+// members whatever joins and leaves race. settle then brings the bus in
+// line, outside that lock. Both return nil without a backplane.
+func (cl *cluster) groupJoined(group string) *refSub {
 	if cl == nil {
-		h.reg.removeFromGroup(c, group, nil)
-		return
+		return nil
 	}
-	subject := cl.groupSubject(group)
-	var r *refSub
-	h.reg.removeFromGroup(c, group, func() { r = cl.release(subject) })
-	if r != nil {
-		cl.settle(subject, r, func(error) {})
-	}
+	return cl.acquire(cl.groupSubject(group), func(m *backplane.Message) { cl.onBroadcastTo(m, scopeGroups) })
 }
 
-// publish sends p's message to the other nodes. Local recipients have
-// been served already.
-func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
-	cl := h.cluster
-	env := envelope{Op: opSend, Origin: cl.nodeID, Except: p.except}
+func (cl *cluster) groupLeft(group string) *refSub {
+	if cl == nil {
+		return nil
+	}
+	return cl.release(cl.groupSubject(group))
+}
+
+// publish sends a message to the other nodes that may hold recipients of
+// rt: once per subject, with every protocol's encoding. Local recipients
+// have been served already. Without a backplane it does nothing.
+func (cl *cluster) publish(ctx context.Context, rt route, o *outbound) error {
+	if cl == nil {
+		return nil
+	}
+	env := envelope{Op: opSend, Origin: cl.nodeID, Except: rt.except}
 	var subjects []string
 	var names [][]string // by subject: the names it is published for
-	switch p.kind {
-	case targetCaller:
+	switch rt.scope {
+	case scopeCaller:
 		return nil
-	case targetAll, targetAllExcept:
+	case scopeAll:
 		subjects = []string{cl.subject("all")}
-	case targetClient, targetClients:
-		for i, id := range p.names {
+	case scopeConns:
+		for i, id := range rt.keys {
 			// An id that cannot be a connection is nobody's.
-			if validConnectionID(id) && !dupBefore(p.names, i) && h.reg.conn(id) == nil {
+			if validConnectionID(id) && !dupBefore(rt.keys, i) && cl.node.localConn(id) == nil {
 				subjects = append(subjects, cl.connSubject(id))
 			}
 		}
-	case targetGroup, targetGroupExcept:
-		subjects, names = []string{cl.groupSubject(p.names[0])}, [][]string{p.names[:1]}
-	case targetGroups:
-		if len(p.names) == 1 {
-			subjects, names = []string{cl.groupSubject(p.names[0])}, [][]string{p.names[:1]}
+	case scopeGroups:
+		if len(rt.keys) == 1 {
+			subjects, names = []string{cl.groupSubject(rt.keys[0])}, [][]string{rt.keys[:1]}
 		} else {
-			env.Names = p.names
+			// Every node takes it, and each member of several of the
+			// groups gets it once.
+			env.Names = rt.keys
 			subjects = []string{cl.subject("groups")}
 		}
-	case targetUser, targetUsers:
+	case scopeUsers:
 		// Users whose ids hash alike share one subject and one message.
-		for i, u := range p.names {
-			if dupBefore(p.names, i) {
+		for i, u := range rt.keys {
+			if dupBefore(rt.keys, i) {
 				continue
 			}
 			s := cl.userSubject(u)
@@ -434,8 +469,8 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 	if len(subjects) == 0 {
 		return nil
 	}
-	env.Payloads = make(map[string][]byte, len(h.protocols))
-	for i, proto := range h.protocols {
+	env.Payloads = make(map[string][]byte, len(cl.protos))
+	for i, proto := range cl.protos {
 		if b := o.bytes(i); len(b) > 0 {
 			env.Payloads[proto.Name()] = b
 		}
@@ -465,19 +500,19 @@ func (h *Hub) publish(ctx context.Context, p ClientProxy, o *outbound) error {
 			}
 		}
 		if err := cl.bp.Publish(ctx, s, data); err != nil {
-			h.publishFailed(ctx, err)
-			h.cfg.logger.WarnContext(ctx, "publishing to the backplane failed", "error", err)
+			cl.publishFailed(ctx, err)
+			cl.cfg.logger.WarnContext(ctx, "publishing to the backplane failed", "error", err)
 			return fmt.Errorf("signalr: backplane: %w", err)
 		}
 	}
 	return nil
 }
 
-// decodeEnvelope reads a backplane message; bad ones are logged and dropped.
-func (h *Hub) decodeEnvelope(m *backplane.Message) (*envelope, bool) {
+// decode reads a backplane message; bad ones are logged and dropped.
+func (cl *cluster) decode(m *backplane.Message) (*envelope, bool) {
 	var env envelope
 	if err := msgpack.Unmarshal(m.Data, &env); err != nil {
-		h.cfg.logger.WarnContext(context.Background(), "dropping a malformed backplane message", "subject", h.logSubject(m.Subject), "error", err)
+		cl.cfg.logger.WarnContext(context.Background(), "dropping a malformed backplane message", "subject", cl.logSubject(m.Subject), "error", err)
 		return nil, false
 	}
 	return &env, true
@@ -485,9 +520,9 @@ func (h *Hub) decodeEnvelope(m *backplane.Message) (*envelope, bool) {
 
 // inbound turns a published envelope into an outbound with the encodings
 // the sender made; protocols it did not encode for are skipped.
-func (h *Hub) inbound(env *envelope) *outbound {
-	o := &outbound{h: h, enc: make([][]byte, len(h.protocols))}
-	for i, p := range h.protocols {
+func (cl *cluster) inbound(env *envelope) *outbound {
+	o := &outbound{protos: cl.protos, enc: make([][]byte, len(cl.protos))}
+	for i, p := range cl.protos {
 		if b := env.Payloads[p.Name()]; len(b) > 0 {
 			o.enc[i] = b
 		} else {
@@ -497,83 +532,69 @@ func (h *Hub) inbound(env *envelope) *outbound {
 	return o
 }
 
-// onBroadcast delivers an All or multi-group message from another node.
-func (h *Hub) onBroadcast(m *backplane.Message, kind targetKind) {
-	env, ok := h.decodeEnvelope(m)
-	if !ok || env.Op != opSend || env.Origin == h.cluster.nodeID {
+// onBroadcast delivers a message from another node that every node takes:
+// to all connections (scopeAll) or to the members of several groups
+// (scopeGroups).
+func (cl *cluster) onBroadcast(m *backplane.Message, sc scope) {
+	env, ok := cl.decode(m)
+	if !ok || env.Op != opSend || env.Origin == cl.nodeID {
 		return
 	}
-	h.deliver(ClientProxy{h: h, kind: kind, names: env.Names, except: env.Except}, h.inbound(env))
+	cl.node.deliver(route{scope: sc, keys: env.Names, except: env.Except}, cl.inbound(env))
 }
 
 // onBroadcastTo delivers a group or user message from another node to the
 // group or users it names, never to others whose names share its subject.
-func (h *Hub) onBroadcastTo(m *backplane.Message, kind targetKind) {
-	env, ok := h.decodeEnvelope(m)
-	if !ok || env.Op != opSend || env.Origin == h.cluster.nodeID || len(env.Names) == 0 {
+func (cl *cluster) onBroadcastTo(m *backplane.Message, sc scope) {
+	env, ok := cl.decode(m)
+	if !ok || env.Op != opSend || env.Origin == cl.nodeID || len(env.Names) == 0 {
 		return
 	}
-	if kind == targetGroupExcept && len(env.Names) != 1 {
+	if sc == scopeGroups && len(env.Names) != 1 {
 		return // one group per group subject message
 	}
-	h.deliver(ClientProxy{h: h, kind: kind, names: env.Names, except: env.Except}, h.inbound(env))
+	cl.node.deliver(route{scope: sc, keys: env.Names, except: env.Except}, cl.inbound(env))
 }
 
-// onConnMessage serves a local connection's subject: sends, group changes
-// and client results from other nodes.
-func (h *Hub) onConnMessage(m *backplane.Message) {
-	env, ok := h.decodeEnvelope(m)
+// onConnMessage serves a local connection's subject: sends, group changes,
+// client results and closes from other nodes.
+func (cl *cluster) onConnMessage(m *backplane.Message) {
+	env, ok := cl.decode(m)
 	if !ok {
 		return
 	}
-	id := strings.TrimPrefix(m.Subject, h.cluster.subject("c")+".")
-	c := h.reg.conn(id)
+	id := strings.TrimPrefix(m.Subject, cl.subject("c")+".")
+	c := cl.node.localConn(id)
 	switch env.Op {
 	case opSend:
-		if c != nil && env.Origin != h.cluster.nodeID {
-			h.inbound(env).sendTo(c)
+		if c != nil && env.Origin != cl.nodeID {
+			cl.inbound(env).sendTo(c)
 		}
 	case opGroupAdd, opGroupRemove:
 		if c == nil {
-			go h.reply(m, &envelope{ErrKind: errKindNotFound}) // bus I/O: not on the dispatch goroutine
+			go cl.reply(m, &envelope{ErrKind: errKindNotFound}) // bus I/O: not on the dispatch goroutine
 			return
 		}
 		// Joining may subscribe to the group's subject, a round trip to
 		// the bus: not on the goroutine that dispatches every other
 		// message. The requester waits for the reply, which comes once
 		// the subscription is in effect, so its later sends come after.
-		go h.serveRemoteGroupChange(m, env, c)
+		go cl.serveGroupChange(m, env, c)
 	case opInvoke:
 		if c == nil {
-			go h.reply(m, &envelope{ErrKind: errKindNotFound})
+			go cl.reply(m, &envelope{ErrKind: errKindNotFound})
 			return
 		}
 		// The client may take its time: answer from another goroutine so
 		// that this subscription keeps serving.
-		go h.serveRemoteInvoke(m, env, c)
+		go cl.serveInvoke(m, env, c)
 	case opCloseConn:
-		go h.serveRemoteClose(m, env, c) // its reply is bus I/O: not on the dispatch goroutine
+		go cl.serveClose(m, env, c) // its reply is bus I/O: not on the dispatch goroutine
 	}
-}
-
-// serveRemoteGroupChange adds a local connection to a group, or removes
-// it, for another node, and answers once done.
-func (h *Hub) serveRemoteGroupChange(m *backplane.Message, env *envelope, c *conn) {
-	reply := envelope{}
-	if env.Op == opGroupAdd {
-		if err := h.joinGroup(c, env.Group); err != nil {
-			reply.ErrKind, reply.Err = errKindOf(err), err.Error()
-		}
-	} else if err := h.checkGroupName(env.Group); err != nil {
-		reply.ErrKind, reply.Err = errKindOf(err), err.Error()
-	} else {
-		h.leaveGroup(c, env.Group)
-	}
-	h.reply(m, &reply)
 }
 
 // reply answers a request; a failure is logged and returned.
-func (h *Hub) reply(m *backplane.Message, env *envelope) error {
+func (cl *cluster) reply(m *backplane.Message, env *envelope) error {
 	if m.Reply == nil {
 		return nil
 	}
@@ -582,51 +603,20 @@ func (h *Hub) reply(m *backplane.Message, env *envelope) error {
 		err = m.Reply(data)
 	}
 	if err != nil {
-		h.cfg.logger.WarnContext(context.Background(), "answering a backplane request failed", "error", err)
+		cl.cfg.logger.WarnContext(context.Background(), "answering a backplane request failed", "error", err)
 	}
 	return err
 }
 
-// remoteGroupChange adds or removes a connection held by another node.
-func (h *Hub) remoteGroupChange(ctx context.Context, op uint8, connID, group string) error {
-	if h.cluster == nil {
-		return ErrConnectionNotFound
-	}
-	reply, err := h.request(ctx, h.cluster.connSubject(connID), &envelope{Op: op, Group: group})
-	if err != nil {
-		return err
-	}
-	switch reply.ErrKind {
-	case errKindNone:
-		return nil
-	case errKindNameTooLong:
-		return &sentinelError{ErrNameTooLong, reply.Err}
-	case errKindTooManyGroups:
-		return &sentinelError{ErrTooManyGroups, reply.Err}
-	}
-	return ErrConnectionNotFound
-}
-
-// errKindOf is the reply kind of a group change's error.
-func errKindOf(err error) uint8 {
-	switch {
-	case errors.Is(err, ErrNameTooLong):
-		return errKindNameTooLong
-	case errors.Is(err, ErrTooManyGroups):
-		return errKindTooManyGroups
-	}
-	return errKindNotFound
-}
-
 // request sends a request envelope and decodes the reply. No responder
 // means no node holds the connection.
-func (h *Hub) request(ctx context.Context, subject string, env *envelope) (*envelope, error) {
-	env.Origin = h.cluster.nodeID
+func (cl *cluster) request(ctx context.Context, subject string, env *envelope) (*envelope, error) {
+	env.Origin = cl.nodeID
 	data, err := msgpack.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.cluster.bp.Request(ctx, subject, data)
+	b, err := cl.bp.Request(ctx, subject, data)
 	if errors.Is(err, backplane.ErrNoResponders) {
 		return nil, ErrConnectionNotFound
 	}
@@ -643,9 +633,59 @@ func (h *Hub) request(ctx context.Context, subject string, env *envelope) (*enve
 	return &reply, nil
 }
 
-// remoteInvoke asks the node holding connID for a client result.
-func (h *Hub) remoteInvoke(ctx context.Context, connID string, result any, method string, args []any) error {
-	if h.cluster == nil {
+// changeGroup adds a connection held by another node to a group
+// (opGroupAdd), or removes it (opGroupRemove), and returns once that node
+// is done. Without a backplane no node holds it.
+func (cl *cluster) changeGroup(ctx context.Context, op uint8, connID, group string) error {
+	if cl == nil {
+		return ErrConnectionNotFound
+	}
+	reply, err := cl.request(ctx, cl.connSubject(connID), &envelope{Op: op, Group: group})
+	if err != nil {
+		return err
+	}
+	switch reply.ErrKind {
+	case errKindNone:
+		return nil
+	case errKindNameTooLong:
+		return &sentinelError{ErrNameTooLong, reply.Err}
+	case errKindTooManyGroups:
+		return &sentinelError{ErrTooManyGroups, reply.Err}
+	}
+	return ErrConnectionNotFound
+}
+
+// serveGroupChange adds a local connection to a group, or removes it, for
+// another node, and answers once done.
+func (cl *cluster) serveGroupChange(m *backplane.Message, env *envelope, c *conn) {
+	var err error
+	if env.Op == opGroupAdd {
+		err = cl.node.joinGroup(c, env.Group)
+	} else {
+		err = cl.node.leaveGroup(c, env.Group)
+	}
+	reply := envelope{}
+	if err != nil {
+		reply.ErrKind, reply.Err = errKindOf(err), err.Error()
+	}
+	cl.reply(m, &reply)
+}
+
+// errKindOf is the reply kind of a group change's error.
+func errKindOf(err error) uint8 {
+	switch {
+	case errors.Is(err, ErrNameTooLong):
+		return errKindNameTooLong
+	case errors.Is(err, ErrTooManyGroups):
+		return errKindTooManyGroups
+	}
+	return errKindNotFound
+}
+
+// invoke asks the node holding connID for a client result. Without a
+// backplane no node holds it.
+func (cl *cluster) invoke(ctx context.Context, connID string, result any, method string, args []any) error {
+	if cl == nil {
 		return ErrConnectionNotFound
 	}
 	if !validConnectionID(connID) {
@@ -654,8 +694,8 @@ func (h *Hub) remoteInvoke(ctx context.Context, connID string, result any, metho
 	if args == nil {
 		args = []any{}
 	}
-	env := &envelope{Op: opInvoke, Method: method, Payloads: make(map[string][]byte, len(h.protocols))}
-	for _, p := range h.protocols {
+	env := &envelope{Op: opInvoke, Method: method, Payloads: make(map[string][]byte, len(cl.protos))}
+	for _, p := range cl.protos {
 		b, err := p.AppendMessage(nil, &protocol.Invocation{Target: method, Arguments: args})
 		if err != nil {
 			return err
@@ -665,7 +705,7 @@ func (h *Hub) remoteInvoke(ctx context.Context, connID string, result any, metho
 	if d, ok := ctx.Deadline(); ok {
 		env.Deadline = d.UnixNano()
 	}
-	reply, err := h.request(ctx, h.cluster.connSubject(connID), env)
+	reply, err := cl.request(ctx, cl.connSubject(connID), env)
 	if err != nil {
 		return err
 	}
@@ -683,15 +723,15 @@ func (h *Hub) remoteInvoke(ctx context.Context, connID string, result any, metho
 	if result == nil || !reply.HasResult {
 		return nil
 	}
-	_, p := h.protocolByName(reply.Proto)
-	if p == nil {
+	i := slices.IndexFunc(cl.protos, func(p protocol.HubProtocol) bool { return p.Name() == reply.Proto })
+	if i < 0 {
 		return fmt.Errorf("signalr: remote invoke: unknown protocol %q", reply.Proto)
 	}
-	return p.Unmarshal(reply.Result, result)
+	return cl.protos[i].Unmarshal(reply.Result, result)
 }
 
-// serveRemoteInvoke runs a client result for another node.
-func (h *Hub) serveRemoteInvoke(m *backplane.Message, env *envelope, c *conn) {
+// serveInvoke runs a client result for another node.
+func (cl *cluster) serveInvoke(m *backplane.Message, env *envelope, c *conn) {
 	ctx := context.Background()
 	if env.Deadline > 0 {
 		var cancel context.CancelFunc
@@ -703,7 +743,7 @@ func (h *Hub) serveRemoteInvoke(m *backplane.Message, env *envelope, c *conn) {
 	inv, ok := msg.(*protocol.Invocation)
 	if err != nil || !ok {
 		reply.ErrKind, reply.Err = errKindOther, "malformed invocation"
-		h.reply(m, &reply)
+		cl.reply(m, &reply)
 		return
 	}
 	var raw protocol.Raw
@@ -719,34 +759,67 @@ func (h *Hub) serveRemoteInvoke(m *backplane.Message, env *envelope, c *conn) {
 	default:
 		reply.Result, reply.HasResult = raw, raw != nil
 	}
-	h.reply(m, &reply)
+	cl.reply(m, &reply)
+}
+
+// closeConn asks the node holding connID to close it (Hub.CloseConnection).
+// Without a backplane no node holds it.
+func (cl *cluster) closeConn(ctx context.Context, connID string, req *closeRequest) error {
+	if cl == nil {
+		return ErrConnectionNotFound
+	}
+	if !validConnectionID(connID) {
+		return errNotConnectionID
+	}
+	reply, err := cl.request(ctx, cl.connSubject(connID), &envelope{Op: opCloseConn, Close: req})
+	if err != nil {
+		return err
+	}
+	if reply.ErrKind != errKindNone {
+		return ErrConnectionNotFound
+	}
+	return nil
+}
+
+// serveClose closes a local connection at another node's request.
+func (cl *cluster) serveClose(m *backplane.Message, env *envelope, c *conn) {
+	if c == nil || env.Close == nil {
+		cl.reply(m, &envelope{ErrKind: errKindNotFound})
+		return
+	}
+	if env.Close.Lost != "" {
+		c.logger().InfoContext(c.ctx, "closing a connection whose forwarded poll answer was lost", "error", env.Close.Lost)
+		// The client is not taking its polls' answers: end the
+		// connection now, as a failed poll write on this node does.
+		c.closeQueued(nil, fmt.Errorf("%w: %s", errPollLost, env.Close.Lost), true)
+		c.t0.Close()
+	} else {
+		c.closeByHub(env.Close.Reason, env.Close.AllowReconnect)
+	}
+	cl.reply(m, &envelope{})
 }
 
 // onNodeRequest answers requests addressed to this node: claims of
 // connection tokens it negotiated.
-func (h *Hub) onNodeRequest(m *backplane.Message) {
-	env, ok := h.decodeEnvelope(m)
+func (cl *cluster) onNodeRequest(m *backplane.Message) {
+	env, ok := cl.decode(m)
 	if !ok || env.Op != opClaim {
 		return
 	}
 	reply := envelope{}
-	h.mu.Lock()
-	if p := h.pending[env.TokenKey]; p != nil && !h.closed.Load() && (h.cfg.authenticator == nil || p.user == env.User) {
-		h.dropPendingLocked(env.TokenKey, p, false)
-		reply.Conn, reply.Stateful = p.id, p.stateful
+	if id, stateful, ok := cl.node.claimPending(env.TokenKey, env.User); ok {
+		reply.Conn, reply.Stateful = id, stateful
 	} else {
 		reply.ErrKind = errKindNotFound
 	}
-	h.mu.Unlock()
 	// Some buses answer with a round trip: not on the dispatch goroutine.
-	go h.reply(m, &reply)
+	go cl.reply(m, &reply)
 }
 
-// remoteClaim takes a token negotiated by another node. Tokens start with
-// the id of the node that issued them. The request carries the token's
-// hash, never the token.
-func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
-	cl := h.cluster
+// claim takes a token negotiated by another node. Tokens start with the
+// id of the node that issued them. The request carries the token's hash,
+// never the token.
+func (cl *cluster) claim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
 	if cl == nil {
 		return "", false, false
 	}
@@ -756,9 +829,24 @@ func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, s
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	reply, err := h.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, TokenKey: tokenKey(token), User: user})
+	reply, err := cl.request(ctx, cl.subject("n", node), &envelope{Op: opClaim, TokenKey: tokenKey(token), User: user})
 	if err != nil || reply.ErrKind != errKindNone {
 		return "", false, false
 	}
 	return reply.Conn, reply.Stateful, true
+}
+
+// The hub's entry points into the cluster (hub.go calls them). Each does
+// nothing, or finds no connection, without a backplane.
+
+func (h *Hub) clusterRegister(c *conn)                    { h.cluster.register(c) }
+func (h *Hub) clusterUnregister(c *conn, groups []string) { h.cluster.unregister(c, groups) }
+func (h *Hub) clusterServeToken(c *conn) func()           { return h.cluster.serveToken(c) }
+
+func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) bool {
+	return h.cluster.forwardHTTP(w, r, token)
+}
+
+func (h *Hub) remoteClaim(ctx context.Context, token, user string) (id string, stateful, ok bool) {
+	return h.cluster.claim(ctx, token, user)
 }

@@ -53,15 +53,14 @@ func (cl *cluster) tokenSubject(token string) string {
 	return cl.subject("k", base64.RawURLEncoding.EncodeToString([]byte(tokenKey(token))))
 }
 
-// clusterServeToken makes an HTTP-transport connection reachable by its
-// token from other nodes; the returned function undoes it.
-func (h *Hub) clusterServeToken(c *conn) func() {
-	cl := h.cluster
+// serveToken makes an HTTP-transport connection reachable by its token
+// from other nodes; the returned function undoes it.
+func (cl *cluster) serveToken(c *conn) func() {
 	if cl == nil {
 		return func() {}
 	}
 	subject := cl.tokenSubject(c.token)
-	cl.ref(subject, func(m *backplane.Message) { go h.serveForwarded(m, c) }, h.logBackplaneErr)
+	cl.ref(subject, func(m *backplane.Message) { go cl.serveForwarded(m, c) })
 	// Keep answering for a moment after the connection ends: a request
 	// already on its way (a stop, the poll racing it) then gets its 404 or
 	// 204 instead of waiting for a reply that no one would send.
@@ -74,21 +73,20 @@ const forwardLinger = 2 * time.Second
 
 // forwardHTTP sends a transport request for a connection this node does
 // not hold to the node that does. It reports false when no node holds it.
-func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) bool {
-	cl := h.cluster
+func (cl *cluster) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) bool {
 	if cl == nil || token == "" {
 		return false
 	}
 	env := &envelope{Op: opHTTP, Method: r.Method}
-	if h.cfg.authenticator != nil {
-		id, ok := h.authenticate(w, r)
+	if cl.cfg.authenticator != nil {
+		id, ok := cl.node.authenticate(w, r)
 		if !ok {
 			return true
 		}
 		env.User = id.UserID
 	}
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.maxRequestBody+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, cl.cfg.maxRequestBody+1))
 		if err != nil {
 			transport.Error(w, http.StatusBadRequest, "Reading the request body failed.")
 			return true
@@ -102,11 +100,11 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 	}
 	timeout := 30 * time.Second
 	if r.Method == http.MethodGet {
-		timeout += h.cfg.pollTimeout
+		timeout += cl.cfg.pollTimeout
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	reply, err := h.request(ctx, cl.tokenSubject(token), env)
+	reply, err := cl.request(ctx, cl.tokenSubject(token), env)
 	switch {
 	case err == ErrConnectionNotFound:
 		return false
@@ -126,7 +124,7 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		w.Header().Set("Content-Type", reply.Proto)
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout)) // a client that stops reading
+	_ = rc.SetWriteDeadline(time.Now().Add(cl.cfg.writeTimeout)) // a client that stops reading
 	w.WriteHeader(status)
 	_, err = w.Write(reply.Result)
 	var ne net.Error
@@ -136,51 +134,51 @@ func (h *Hub) forwardHTTP(w http.ResponseWriter, r *http.Request, token string) 
 		// timeout: their loss is reported by closing the connection, as a
 		// failed poll write on the owner does. A client that gave up its
 		// poll itself is leaving and is not closed here.
-		h.closeLostPoll(r.Context(), reply.Conn, token == reply.Conn, err)
+		cl.closeLostPoll(r.Context(), reply.Conn, token == reply.Conn, err)
 	}
 	return true
 }
 
 // closeLostPoll asks the node holding connection id to close it: a poll
 // answer carrying its messages could not be written to the client.
-func (h *Hub) closeLostPoll(rctx context.Context, id string, v0 bool, cause error) {
+func (cl *cluster) closeLostPoll(rctx context.Context, id string, v0 bool, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := h.request(ctx, h.cluster.connSubject(id), &envelope{Op: opCloseConn, Close: &closeRequest{Lost: cause.Error()}})
+	_, err := cl.request(ctx, cl.connSubject(id), &envelope{Op: opCloseConn, Close: &closeRequest{Lost: cause.Error()}})
 	if err != nil {
 		logID := id
 		if v0 { // the id is the connection's token
 			logID = logStandIn(id)
 		}
-		h.cfg.logger.WarnContext(rctx, "could not close a connection whose forwarded poll answer was lost", "connection", logID, "error", err)
+		cl.cfg.logger.WarnContext(rctx, "could not close a connection whose forwarded poll answer was lost", "connection", logID, "error", err)
 	}
 }
 
 // serveForwarded serves a transport request forwarded by another node.
-func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
-	env, ok := h.decodeEnvelope(m)
+func (cl *cluster) serveForwarded(m *backplane.Message, c *conn) {
+	env, ok := cl.decode(m)
 	if !ok || env.Op != opHTTP {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.pollTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.pollTimeout+5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, env.Method, "/", bytes.NewReader(env.Result))
 	if err != nil {
 		return
 	}
 	rec := &recorder{header: http.Header{}}
-	if h.cfg.authenticator != nil && env.User != c.identity.UserID {
+	if cl.cfg.authenticator != nil && env.User != c.identity.UserID {
 		http.Error(rec, "The request's user does not own this connection.", http.StatusForbidden)
 		env.Method = "-"
 	}
 	if env.Method == http.MethodGet {
 		// The poll's answer travels on the bus: what does not fit stays
 		// queued for the next poll.
-		rec.limit, rec.c = h.cluster.maxForwardBody(0), c
+		rec.limit, rec.c = cl.maxForwardBody(0), c
 	}
 	switch env.Method {
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
-		if hd := h.transportHandler(c.t0.Name()); hd != nil {
+		if hd := cl.node.transportHandler(c.t0.Name()); hd != nil {
 			hd.ServeConn(rec, req, c.t0) // a send, a poll or a stop
 		} else {
 			transport.Error(rec, http.StatusMethodNotAllowed, "Method not allowed.")
@@ -203,7 +201,7 @@ func (h *Hub) serveForwarded(m *backplane.Message, c *conn) {
 	if len(rec.ends) > 0 {
 		answer.Conn = c.id // the front node reports a failed write of these messages
 	}
-	err = h.reply(m, answer)
+	err = cl.reply(m, answer)
 	if err != nil && rec.c != nil && rec.status == http.StatusOK && len(rec.ends) > 0 {
 		// The poll's messages did not leave: they go back to the front
 		// of the queue, for the next poll.

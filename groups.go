@@ -2,6 +2,7 @@ package signalr
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -27,7 +28,7 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	}
 	c := g.h.reg.conn(connectionID)
 	if c == nil {
-		return g.h.remoteGroupChange(ctx, opGroupAdd, connectionID, group)
+		return g.h.cluster.changeGroup(ctx, opGroupAdd, connectionID, group)
 	}
 	return g.h.joinGroup(c, group)
 }
@@ -41,10 +42,9 @@ func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 	}
 	c := g.h.reg.conn(connectionID)
 	if c == nil {
-		return g.h.remoteGroupChange(ctx, opGroupRemove, connectionID, group)
+		return g.h.cluster.changeGroup(ctx, opGroupRemove, connectionID, group)
 	}
-	g.h.leaveGroup(c, group)
-	return nil
+	return g.h.leaveGroup(c, group)
 }
 
 // check refuses a group change before it reaches the registry or the bus.
@@ -60,6 +60,47 @@ func (g Groups) check(ctx context.Context, connectionID, group string) error {
 	}
 	return nil
 }
+
+// joinGroup adds a local connection to a group, for Groups.Add here or on
+// another node. With a backplane, the group's use count changes with its
+// members, under the connection's group lock, so that it always equals
+// the number of local members whatever joins and leaves race; the bus
+// follows, and a join returns once its subscription is in effect.
+func (h *Hub) joinGroup(c *conn, group string) error {
+	if err := h.checkGroupName(group); err != nil {
+		return err
+	}
+	var counted func()
+	var r *refSub
+	if h.cluster != nil {
+		counted = func() { r = h.cluster.groupJoined(group) }
+	}
+	_, err := h.reg.addToGroup(c, group, h.cfg.maxGroupsPerConnection, counted)
+	if errors.Is(err, ErrTooManyGroups) {
+		err = h.errTooManyGroups()
+	}
+	h.cluster.settle(r)
+	return err
+}
+
+// leaveGroup removes a local connection from a group, as joinGroup adds
+// it.
+func (h *Hub) leaveGroup(c *conn, group string) error {
+	if err := h.checkGroupName(group); err != nil {
+		return err
+	}
+	var counted func()
+	var r *refSub
+	if h.cluster != nil {
+		counted = func() { r = h.cluster.groupLeft(group) }
+	}
+	h.reg.removeFromGroup(c, group, counted)
+	h.cluster.settle(r)
+	return nil
+}
+
+// localConn returns the connection id of this node, or nil.
+func (h *Hub) localConn(id string) *conn { return h.reg.conn(id) }
 
 const shardCount = 32
 

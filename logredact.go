@@ -87,11 +87,9 @@ func (r *redactHandler) attr(a slog.Attr) slog.Attr {
 
 // logSubject is a backplane subject as it may be logged: a connection's
 // subject holds its id, which for a version 0 connection is its token.
-func (h *Hub) logSubject(subject string) string {
-	if cl := h.cluster; cl != nil {
-		if prefix := cl.subject("c") + "."; strings.HasPrefix(subject, prefix) {
-			return prefix + "*"
-		}
+func (cl *cluster) logSubject(subject string) string {
+	if prefix := cl.subject("c") + "."; strings.HasPrefix(subject, prefix) {
+		return prefix + "*"
 	}
 	return subject
 }

@@ -147,19 +147,23 @@ func (h *Hub) localPresence(kind, name string) presenceAnswer {
 	return a
 }
 
-// presence gathers the answers of every live node.
+// presence gathers the answers of every node.
 func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cl := h.cluster
-	if cl == nil {
+	if h.cluster == nil {
 		return []presenceAnswer{h.localPresence(kind, name)}, nil
 	}
+	return h.cluster.presence(ctx, kind, name)
+}
+
+// presence gathers the answers of every live node.
+func (cl *cluster) presence(ctx context.Context, kind, name string) ([]presenceAnswer, error) {
 	expect := cl.liveNodes()
 	inbox := cl.subject("r", newID())
 	var mu sync.Mutex
-	local := h.localPresence(kind, name)
+	local := cl.node.localPresence(kind, name)
 	if _, err := encodeShare(&local); err != nil {
 		return nil, err // the same answer as any other node would get
 	}
@@ -168,7 +172,7 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	done := make(chan struct{})
 	closed := false
 	sub, err := cl.bp.Subscribe(inbox, func(m *backplane.Message) {
-		env, ok := h.decodeEnvelope(m)
+		env, ok := cl.decode(m)
 		if !ok {
 			return
 		}
@@ -211,7 +215,7 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	// Answers come from other goroutines, maybe long after Publish
 	// returned: wait for every node known live when the query went out,
 	// for at most one presence interval.
-	timeout := time.NewTimer(h.cfg.presenceInterval)
+	timeout := time.NewTimer(cl.cfg.presenceInterval)
 	defer timeout.Stop()
 	select {
 	case <-done:
@@ -222,8 +226,8 @@ func (h *Hub) presence(ctx context.Context, kind, name string) ([]presenceAnswer
 	// joined a moment ago, within a short grace, and, while this node has
 	// been up for less than one interval and so may not have heard every
 	// node's heartbeat yet, all that answer until that interval is over.
-	settle := time.Now().Add(presenceGrace(h.cfg.presenceInterval))
-	if young := cl.started.Add(h.cfg.presenceInterval); young.After(settle) {
+	settle := time.Now().Add(presenceGrace(cl.cfg.presenceInterval))
+	if young := cl.started.Add(cl.cfg.presenceInterval); young.After(settle) {
 		settle = young
 	}
 	if wait := time.Until(settle); wait > 0 && timeout.Stop() {
@@ -275,13 +279,13 @@ func all(expect []string, answers map[string]presenceAnswer) bool {
 }
 
 // onPresenceQuery answers another node's query.
-func (h *Hub) onPresenceQuery(m *backplane.Message) {
-	env, ok := h.decodeEnvelope(m)
-	if !ok || env.Op != opPresence || env.Origin == h.cluster.nodeID {
+func (cl *cluster) onPresenceQuery(m *backplane.Message) {
+	env, ok := cl.decode(m)
+	if !ok || env.Op != opPresence || env.Origin == cl.nodeID {
 		return
 	}
-	a := h.localPresence(env.Method, env.Group)
-	reply := envelope{Origin: h.cluster.nodeID}
+	a := cl.node.localPresence(env.Method, env.Group)
+	reply := envelope{Origin: cl.nodeID}
 	var err error
 	if reply.Result, err = encodeShare(&a); err != nil {
 		reply.ErrKind, reply.Err = errKindOther, err.Error()
@@ -291,53 +295,52 @@ func (h *Hub) onPresenceQuery(m *backplane.Message) {
 	}
 	// Publishing waits for the bus (a confirmed publish is a round
 	// trip): not on the goroutine that dispatches every other message.
-	go h.answerPresence(env.Token, &reply)
+	go cl.answerPresence(env.Token, &reply)
 }
 
 // answerPresence publishes a node's answer to a presence query.
-func (h *Hub) answerPresence(inbox string, reply *envelope) {
+func (cl *cluster) answerPresence(inbox string, reply *envelope) {
 	data, _ := msgpack.Marshal(reply)
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.presenceInterval)
 	defer cancel()
-	err := h.cluster.bp.Publish(ctx, inbox, data)
+	err := cl.bp.Publish(ctx, inbox, data)
 	if err != nil && reply.ErrKind == errKindNone {
 		// Tell the asker, in a message small enough to pass, that this
 		// node's share is missing.
-		data, _ = msgpack.Marshal(&envelope{Origin: h.cluster.nodeID, ErrKind: errKindOther, Err: err.Error()})
-		err = h.cluster.bp.Publish(ctx, inbox, data)
+		data, _ = msgpack.Marshal(&envelope{Origin: cl.nodeID, ErrKind: errKindOther, Err: err.Error()})
+		err = cl.bp.Publish(ctx, inbox, data)
 	}
 	if err != nil {
-		h.cfg.logger.DebugContext(ctx, "answering a presence query failed", "error", err)
+		cl.cfg.logger.DebugContext(ctx, "answering a presence query failed", "error", err)
 	}
 }
 
 // onHeartbeat records that a node is alive.
-func (h *Hub) onHeartbeat(m *backplane.Message) {
-	env, ok := h.decodeEnvelope(m)
+func (cl *cluster) onHeartbeat(m *backplane.Message) {
+	env, ok := cl.decode(m)
 	if !ok || env.Op != opHeartbeat {
 		return
 	}
-	h.cluster.seen(env.Origin, env.Method == "bye")
+	cl.seen(env.Origin, env.Method == "bye")
 }
 
 // heartbeat announces this node until stop is closed, then says goodbye.
-func (h *Hub) heartbeat(stop, done chan struct{}) {
+func (cl *cluster) heartbeat(stop, done chan struct{}) {
 	defer close(done)
-	cl := h.cluster
 	beat := func(bye bool) {
 		env := envelope{Op: opHeartbeat, Origin: cl.nodeID}
 		if bye {
 			env.Method = "bye"
 		}
 		data, _ := msgpack.Marshal(&env)
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.presenceInterval)
+		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.presenceInterval)
 		defer cancel()
 		if err := cl.bp.Publish(ctx, cl.subject("hb"), data); err != nil {
-			h.cfg.logger.DebugContext(ctx, "heartbeat failed", "error", err)
+			cl.cfg.logger.DebugContext(ctx, "heartbeat failed", "error", err)
 		}
 	}
 	beat(false)
-	t := time.NewTicker(h.cfg.presenceInterval)
+	t := time.NewTicker(cl.cfg.presenceInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -346,7 +349,7 @@ func (h *Hub) heartbeat(stop, done chan struct{}) {
 			return
 		case <-t.C:
 			beat(false)
-			cl.expireNodes(3 * h.cfg.presenceInterval)
+			cl.expireNodes(3 * cl.cfg.presenceInterval)
 		}
 	}
 }

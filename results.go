@@ -52,7 +52,7 @@ func (p SingleClientProxy) Invoke(ctx context.Context, result any, method string
 		c = p.h.reg.conn(p.names[0])
 	}
 	if c == nil {
-		return p.h.remoteInvoke(ctx, p.names[0], result, method, args)
+		return p.h.cluster.invoke(ctx, p.names[0], result, method, args)
 	}
 	return c.invokeClient(ctx, result, method, args)
 }
