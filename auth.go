@@ -230,7 +230,7 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
 	if !ok || !h.admitUserID(w, id.UserID) {
 		return nil, false
 	}
-	c := &Context{Context: r.Context(), c: &conn{hub: h, identity: id, userID: id.UserID, req: keptAs(r)}, noConn: true}
+	c := &Context{Context: r.Context(), c: &conn{hub: h, connIdent: connIdent{identity: id, userID: id.UserID, req: keptAs(r)}}, noConn: true}
 	for _, p := range h.cfg.hubPolicies {
 		if err := p(c); err != nil {
 			if id.UserID == "" {

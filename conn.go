@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -46,109 +47,136 @@ var (
 // and writes through a bounded queue drained by a writer goroutine that
 // exists only while there is something to write.
 type conn struct {
-	// The fields a broadcast touches come first, in three cache lines
-	// (TestConnLayout keeps them so): read-mostly ones, then the outbound
-	// queue that the broadcaster and the writer both change, then the
-	// queue's own first array. Fields that other goroutines write often
-	// (lastRead, the invocation queue) stay out of these lines.
+	// Read by every broadcast: the first cache line. Set before serving;
+	// t changes only when a stateful connection resumes (under qmu).
 	hub        *Hub
 	t          transport.Conn // current transport; replaced by a stateful resume
 	t0         transport.Conn // the transport the connection started with
 	id         string
 	protoIndex int
 
-	// Outbound queue (writer.go), guarded by qmu.
+	connQueue     // the outbound queue: the second and third cache lines
+	connQueueTail // the rest of the outbound state, also guarded by qmu
+	connIdent     // who and what the connection is
+	connReader    // the reader goroutine's state
+
+	streams streamSet // streams both ways (streams.go), with their own lock
+	results resultSet // client results awaited (results.go), with their own lock
+
+	// Stateful reconnect (stateful.go): set at handshake when the client
+	// asks for it, nil otherwise; guarded by qmu.
+	rs *resumeState
+
+	connInvocations
+	connGroups
+}
+
+// A conn is made of parts, each with one owner or lock, laid out so that
+// a broadcast reads three cache lines of each recipient (TestConnLayout,
+// beside this file, keeps it so). Fields of embedded parts are used as
+// the conn's own (c.queue, c.imu).
+
+// connQueue is the outbound queue (writer.go, writepool.go,
+// flowcontrol.go). The broadcaster and the writer both change it: it fills
+// one cache line, and the queue's first array the next, so that the lines
+// the writer dirties hold nothing else. Guarded by qmu unless marked.
+type connQueue struct {
 	qmu       sync.Mutex
 	queue     []outMsg
-	queued    int
-	lastWrite atomic.Int64  // unix nanoseconds (the hub's coarse clock)
+	queued    int           // bytes queued, the frame being written included
+	lastWrite atomic.Int64  // unix nanoseconds (the hub's coarse clock); atomic
 	drained   chan struct{} // closed when the queue is taken; see waitQueueRoom
-	// Queue flags, guarded by qmu.
+	// Exactly eight flags, so that qbuf starts the next line.
 	writing         bool
 	closing         bool
 	closeAfterFlush bool
 	writeFailed     bool
-	waited          bool // writer-owned: a Waiter transport has a poll ready
+	waited          bool // writer-owned: a transport that waits for polls has one ready
 	stateful        bool
 	gated           bool      // hold output until the client's first message
 	suspended       bool      // transport lost, waiting for a resume
 	qbuf            [2]outMsg // queue's first array; see resetQueueLocked
+}
 
+// connQueueTail is the outbound state no broadcast touches. Guarded by
+// qmu, except the channels, which are made once and closed once.
+type connQueueTail struct {
+	closeReason     error
+	transportClosed chan struct{} // closed when the writer closed the transport
+	writerIdle      chan struct{} // closed when the writer goroutine exits
+	// writeFn and continueFn are c.writeLoop and c.continueServing, made
+	// once: a method value made where it is used (go c.writeLoop())
+	// allocates a closure each time, and these start a goroutine on every
+	// burst of writes and every idle wake-up.
+	writeFn    func()
+	continueFn func()
+	onServed   func() // after the connection ends, when serve returned false
+}
+
+// connIdent is who and what the connection is. Set before the
+// connection serves and read-only after, except proto, which the reader
+// sets at the handshake before anything else reads it.
+type connIdent struct {
 	token    string
 	userID   string
 	identity *Identity   // never nil once serving
 	expiry   *time.Timer // WithCloseOnAuthExpiration
 	req      *keptRequest
 	proto    protocol.HubProtocol
-	state    atomic.Int32
-	pingSeen atomic.Bool
-	ctx      context.Context
+	ctx      context.Context // the request's values; canceled when the connection closes
 	cancel   context.CancelCauseFunc
-	items    atomic.Pointer[sync.Map] // made on first use
+	items    atomic.Pointer[sync.Map] // Context.Items; made on first use
 	created  time.Time
-	hsTimer  *time.Timer
-
-	lastRead  atomic.Int64 // unix nanoseconds
-	readLimit int
-
-	// More of the outbound queue, guarded by qmu.
-	closeReason     error
-	transportClosed chan struct{}
-	writeFn         func()
-	continueFn      func()
-	onServed        func()        // after the connection ends, when serve returned false
-	writerIdle      chan struct{} // closed when the writer goroutine exits
-
-	streams streamSet
-	results resultSet
-
-	// Stateful reconnect (stateful.go): set at handshake when the client
-	// asks for it, nil otherwise.
-	rs *resumeState
-
-	// Invocations.
-	imu      sync.Mutex
-	iq       []*protocol.Invocation
-	irunning int
-	ispace   chan struct{}
-	idle     chan struct{} // closed when the last running invocation ends
-	iwg      sync.WaitGroup
-	invokeFn func()
-
-	// Groups, guarded by gmu.
-	gmu    sync.Mutex
-	groups map[string]struct{}
-
-	// Flags, kept together so that the struct packs tightly. Each is
-	// guarded as the section it belongs to says: qmu for the outbound queue
-	// and stateful reconnect, imu for invocations, gmu for groups; the
-	// others are reader-owned or set before serving.
-	binary     bool
-	registered bool // set by the reader before it starts dispatching
-	connected  bool // OnConnected accepted the connection
-	handshaken bool // reader-owned copy of state >= stateConnected
+	// wantStateful: negotiated; takes effect with handshake version 2.
+	wantStateful bool
 	// typedFrames: the transport tells text frames from binary ones
 	// (WebSockets); the server writes the protocol's type and reads both.
-	typedFrames   bool
-	resumePending bool // a resume transport is on resumeCh
-	awaitSeq      bool // reader-owned: drop input until the client's Sequence
-	wantStateful  bool // negotiated; takes effect with handshake version 2
-	draining      bool // Shutdown: no new invocations
-	removed       bool
+	typedFrames bool
+	binary      bool // the protocol's transfer format is binary; set at the handshake
+}
+
+// connReader is the reader goroutine's state (conn.go: serve, read,
+// handshake, dispatch). Other goroutines read only the atomics.
+type connReader struct {
+	state      atomic.Int32 // stateHandshake, stateReplying, stateConnected, stateClosed
+	pingSeen   atomic.Bool  // the client timeout's clock has started
+	lastRead   atomic.Int64 // unix nanoseconds
+	hsTimer    *time.Timer
+	readLimit  int32 // WithMaxReceiveMessageSize, at most 2 GiB; Disabled: no limit
+	registered bool  // set before the reader starts dispatching
+	connected  bool  // OnConnected accepted the connection
+	handshaken bool  // the reader's copy of state >= stateConnected
+	awaitSeq   bool  // drop input until the client's Sequence message
+}
+
+// connInvocations runs the client's invocations (conn.go: enqueue,
+// invokeLoop), guarded by imu.
+type connInvocations struct {
+	imu    sync.Mutex
+	iq     []*protocol.Invocation
+	ispace chan struct{}
+	idle   chan struct{} // closed when the last running invocation ends
+	iwg    sync.WaitGroup
+	// invokeFn is c.invokeLoop, made once (see connQueueTail.writeFn).
+	invokeFn func()
+	irunning int32 // at most WithMaxParallelInvocations
+	draining bool  // Shutdown: no new invocations
+}
+
+// connGroups is the connection's group memberships (groups.go), guarded
+// by gmu.
+type connGroups struct {
+	gmu     sync.Mutex
+	groups  map[string]struct{}
+	removed bool // unregistered: no more joins
 }
 
 func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident *Identity) *conn {
-	c := &conn{
-		hub:             h,
-		t:               t,
-		t0:              t,
-		id:              id,
-		token:           token,
-		created:         time.Now(),
-		readLimit:       h.cfg.maxReceiveMessageSize,
-		transportClosed: make(chan struct{}),
-		typedFrames:     transport.Caps(t).TypedFrames,
-	}
+	c := &conn{hub: h, t: t, t0: t, id: id}
+	c.token, c.created = token, time.Now()
+	c.readLimit = int32(min(h.cfg.maxReceiveMessageSize, math.MaxInt32))
+	c.transportClosed = make(chan struct{})
+	c.typedFrames = transport.Caps(t).TypedFrames
 	if ident == nil {
 		ident = &Identity{}
 	}
@@ -246,7 +274,7 @@ func (c *conn) readFrame(_ bool, r io.Reader) error {
 	buf := getReadBuf()
 	for {
 		if len(buf) == cap(buf) {
-			buf = growReadBuf(buf, c.readLimit)
+			buf = growReadBuf(buf, int(c.readLimit))
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -288,6 +316,7 @@ type resumeState struct {
 	inSeq       atomic.Uint64 // last incoming sequence id processed
 	inExpect    uint64        // reader-owned: id of the next incoming trackable message
 	lastAckSent uint64        // ticker-owned
+	pending     bool          // guarded by qmu: a resume transport is on resumeCh
 }
 
 // keptRequest is what a connection keeps of the request that opened it,
@@ -413,7 +442,7 @@ func (c *conn) consume(data []byte) (int, error) {
 		c.hub.metrics.received(n)
 	}
 	for used < len(data) {
-		msg, n, err := c.proto.ParseMessage(data[used:], c.readLimit)
+		msg, n, err := c.proto.ParseMessage(data[used:], int(c.readLimit))
 		if err != nil {
 			if errors.Is(err, protocol.ErrMessageTooLarge) {
 				return used, &protocolError{fmt.Sprintf("message exceeds the maximum message size of %d bytes", c.readLimit)}
@@ -608,7 +637,7 @@ func (c *conn) enqueueInvocation(inv *protocol.Invocation) error {
 		c.imu.Lock()
 	}
 	c.iq = append(c.iq, inv)
-	if c.irunning < c.hub.cfg.maxParallelInvocations {
+	if int(c.irunning) < c.hub.cfg.maxParallelInvocations {
 		c.irunning++
 		c.iwg.Add(1)
 		go c.invokeFn()

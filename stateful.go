@@ -145,11 +145,11 @@ func (c *conn) awaitResume() bool {
 // new one. It reports false when the connection cannot be resumed.
 func (c *conn) offerResume(t transport.Conn) bool {
 	c.qmu.Lock()
-	if c.closing || c.resumePending {
+	if c.closing || c.rs.pending {
 		c.qmu.Unlock()
 		return false
 	}
-	c.resumePending = true
+	c.rs.pending = true
 	old := c.t
 	c.qmu.Unlock()
 	c.rs.resumeCh <- t
@@ -181,7 +181,7 @@ func (c *conn) resumeWith(t transport.Conn) bool {
 	}
 	c.t = t
 	c.suspended = false
-	c.resumePending = false
+	c.rs.pending = false
 	c.writing = true // the reader writes the resume frame itself
 	seq, _ = c.proto.AppendMessage(seq[:0], &protocol.Sequence{SequenceID: c.rs.replayFirst})
 	parts := append([][]byte{seq}, c.rs.replay...)
