@@ -99,7 +99,7 @@ func TestForwardedPollCutToBusPayload(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		require.LessOrEqual(t, len(r.body), smallPayload-forwardRoom)
 		polls++
-		for _, m := range htRecords(t, r.body) {
+		for _, m := range hubtest.SplitRecords(t, r.body) {
 			if m["type"] == float64(6) {
 				continue
 			}
@@ -136,7 +136,7 @@ func TestForwardedPollMessageTooLargeForBus(t *testing.T) {
 		if r.body == "" {
 			continue
 		}
-		for _, m := range htRecords(t, r.body) {
+		for _, m := range hubtest.SplitRecords(t, r.body) {
 			require.NotEqual(t, "big", m["target"], "a message too large for the bus crossed it")
 			if m["type"] == float64(7) {
 				closeMsg = m

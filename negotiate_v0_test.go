@@ -79,9 +79,9 @@ func TestNegotiateVersion0IDIsTheToken(t *testing.T) {
 	// connection and takes the answer from the connection's poll.
 	poll := s.pollAsync(id)
 	require.Equal(t, http.StatusOK, s.post(id, hubtest.InvocationJSON("1", "SendToCaller", "for the victim")).status)
-	got := htRecords(t, htRecv(t, poll, "the other party's poll").body)
+	got := hubtest.SplitRecords(t, htRecv(t, poll, "the other party's poll").body)
 	for len(got) < 2 {
-		got = append(got, htRecords(t, s.poll(id).body)...)
+		got = append(got, hubtest.SplitRecords(t, s.poll(id).body)...)
 	}
 	assert.Equal(t, "receive", got[0]["target"])
 	assert.Equal(t, []any{"for the victim"}, got[0]["arguments"])

@@ -333,26 +333,13 @@ func (s *htServer) lpCollect(token string, n int) (msgs []map[string]any) {
 		if r.body == "" {
 			continue
 		}
-		for _, m := range htRecords(s.t, r.body) {
+		for _, m := range hubtest.SplitRecords(s.t, r.body) {
 			if m["type"] != float64(6) {
 				msgs = append(msgs, m)
 			}
 		}
 	}
 	return msgs
-}
-
-// htRecords decodes a payload of JSON messages, each ended by 0x1E.
-func htRecords(t *testing.T, payload string) []map[string]any {
-	t.Helper()
-	require.True(t, strings.HasSuffix(payload, "\x1e"), "payload does not end with a record separator: %q", payload)
-	var out []map[string]any
-	for _, rec := range strings.Split(strings.TrimSuffix(payload, "\x1e"), "\x1e") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(rec), &m), "record %q", rec)
-		out = append(out, m)
-	}
-	return out
 }
 
 // sseStream reads an event stream on demand: nothing is read from the
@@ -478,7 +465,7 @@ func (st *sseStream) nextMessages() []map[string]any {
 	st.t.Helper()
 	for {
 		var out []map[string]any
-		for _, m := range htRecords(st.t, st.nextData()) {
+		for _, m := range hubtest.SplitRecords(st.t, st.nextData()) {
 			if m["type"] != float64(6) {
 				out = append(out, m)
 			}
@@ -505,7 +492,7 @@ func (st *sseStream) expectEnd() []map[string]any {
 			continue
 		}
 		require.True(st.t, strings.HasPrefix(ev, "data: ") && strings.HasSuffix(ev, "\r\n\r\n"), "bad event %q", ev)
-		for _, m := range htRecords(st.t, strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\r\n\r\n")) {
+		for _, m := range hubtest.SplitRecords(st.t, strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\r\n\r\n")) {
 			if m["type"] != float64(6) {
 				out = append(out, m)
 			}
@@ -621,7 +608,7 @@ func TestSSEHandshakeAndInvoke(t *testing.T) {
 	ev := st.nextEvent()
 	require.True(t, strings.HasPrefix(ev, "data: "), ev)
 	require.True(t, strings.HasSuffix(ev, "\x1e\r\n\r\n"), ev)
-	msgs := htRecords(t, strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\r\n\r\n"))
+	msgs := hubtest.SplitRecords(t, strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\r\n\r\n"))
 	require.Len(t, msgs, 1)
 	assert.Equal(t, map[string]any{"type": float64(3), "invocationId": "1", "result": float64(42)}, msgs[0])
 }
@@ -676,7 +663,7 @@ func TestSSEQueuedMessagesShareOneEvent(t *testing.T) {
 	var targets []string
 	for len(targets) < 4 {
 		data := st.nextData()
-		msgs := htRecords(t, data) // records separated and ended by 0x1E
+		msgs := hubtest.SplitRecords(t, data) // records separated and ended by 0x1E
 		events = append(events, msgs)
 		for _, m := range msgs {
 			require.Equal(t, float64(1), m["type"], "%v", m)
@@ -708,7 +695,7 @@ func TestSSEMultilinePayloadBecomesSeveralDataLines(t *testing.T) {
 	for i := range lines {
 		lines[i] = strings.TrimPrefix(lines[i], "data: ")
 	}
-	msgs := htRecords(t, strings.Join(lines, "\n"))
+	msgs := hubtest.SplitRecords(t, strings.Join(lines, "\n"))
 	require.Len(t, msgs, 1)
 	assert.Equal(t, map[string]any{"a": float64(1), "b": []any{float64(2), float64(3)}}, msgs[0]["result"])
 }
@@ -720,7 +707,7 @@ func TestSSEMessagePackIsRefused(t *testing.T) {
 	r := s.post(token, htMsgpackHandshake)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	data := st.nextData()
-	msgs := htRecords(t, data)
+	msgs := hubtest.SplitRecords(t, data)
 	require.Len(t, msgs, 1)
 	assert.Equal(t, map[string]any{"error": "Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."}, msgs[0])
 	assert.Empty(t, st.expectEnd(), "the stream ends after the handshake error")
@@ -904,7 +891,7 @@ func TestLongPollQueuedDataComesInOnePoll(t *testing.T) {
 	}
 	r := s.poll(token)
 	require.Equal(t, http.StatusOK, r.status)
-	msgs := htRecords(t, r.body)
+	msgs := hubtest.SplitRecords(t, r.body)
 	assert.Len(t, msgs, 3, "one poll must return all queued data, got %q", r.body)
 }
 
