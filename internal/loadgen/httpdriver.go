@@ -4,17 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -169,14 +166,10 @@ func (d *SignalRHTTP) Dial(ctx context.Context, src net.IP, opts DialOptions) (C
 		d:          d,
 		client:     client,
 		url:        addQuery(d.hubURL, "id", token),
-		proto:      d.opts.Protocol,
-		opts:       opts,
-		pending:    make(map[uint64]*call),
 		recvCtx:    recvCtx,
 		recvCancel: recvCancel,
-		closed:     make(chan struct{}),
-		done:       make(chan struct{}),
 	}
+	c.init(d.opts.Protocol, opts, c.write)
 	// The receiving request outlives Dial, but not a Dial that fails.
 	stop := context.AfterFunc(ctx, recvCancel)
 	rest, err := c.start(ctx)
@@ -199,7 +192,7 @@ func (d *SignalRHTTP) Dial(ctx context.Context, src net.IP, opts DialOptions) (C
 	}
 	if d.transport == ServerSentEvents {
 		// Like the official clients, ping once right after the handshake.
-		if err := c.write(func(b []byte) []byte { return appendPing(b, c.proto) }); err != nil {
+		if err := c.ping(); err != nil {
 			c.abort()
 			return nil, fmt.Errorf("loadgen: first ping: %w", err)
 		}
@@ -227,45 +220,11 @@ func (d *SignalRHTTP) idleIfNone() {
 // negotiate POSTs to the negotiate endpoint and returns the connection
 // token.
 func (d *SignalRHTTP) negotiate(ctx context.Context, client *http.Client) (string, error) {
-	u, err := url.Parse(d.hubURL)
+	req, err := negotiateRequest(ctx, d.hubURL)
 	if err != nil {
 		return "", err
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/negotiate"
-	q := u.Query()
-	q.Set("negotiateVersion", "1")
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("loadgen: negotiate: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("loadgen: negotiate: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("loadgen: negotiate: HTTP %d: %s", resp.StatusCode, truncate(body))
-	}
-	var n struct {
-		ConnectionToken string `json:"connectionToken"`
-		ConnectionID    string `json:"connectionId"`
-		Error           string `json:"error"`
-	}
-	if err := json.Unmarshal(body, &n); err != nil {
-		return "", fmt.Errorf("loadgen: negotiate reply: %w", err)
-	}
-	if n.Error != "" {
-		return "", fmt.Errorf("loadgen: negotiate refused: %s", n.Error)
-	}
-	if n.ConnectionToken == "" {
-		return n.ConnectionID, nil
-	}
-	return n.ConnectionToken, nil
+	return negotiateReply(client.Do(req))
 }
 
 func (d *SignalRHTTP) register(c *httpConn) {
@@ -274,7 +233,7 @@ func (d *SignalRHTTP) register(c *httpConn) {
 	d.conns[c] = struct{}{}
 	if d.transport == ServerSentEvents && d.pingStop == nil {
 		d.pingStop = make(chan struct{})
-		go d.pingLoop(d.pingStop)
+		go pingLoop(d.opts.PingInterval, d.pingStop, &d.mu, d.conns)
 	}
 }
 
@@ -294,64 +253,20 @@ func (d *SignalRHTTP) unregister(c *httpConn) {
 	d.closeIdle()
 }
 
-func (d *SignalRHTTP) pingLoop(stop chan struct{}) {
-	t := time.NewTicker(d.opts.PingInterval)
-	defer t.Stop()
-	var conns []*httpConn
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		d.mu.Lock()
-		conns = conns[:0]
-		for c := range d.conns {
-			conns = append(conns, c)
-		}
-		d.mu.Unlock()
-		for _, c := range conns {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			// A failed ping shows as the stream's end.
-			_ = c.write(func(b []byte) []byte { return appendPing(b, c.proto) })
-		}
-		clear(conns)
-	}
-}
-
 // httpConn is one SignalR client connection over SSE or long polling.
 type httpConn struct {
+	connCore
 	d      *SignalRHTTP
 	client *http.Client
 	url    string // the hub URL with ?id=<token>
-	proto  Protocol
-	opts   DialOptions
 
 	wmu sync.Mutex // one POST at a time, as the clients send
-
-	nextID  atomic.Uint64
-	pmu     sync.Mutex
-	pending map[uint64]*call
-	ended   bool  // guarded by pmu: the receiver has stopped
-	readErr error // guarded by pmu: why it stopped
 
 	// recvCtx carries the receiving requests; recvCancel ends them.
 	recvCtx    context.Context
 	recvCancel context.CancelFunc
 	body       io.ReadCloser // SSE: the event stream
 	br         *bufio.Reader // SSE: reads body
-
-	stopped   atomic.Bool
-	closed    chan struct{} // closed by Close
-	closeOnce sync.Once
-	done      chan struct{} // closed when the receiver has returned
-
-	reasonMu sync.Mutex
-	reason   string
 }
 
 // start opens the receiving side and completes the handshake; it returns
@@ -470,81 +385,10 @@ func (c *httpConn) post(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// invoke sends an invocation and waits for its completion.
-func (c *httpConn) invoke(ctx context.Context, target string, want []byte, args ...[]byte) error {
-	id := c.nextID.Add(1)
-	cl := &call{want: want, ch: make(chan error, 1)}
-	c.pmu.Lock()
-	if c.ended {
-		err := c.readErr
-		c.pmu.Unlock()
-		return fmt.Errorf("loadgen: %s: %w", target, err)
-	}
-	c.pending[id] = cl
-	c.pmu.Unlock()
-	if err := c.write(func(b []byte) []byte { return appendInvocation(b, c.proto, id, target, args...) }); err != nil {
-		c.take(id)
-		return fmt.Errorf("loadgen: %s: %w", target, err)
-	}
-	select {
-	case err := <-cl.ch:
-		if err != nil {
-			return fmt.Errorf("loadgen: %s: %w", target, err)
-		}
-		return nil
-	case <-ctx.Done():
-		c.take(id)
-		return fmt.Errorf("loadgen: %s: %w", target, ctx.Err())
-	}
-}
-
-func (c *httpConn) take(id uint64) *call {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	cl := c.pending[id]
-	delete(c.pending, id)
-	return cl
-}
-
-func (c *httpConn) setReason(reason string) {
-	c.reasonMu.Lock()
-	c.reason = reason
-	c.reasonMu.Unlock()
-}
-
-// Publish implements Conn.
-func (c *httpConn) Publish(ctx context.Context, group string, payload []byte) error {
-	return c.invoke(ctx, "Publish", nil, []byte(group), payload)
-}
-
-// Echo implements Conn.
-func (c *httpConn) Echo(ctx context.Context, payload []byte) error {
-	if payload == nil {
-		payload = []byte{}
-	}
-	return c.invoke(ctx, "Echo", payload, payload)
-}
-
-// StopReading implements Conn: an event stream is no longer read; a
-// long-polling connection sends no more polls after the one in flight
-// (and the hub ends it at its disconnect timeout).
-func (c *httpConn) StopReading() { c.stopped.Store(true) }
-
-// Done implements Conn.
-func (c *httpConn) Done() <-chan struct{} { return c.done }
-
-// CloseReason implements Conn.
-func (c *httpConn) CloseReason() string {
-	c.reasonMu.Lock()
-	defer c.reasonMu.Unlock()
-	return c.reason
-}
-
 // Close implements Conn: it sends a Close message, then (long polling) a
 // DELETE, ends the receiving request and waits for the receiver to return.
 func (c *httpConn) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.closed)
+	return c.closeWith(func() {
 		c.wmu.Lock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.post(ctx, appendClose(nil, c.proto))
@@ -560,8 +404,6 @@ func (c *httpConn) Close() error {
 		c.wmu.Unlock()
 		c.recvCancel()
 	})
-	<-c.done
-	return nil
 }
 
 // abort ends a connection whose receiver has not started.
@@ -583,35 +425,13 @@ func (c *httpConn) readLoop() {
 	}
 	c.recvCancel()
 	c.d.unregister(c)
-	c.pmu.Lock()
-	c.ended, c.readErr = true, err
-	pending := c.pending
-	c.pending = nil
-	c.pmu.Unlock()
-	for _, cl := range pending {
-		cl.ch <- err
-	}
-	close(c.done)
-}
-
-// ended turns a receiving error into the reason the connection ended.
-func (c *httpConn) endErr(err error) error {
-	select {
-	case <-c.closed:
-		return errConnClosed
-	default:
-	}
-	if reason := c.CloseReason(); reason != "" {
-		return fmt.Errorf("loadgen: closed by the server: %s", reason)
-	}
-	return fmt.Errorf("loadgen: receive: %w", err)
+	c.finish(err)
 }
 
 func (c *httpConn) readSSE() error {
 	var ev []byte
 	for {
-		if c.stopped.Load() {
-			<-c.closed
+		if c.parked() {
 			return errConnClosed
 		}
 		var err error
@@ -625,7 +445,7 @@ func (c *httpConn) readSSE() error {
 			if err == io.EOF {
 				err = errors.New("the event stream ended")
 			}
-			return c.endErr(err)
+			return c.endErr("receive", err)
 		}
 		if cap(ev) > 64<<10 {
 			ev = nil
@@ -635,8 +455,7 @@ func (c *httpConn) readSSE() error {
 
 func (c *httpConn) pollLoop() error {
 	for {
-		if c.stopped.Load() {
-			<-c.closed
+		if c.parked() {
 			return errConnClosed
 		}
 		bp := getReadBuf()
@@ -659,20 +478,9 @@ func (c *httpConn) pollLoop() error {
 		}
 		putReadBuf(bp)
 		if err != nil {
-			return c.endErr(err)
+			return c.endErr("receive", err)
 		}
 	}
-}
-
-// handleFrame dispatches the messages of one event or poll response.
-func (c *httpConn) handleFrame(frame []byte, now time.Time, count bool) error {
-	if cnt := c.opts.Counters; cnt != nil && count {
-		cnt.Frames.Add(1)
-	}
-	var scratch []byte
-	return eachMessage(c.proto, frame, &scratch, func(m *inMsg) {
-		dispatch(m, now, &c.opts, c.take, c.setReason)
-	})
 }
 
 // maxEventSize bounds one server-sent event.

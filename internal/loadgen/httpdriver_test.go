@@ -163,19 +163,7 @@ func TestHTTPCloseReason(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			d, err := loadgen.NewSignalRHTTP(p.tr, loadgen.SignalROptions{URL: srv.url, Protocol: p.p})
 			require.NoError(t, err)
-			c, err := d.Dial(testCtx(t), loadgen.SourceIP(0), loadgen.DialOptions{})
-			require.NoError(t, err)
-			defer c.Close()
-			require.NoError(t, c.Echo(testCtx(t), []byte("small")))
-			err = c.Echo(testCtx(t), []byte(strings.Repeat("x", 2000)))
-			require.Error(t, err)
-			select {
-			case <-c.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("the connection did not end")
-			}
-			assert.Contains(t, c.CloseReason(), "1000")
-			assert.Equal(t, 0, d.Open())
+			checkCloseReason(t, d)
 		})
 	}
 }

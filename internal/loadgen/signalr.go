@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -187,21 +186,32 @@ func addQuery(u, key, value string) string {
 // negotiate POSTs to the negotiate endpoint from the connection's source
 // address and returns the connection token.
 func (d *SignalR) negotiate(ctx context.Context, nd *net.Dialer) (string, error) {
-	u, err := url.Parse(d.httpURL)
-	if err != nil {
-		return "", err
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/negotiate"
-	q := u.Query()
-	q.Set("negotiateVersion", "1")
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	req, err := negotiateRequest(ctx, d.httpURL)
 	if err != nil {
 		return "", err
 	}
 	tr := &http.Transport{DialContext: nd.DialContext, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	return negotiateReply((&http.Client{Transport: tr}).Do(req))
+}
+
+// negotiateRequest returns the POST to the negotiate endpoint of the hub
+// at hubURL (http or https).
+func negotiateRequest(ctx context.Context, hubURL string) (*http.Request, error) {
+	u, err := url.Parse(hubURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/negotiate"
+	q := u.Query()
+	q.Set("negotiateVersion", "1")
+	u.RawQuery = q.Encode()
+	return http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+}
+
+// negotiateReply reads the connection token from the negotiate endpoint's
+// reply, or the error of sending the request; it closes the body.
+func negotiateReply(resp *http.Response, err error) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("loadgen: negotiate: %w", err)
 	}
@@ -254,15 +264,8 @@ func (d *SignalR) handshake(ctx context.Context, ws *websocket.Conn, opts DialOp
 		return nil, err
 	}
 	_ = ws.SetReadDeadline(time.Time{})
-	c := &sigConn{
-		d:       d,
-		ws:      ws,
-		proto:   d.opts.Protocol,
-		opts:    opts,
-		pending: make(map[uint64]*call),
-		closed:  make(chan struct{}),
-		done:    make(chan struct{}),
-	}
+	c := &sigConn{d: d, ws: ws}
+	c.init(d.opts.Protocol, opts, c.write)
 	c.frameType = websocket.TextMessage
 	if c.proto == MessagePack {
 		c.frameType = websocket.BinaryMessage
@@ -273,7 +276,7 @@ func (d *SignalR) handshake(ctx context.Context, ws *websocket.Conn, opts DialOp
 		}
 	}
 	// Like the official clients, ping once right after the handshake.
-	if err := c.write(func(b []byte) []byte { return appendPing(b, c.proto) }); err != nil {
+	if err := c.ping(); err != nil {
 		return nil, fmt.Errorf("loadgen: first ping: %w", err)
 	}
 	d.register(c)
@@ -289,7 +292,7 @@ func (d *SignalR) register(c *sigConn) {
 	d.conns[c] = struct{}{}
 	if d.pingStop == nil {
 		d.pingStop = make(chan struct{})
-		go d.pingLoop(d.pingStop)
+		go pingLoop(d.opts.PingInterval, d.pingStop, &d.mu, d.conns)
 	}
 }
 
@@ -304,65 +307,15 @@ func (d *SignalR) unregister(c *sigConn) {
 	}
 }
 
-func (d *SignalR) pingLoop(stop chan struct{}) {
-	t := time.NewTicker(d.opts.PingInterval)
-	defer t.Stop()
-	var conns []*sigConn
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		d.mu.Lock()
-		conns = conns[:0]
-		for c := range d.conns {
-			conns = append(conns, c)
-		}
-		d.mu.Unlock()
-		for _, c := range conns {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			// A failed ping shows as a read error on the connection.
-			_ = c.write(func(b []byte) []byte { return appendPing(b, c.proto) })
-		}
-		clear(conns)
-	}
-}
-
-// call is an invocation waiting for its completion.
-type call struct {
-	want []byte // when set, the result must equal it
-	ch   chan error
-}
-
-// sigConn is one SignalR client connection.
+// sigConn is one SignalR client connection over WebSockets.
 type sigConn struct {
+	connCore
 	d         *SignalR
 	ws        *websocket.Conn
-	proto     Protocol
 	frameType int
-	opts      DialOptions
 
 	wmu  sync.Mutex // gorilla allows one writer at a time
 	wbuf []byte
-
-	nextID  atomic.Uint64
-	pmu     sync.Mutex
-	pending map[uint64]*call
-	ended   bool  // guarded by pmu: the reader has stopped
-	readErr error // guarded by pmu: why it stopped
-
-	stopped   atomic.Bool
-	closed    chan struct{} // closed by Close
-	closeOnce sync.Once
-	done      chan struct{} // closed when the reader has returned
-
-	reasonMu sync.Mutex
-	reason   string
 }
 
 var errConnClosed = errors.New("loadgen: connection closed")
@@ -379,72 +332,10 @@ func (c *sigConn) write(build func([]byte) []byte) error {
 	return err
 }
 
-// invoke sends an invocation and waits for its completion.
-func (c *sigConn) invoke(ctx context.Context, target string, want []byte, args ...[]byte) error {
-	id := c.nextID.Add(1)
-	cl := &call{want: want, ch: make(chan error, 1)}
-	c.pmu.Lock()
-	if c.ended {
-		err := c.readErr
-		c.pmu.Unlock()
-		return fmt.Errorf("loadgen: %s: %w", target, err)
-	}
-	c.pending[id] = cl
-	c.pmu.Unlock()
-	if err := c.write(func(b []byte) []byte { return appendInvocation(b, c.proto, id, target, args...) }); err != nil {
-		c.forget(id)
-		return fmt.Errorf("loadgen: %s: %w", target, err)
-	}
-	select {
-	case err := <-cl.ch:
-		if err != nil {
-			return fmt.Errorf("loadgen: %s: %w", target, err)
-		}
-		return nil
-	case <-ctx.Done():
-		c.forget(id)
-		return fmt.Errorf("loadgen: %s: %w", target, ctx.Err())
-	}
-}
-
-func (c *sigConn) forget(id uint64) {
-	c.pmu.Lock()
-	delete(c.pending, id)
-	c.pmu.Unlock()
-}
-
-// Publish implements Conn.
-func (c *sigConn) Publish(ctx context.Context, group string, payload []byte) error {
-	return c.invoke(ctx, "Publish", nil, []byte(group), payload)
-}
-
-// Echo implements Conn.
-func (c *sigConn) Echo(ctx context.Context, payload []byte) error {
-	if payload == nil {
-		payload = []byte{}
-	}
-	return c.invoke(ctx, "Echo", payload, payload)
-}
-
-// StopReading implements Conn. The reader finishes the frame it is
-// waiting for, if any, then reads nothing more until Close.
-func (c *sigConn) StopReading() { c.stopped.Store(true) }
-
-// Done implements Conn.
-func (c *sigConn) Done() <-chan struct{} { return c.done }
-
-// CloseReason implements Conn.
-func (c *sigConn) CloseReason() string {
-	c.reasonMu.Lock()
-	defer c.reasonMu.Unlock()
-	return c.reason
-}
-
 // Close implements Conn: it sends a Close message and a WebSocket close
 // frame, closes the socket and waits for the reader to return.
 func (c *sigConn) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.closed)
+	return c.closeWith(func() {
 		c.wmu.Lock()
 		deadline := time.Now().Add(time.Second)
 		_ = c.ws.SetWriteDeadline(deadline)
@@ -453,42 +344,23 @@ func (c *sigConn) Close() error {
 		c.wmu.Unlock()
 		c.ws.Close()
 	})
-	<-c.done
-	return nil
 }
 
 func (c *sigConn) readLoop() {
 	err := c.read()
 	c.ws.Close()
 	c.d.unregister(c)
-	c.pmu.Lock()
-	c.ended, c.readErr = true, err
-	pending := c.pending
-	c.pending = nil
-	c.pmu.Unlock()
-	for _, cl := range pending {
-		cl.ch <- err
-	}
-	close(c.done)
+	c.finish(err)
 }
 
 func (c *sigConn) read() error {
 	for {
-		if c.stopped.Load() {
-			<-c.closed
+		if c.parked() {
 			return errConnClosed
 		}
 		_, r, err := c.ws.NextReader()
 		if err != nil {
-			select {
-			case <-c.closed:
-				return errConnClosed
-			default:
-			}
-			if reason := c.CloseReason(); reason != "" {
-				return fmt.Errorf("loadgen: closed by the server: %s", reason)
-			}
-			return fmt.Errorf("loadgen: read: %w", err)
+			return c.endErr("read", err)
 		}
 		bp := getReadBuf()
 		frame, err := readAll(r, (*bp)[:0])
@@ -501,32 +373,6 @@ func (c *sigConn) read() error {
 			return err
 		}
 	}
-}
-
-// handleFrame dispatches the messages of one frame.
-func (c *sigConn) handleFrame(frame []byte, now time.Time, count bool) error {
-	if cnt := c.opts.Counters; cnt != nil && count {
-		cnt.Frames.Add(1)
-	}
-	var scratch []byte
-	return eachMessage(c.proto, frame, &scratch, func(m *inMsg) {
-		dispatch(m, now, &c.opts, c.take, c.setReason)
-	})
-}
-
-// take removes and returns the call waiting for completion id, if any.
-func (c *sigConn) take(id uint64) *call {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	cl := c.pending[id]
-	delete(c.pending, id)
-	return cl
-}
-
-func (c *sigConn) setReason(reason string) {
-	c.reasonMu.Lock()
-	c.reason = reason
-	c.reasonMu.Unlock()
 }
 
 // dispatch handles one received message for a connection of any
