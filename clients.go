@@ -151,8 +151,9 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 	if err := p.checkNames(); err != nil {
 		return err
 	}
-	if c := p.target(); c != nil {
-		if err := c.waitRoom(ctx); err != nil && err != ErrConnectionClosed {
+	rt := p.route()
+	if rt.one != nil {
+		if err := rt.one.waitRoom(ctx); err != nil && err != ErrConnectionClosed {
 			return err
 		}
 	}
@@ -160,7 +161,6 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 		args = []any{}
 	}
 	o := p.h.newOutbound(&protocol.Invocation{Target: method, Arguments: args})
-	rt := p.route()
 	p.h.deliver(rt, o)
 	if o.err == nil && !o.encoded() {
 		o.bytes(0) // no recipient here: still report arguments that cannot be encoded
@@ -192,6 +192,10 @@ type route struct {
 	keys   []string
 	except []string
 	caller *conn // scopeCaller
+	// one is the local connection the target addresses when it addresses
+	// exactly one (Caller, or Client of a connection on this node): a
+	// send to it waits for room in its queue (flow control).
+	one *conn
 }
 
 // route maps p's target to its recipients. It is the one place where
@@ -201,11 +205,14 @@ func (p ClientProxy) route() route {
 	rt := route{keys: p.names, except: p.except, caller: p.caller}
 	switch p.kind {
 	case targetCaller:
-		rt.scope = scopeCaller
+		rt.scope, rt.one = scopeCaller, p.caller
 	case targetAll, targetAllExcept:
 		rt.scope = scopeAll
 	case targetClient, targetClients:
 		rt.scope = scopeConns
+		if p.kind == targetClient {
+			rt.one = p.h.reg.conn(p.names[0])
+		}
 	case targetGroup, targetGroups, targetGroupExcept:
 		rt.scope = scopeGroups
 	case targetUser, targetUsers:
@@ -355,3 +362,6 @@ func (o *outbound) sendTo(c *conn) {
 		c.enqueue(b)
 	}
 }
+
+// Clients reaches the hub's clients from anywhere in the program.
+func (h *Hub) Clients() Clients { return Clients{targets{h: h}} }

@@ -133,6 +133,10 @@ type connIdent struct {
 	// (WebSockets); the server writes the protocol's type and reads both.
 	typedFrames bool
 	binary      bool // the protocol's transfer format is binary; set at the handshake
+	// waitsForPoll: the transport writes only when the client asks (long
+	// polling). Cached from its Capabilities, which a resume (same kind
+	// of transport) does not change.
+	waitsForPoll bool
 }
 
 // connReader is the reader goroutine's state (conn.go: serve, read,
@@ -176,7 +180,8 @@ func newConn(h *Hub, t transport.Conn, id, token string, r *http.Request, ident 
 	c.token, c.created = token, time.Now()
 	c.readLimit = int32(min(h.cfg.maxReceiveMessageSize, math.MaxInt32))
 	c.transportClosed = make(chan struct{})
-	c.typedFrames = transport.Caps(t).TypedFrames
+	caps := transport.Caps(t)
+	c.typedFrames, c.waitsForPoll = caps.TypedFrames, caps.WaitsForPoll
 	if ident == nil {
 		ident = &Identity{}
 	}
@@ -577,10 +582,12 @@ func (c *conn) handshakeExpired() {
 func (c *conn) handle(msg protocol.Message) error {
 	switch m := msg.(type) {
 	case *protocol.Invocation:
-		if hm := c.hub.lookup(m.Target); hm != nil {
-			if errText := c.prepareUploads(hm, m.StreamIDs); errText != "" {
-				c.refuse(call{id: m.InvocationID, target: m.Target, m: hm}, invokeInvalid, errText, nil)
-				return nil
+		if len(m.StreamIDs) > 0 {
+			if hm := c.hub.lookup(m.Target); hm != nil {
+				if errText := c.prepareUploads(hm, m.StreamIDs); errText != "" {
+					c.refuse(call{id: m.InvocationID, target: m.Target, m: hm}, invokeInvalid, errText, nil)
+					return nil
+				}
 			}
 		}
 		return c.enqueueInvocation(m)
@@ -717,7 +724,9 @@ func (c *conn) invoke(inv *protocol.Invocation) {
 	start := c.hub.metrics.now()
 	result, err := c.hub.callFiltered(m, hc, in)
 	c.hub.metrics.invoked(m, start, err)
-	c.releaseUploads(ups)
+	if len(ups) > 0 {
+		c.releaseUploads(ups)
+	}
 	if err != nil {
 		c.fail(k, err, false)
 		return

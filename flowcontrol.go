@@ -154,15 +154,3 @@ func (c *conn) waitRoom(ctx context.Context) error {
 		}
 	}
 }
-
-// target returns the local connection p addresses when it addresses exactly
-// one (Caller, or Client of a connection on this node), else nil.
-func (p ClientProxy) target() *conn {
-	switch p.kind {
-	case targetCaller:
-		return p.caller
-	case targetClient:
-		return p.h.reg.conn(p.names[0])
-	}
-	return nil
-}

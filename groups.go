@@ -298,3 +298,6 @@ func (s *setShard) each(key string, fn func(*conn)) {
 	}
 	s.mu.RUnlock()
 }
+
+// Groups manages group membership from anywhere in the program.
+func (h *Hub) Groups() Groups { return Groups{h: h} }

@@ -160,19 +160,6 @@ func (h *Hub) newToken() string {
 	return newID()
 }
 
-// Clients reaches the hub's clients from anywhere in the program.
-func (h *Hub) Clients() Clients { return Clients{targets{h: h}} }
-
-// Groups manages group membership from anywhere in the program.
-func (h *Hub) Groups() Groups { return Groups{h: h} }
-
-func (h *Hub) lookup(name string) *method {
-	if m := h.exact[name]; m != nil {
-		return m
-	}
-	return h.methods[strings.ToLower(name)]
-}
-
 func (h *Hub) protocolByName(name string) (int, protocol.HubProtocol) {
 	for i, p := range h.protocols {
 		if p.Name() == name {

@@ -565,3 +565,12 @@ func (m *method) call(in []reflect.Value) (result any, err error) {
 type panicError struct{ value any }
 
 func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// lookup finds the hub method a client names: exactly, or else without
+// regard to case, as ASP.NET Core does.
+func (h *Hub) lookup(name string) *method {
+	if m := h.exact[name]; m != nil {
+		return m
+	}
+	return h.methods[strings.ToLower(name)]
+}

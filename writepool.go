@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gosignalr/signalr/transport"
 )
 
 // writerPool runs connections' writers on a small set of goroutines, so that
@@ -45,7 +43,7 @@ func newWriterPool() *writerPool {
 
 // startWriter runs c's writer. The caller has just set c.writing.
 func (c *conn) startWriter() {
-	if transport.Caps(c.t).WaitsForPoll {
+	if c.waitsForPoll {
 		// A long-polling writer waits for the client's next poll: it gets
 		// a goroutine of its own rather than holding a worker.
 		go c.writeFn()
@@ -62,7 +60,7 @@ type startBatch struct {
 }
 
 func (b *startBatch) add(c *conn) {
-	if transport.Caps(c.t).WaitsForPoll {
+	if c.waitsForPoll {
 		c.startWriter()
 		return
 	}

@@ -153,7 +153,7 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		if transport.Caps(c.t).WaitsForPoll && !c.waited {
+		if c.waitsForPoll && !c.waited {
 			// Wait for the client to ask before gathering the batch, so
 			// that everything queued meanwhile goes out together.
 			c.qmu.Unlock()
