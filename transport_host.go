@@ -90,12 +90,15 @@ func (cl *transportClaim) begin(t transport.Conn) (c *conn, stop func()) {
 // buffers and deep stack: an idle connection costs a few KiB.
 func (cl *transportClaim) Start(t transport.Conn, ended func()) {
 	c, stop := cl.begin(t)
+	// Not cl: it holds the request, which must not outlive the handler
+	// (the connection keeps what it needs of it in c.req).
+	h, token := cl.h, cl.token
 	c.onServed = func() {
 		if ended != nil {
 			ended()
 		}
 		stop()
-		cl.h.release(cl.token)
+		h.release(token)
 	}
 	go func() {
 		if c.serve() {
