@@ -152,8 +152,8 @@ func (p ClientProxy) Send(ctx context.Context, method string, args ...any) error
 		return err
 	}
 	rt := p.route()
-	if rt.one != nil {
-		if err := rt.one.waitRoom(ctx); err != nil && err != ErrConnectionClosed {
+	if c := rt.one(p.h); c != nil {
+		if err := c.waitRoom(ctx); err != nil && err != ErrConnectionClosed {
 			return err
 		}
 	}
@@ -192,10 +192,21 @@ type route struct {
 	keys   []string
 	except []string
 	caller *conn // scopeCaller
-	// one is the local connection the target addresses when it addresses
-	// exactly one (Caller, or Client of a connection on this node): a
-	// send to it waits for room in its queue (flow control).
-	one *conn
+	// client: the target is Client(id), one connection by id.
+	client bool
+}
+
+// one returns the local connection rt addresses when it addresses exactly
+// one (Caller, or Client of a connection on this node), else nil: a send
+// to it waits for room in its queue (flow control).
+func (rt route) one(h *Hub) *conn {
+	switch {
+	case rt.scope == scopeCaller:
+		return rt.caller
+	case rt.client:
+		return h.reg.conn(rt.keys[0])
+	}
+	return nil
 }
 
 // route maps p's target to its recipients. It is the one place where
@@ -205,14 +216,11 @@ func (p ClientProxy) route() route {
 	rt := route{keys: p.names, except: p.except, caller: p.caller}
 	switch p.kind {
 	case targetCaller:
-		rt.scope, rt.one = scopeCaller, p.caller
+		rt.scope = scopeCaller
 	case targetAll, targetAllExcept:
 		rt.scope = scopeAll
 	case targetClient, targetClients:
-		rt.scope = scopeConns
-		if p.kind == targetClient {
-			rt.one = p.h.reg.conn(p.names[0])
-		}
+		rt.scope, rt.client = scopeConns, p.kind == targetClient
 	case targetGroup, targetGroups, targetGroupExcept:
 		rt.scope = scopeGroups
 	case targetUser, targetUsers:
