@@ -131,6 +131,9 @@ func FuzzNegotiateQuery(f *testing.F) {
 				t.Fatalf("200 with %q", body)
 			}
 		case http.StatusMethodNotAllowed, http.StatusServiceUnavailable:
+		case http.StatusTooManyRequests:
+			// The hub is shared by every input: negotiations never used
+			// pile up until the per-address cap refuses more, as it must.
 		case http.StatusBadRequest: // version 0, refused by default
 			if !strings.Contains(rec.Body.String(), "version '0'") {
 				t.Fatalf("400 with %q", rec.Body.String())
