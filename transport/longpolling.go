@@ -85,6 +85,17 @@ func (t *LongPoll) Capabilities() Capabilities {
 	return Capabilities{Binary: true, WaitsForPoll: true, Requests: true}
 }
 
+// ParkWhenIdle implements Parker: NextReader returns ErrIdle when no POST
+// is waiting. Call it before the first NextReader.
+func (t *LongPoll) ParkWhenIdle() {
+	t.pmu.Lock()
+	t.parking = true
+	t.pmu.Unlock()
+}
+
+// Park implements Parker.
+func (t *LongPoll) Park(resume func()) { t.park(resume) }
+
 // NextReader implements Conn; frames are POST bodies.
 func (t *LongPoll) NextReader() (bool, io.Reader, error) {
 	r, err := t.next(nil)
@@ -394,6 +405,9 @@ func (hd *longPollingHandler) start(host Host, w http.ResponseWriter, r *http.Re
 	}
 	t := NewLongPoll(hd.opts)
 	t.key = tokenKey(r.URL.Query().Get("id"))
+	// The reader parks while no POST comes: an idle long-polling
+	// connection holds no goroutine of its own.
+	t.ParkWhenIdle()
 	claim.Start(t, func() {
 		if !t.TimedOut() {
 			hd.ended.end(t.key, time.Now(), hd.opts.DisconnectTimeout)

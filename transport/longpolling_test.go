@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -389,4 +390,79 @@ func TestLongPollPollAgainBeforeHandlerReturns(t *testing.T) {
 		t.Fatal("the writer did not finish")
 	}
 	assert.True(t, secondSeen.Load(), "the first answer was complete only once its handler returned")
+}
+
+// TestLongPollParkedReader: a parked reader is resumed by the next POST,
+// which it reads, and by the end of the connection; a POST that comes
+// between ErrIdle and Park is not missed.
+func TestLongPollParkedReader(t *testing.T) {
+	lp := NewLongPoll(LongPollingOptions{})
+	defer lp.Close()
+	lp.ParkWhenIdle()
+	_, _, err := lp.NextReader()
+	require.ErrorIs(t, err, ErrIdle)
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lp.HandlePost(w, r, 0)
+	}))
+	defer srv.Close()
+	posted := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.URL, "text/plain", strings.NewReader("one"))
+		if err != nil {
+			posted <- 0
+			return
+		}
+		resp.Body.Close()
+		posted <- resp.StatusCode
+	}()
+	// The POST is waiting before the reader parks: Park resumes it at once.
+	require.Eventually(t, func() bool {
+		lp.pmu.Lock()
+		defer lp.pmu.Unlock()
+		return lp.pending == 1
+	}, 5*time.Second, time.Millisecond)
+
+	frames := make(chan string, 4)
+	var resume func()
+	resume = func() {
+		for {
+			_, r, err := lp.NextReader()
+			if errors.Is(err, ErrIdle) {
+				lp.Park(resume)
+				return
+			}
+			if err != nil {
+				frames <- "EOF"
+				return
+			}
+			b, _ := io.ReadAll(r)
+			frames <- string(b)
+		}
+	}
+	lp.Park(resume)
+	require.Equal(t, "one", recvString(t, frames))
+	require.Equal(t, http.StatusOK, <-posted)
+
+	// Parked again: the next POST resumes it.
+	resp, err := http.Post(srv.URL, "text/plain", strings.NewReader("two"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "two", recvString(t, frames))
+
+	// Parked again: the end of the connection resumes it.
+	require.NoError(t, lp.Close())
+	require.Equal(t, "EOF", recvString(t, frames))
+}
+
+func recvString(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing came")
+		return ""
+	}
 }
