@@ -246,7 +246,11 @@ func (c *conn) serveLoop() bool {
 	for {
 		err := c.readLoop()
 		if err == transport.ErrIdle {
-			go c.continueFn()
+			if p, ok := c.t.(transport.Parker); ok {
+				p.Park(c.continueFn) // on the next request or the end
+			} else {
+				go c.continueFn()
+			}
 			return false
 		}
 		if c.suspendable(err) && c.awaitResume() {

@@ -92,7 +92,8 @@
 //
 // An idle WebSocket connection holds one goroutine, parked on a small
 // stack, and no read or write buffer beyond a few hundred bytes: a few KiB
-// in all (BENCHMARKS.md has the figures).
+// in all (BENCHMARKS.md has the figures). An idle long-polling connection
+// holds no goroutine of its own: only its pending poll, in net/http.
 //
 // The context a method receives is cancelled when its connection closes.
 // [Hub.Shutdown] sends every client a Close message, then waits for

@@ -181,6 +181,10 @@ func (c *fakeClaim) run(ended func()) {
 	for {
 		_, r, err := s.tr.NextReader()
 		if err == ErrIdle {
+			if p, ok := s.tr.(Parker); ok {
+				p.Park(func() { c.run(ended) }) // long polling: on the next POST or the end
+				return
+			}
 			continue // a WebSocket with nothing to read; a server moves to a small stack here
 		}
 		if err != nil {

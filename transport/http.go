@@ -39,6 +39,53 @@ type httpInbound struct {
 
 	// writeTimeout bounds each write of a response (see deadline).
 	writeTimeout time.Duration
+
+	// Parking (see Parker), guarded by pmu.
+	pmu     sync.Mutex
+	parking bool
+	pending int    // POSTs offering their body to the reader
+	parked  func() // the reader's continuation while it is parked
+}
+
+// Parker is implemented by the transports whose reader need not keep a
+// goroutine while no request brings it anything (long polling): after
+// ParkWhenIdle, NextReader returns ErrIdle instead of waiting, and the
+// reader hands Park the function that goes on reading; Park runs it on a
+// new goroutine once there is something to read or the connection ends.
+type Parker interface {
+	ParkWhenIdle()
+	Park(resume func())
+}
+
+// park implements Parker.Park.
+func (in *httpInbound) park(resume func()) {
+	in.pmu.Lock()
+	if in.pending == 0 && !in.isClosed() {
+		in.parked = resume
+		in.pmu.Unlock()
+		return
+	}
+	in.pmu.Unlock()
+	go resume()
+}
+
+// wake resumes a parked reader.
+func (in *httpInbound) wake() {
+	in.pmu.Lock()
+	resume := in.parked
+	in.parked = nil
+	in.pmu.Unlock()
+	if resume != nil {
+		go resume()
+	}
+}
+
+// addPending counts a POST that offers its body to the reader (d = 1) or
+// that gave up (d = -1).
+func (in *httpInbound) addPending(d int) {
+	in.pmu.Lock()
+	in.pending += d
+	in.pmu.Unlock()
 }
 
 type postFrame struct {
@@ -70,8 +117,15 @@ func (in *httpInbound) next(done <-chan struct{}) (io.Reader, error) {
 		close(in.cur.done)
 		in.cur = nil
 	}
+	in.pmu.Lock()
+	idle := in.parking && in.pending == 0
+	in.pmu.Unlock()
+	if idle && !in.isClosed() {
+		return nil, ErrIdle
+	}
 	select {
 	case pf := <-in.posts:
+		in.addPending(-1)
 		in.cur = pf
 		return pf.r, nil
 	case <-in.closed:
@@ -94,6 +148,9 @@ func (in *httpInbound) StopReading() {
 func (in *httpInbound) close() bool {
 	first := false
 	in.once.Do(func() { close(in.closed); first = true })
+	if first {
+		in.wake()
+	}
 	return first
 }
 
@@ -130,12 +187,18 @@ func (in *httpInbound) HandlePost(w http.ResponseWriter, r *http.Request, maxBod
 		body = &limitedBody{r: r.Body, n: maxBody, exceeded: &tooLarge}
 	}
 	pf := &postFrame{r: body, done: make(chan struct{})}
+	// Counted before the reader is woken: a reader that goes idle now
+	// sees it, and Park resumes it at once.
+	in.addPending(1)
+	in.wake()
 	select {
-	case in.posts <- pf:
+	case in.posts <- pf: // the reader counts it off
 	case <-in.closed:
+		in.addPending(-1)
 		Error(w, http.StatusNotFound, "No Connection with that ID.")
 		return
 	case <-r.Context().Done():
+		in.addPending(-1)
 		return
 	}
 	select {

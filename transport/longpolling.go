@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,11 +24,16 @@ type LongPoll struct {
 	idle              *time.Timer
 	timedOut          atomic.Bool
 	toldOver          atomic.Bool // a poll was answered 204 after the connection closed
+	pollTimer         *time.Timer // the poll in progress's; see poll
 }
 
 type poll struct {
-	w    http.ResponseWriter
-	done chan error
+	w http.ResponseWriter
+	// The writer that takes the poll hands it what to send on parts (nil:
+	// an empty answer); the poll's own handler writes it and reports the
+	// result on done.
+	parts chan [][]byte
+	done  chan error
 }
 
 // LongPollingOptions configures long polling. The zero value is usable.
@@ -79,6 +85,17 @@ func (t *LongPoll) Capabilities() Capabilities {
 	return Capabilities{Binary: true, WaitsForPoll: true, Requests: true}
 }
 
+// ParkWhenIdle implements Parker: NextReader returns ErrIdle when no POST
+// is waiting. Call it before the first NextReader.
+func (t *LongPoll) ParkWhenIdle() {
+	t.pmu.Lock()
+	t.parking = true
+	t.pmu.Unlock()
+}
+
+// Park implements Parker.
+func (t *LongPoll) Park(resume func()) { t.park(resume) }
+
 // NextReader implements Conn; frames are POST bodies.
 func (t *LongPoll) NextReader() (bool, io.Reader, error) {
 	r, err := t.next(nil)
@@ -115,11 +132,9 @@ func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 		Error(w, http.StatusConflict, "A poll is already in progress for this connection.")
 		return false
 	}
-	defer t.polling.Store(false)
 	t.idle.Stop()
-	defer t.idle.Reset(t.disconnectTimeout)
 	w.Header().Set("Content-Type", "application/octet-stream")
-	p := &poll{w: w, done: make(chan error, 1)}
+	p := &poll{w: w, parts: make(chan [][]byte, 1), done: make(chan error, 1)}
 	t.mu.Lock()
 	t.cur = p
 	t.mu.Unlock()
@@ -127,11 +142,32 @@ func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 	case t.ready <- struct{}{}:
 	default:
 	}
-	timer := time.NewTimer(t.pollTimeout)
-	defer timer.Stop()
+	// Polls take turns (polling), so they share one timer: a timer and
+	// its channel per poll cost more than the rest of a held poll.
+	if t.pollTimer == nil {
+		t.pollTimer = time.NewTimer(t.pollTimeout)
+	} else {
+		t.pollTimer.Reset(t.pollTimeout)
+	}
+	timer := t.pollTimer
+	// The poll is over for the connection before its answer is sent: a
+	// client may poll again as soon as it has read the answer, which may
+	// be before this handler returns.
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			timer.Stop()
+			t.idle.Reset(t.disconnectTimeout)
+			t.polling.Store(false)
+		}
+	}
+	defer release()
 	status := 0
 	select {
-	case <-p.done:
+	case parts := <-p.parts:
+		release()
+		p.done <- t.answer(w, parts)
 		return false
 	case <-timer.C:
 		status = http.StatusOK
@@ -147,7 +183,9 @@ func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 	}
 	t.mu.Unlock()
 	if !mine {
-		<-p.done
+		parts := <-p.parts
+		release()
+		p.done <- t.answer(w, parts)
 		return false
 	}
 	if status == http.StatusNoContent {
@@ -165,19 +203,25 @@ func (t *LongPoll) poll(w http.ResponseWriter, r *http.Request) (over bool) {
 // that poll's response. It fails when no poll comes within the disconnect
 // timeout.
 func (t *LongPoll) takePoll() (*poll, error) {
-	timer := time.NewTimer(t.disconnectTimeout)
-	defer timer.Stop()
+	var timer *time.Timer // only when there is a poll to wait for
 	for {
 		t.mu.Lock()
 		p := t.cur
 		t.cur = nil
 		t.mu.Unlock()
 		if p != nil {
+			if timer != nil {
+				timer.Stop()
+			}
 			return p, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(t.disconnectTimeout)
 		}
 		select {
 		case <-t.ready:
 		case <-t.closed:
+			timer.Stop()
 			return nil, ErrClosed
 		case <-timer.C:
 			t.timedOut.Store(true)
@@ -199,9 +243,8 @@ func (t *LongPoll) WaitWritable() error {
 		t.cur = p // put it back for WriteFrame
 	} else {
 		t.mu.Unlock()
-		t.deadline(p.w)
-		p.w.WriteHeader(http.StatusOK) // a newer poll replaced it; answer empty
-		p.done <- nil
+		p.parts <- nil // a newer poll replaced it; answer empty
+		<-p.done
 		return nil
 	}
 	t.mu.Unlock()
@@ -214,12 +257,27 @@ func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
 	if err != nil {
 		return err
 	}
+	p.parts <- parts
+	return <-p.done
+}
+
+// answer writes a poll's response: 200 with parts. It runs on the poll's
+// handler, whose stack is already deep enough for net/http's writes.
+func (t *LongPoll) answer(w http.ResponseWriter, parts [][]byte) error {
 	// The client may have sent its poll and stopped reading: the write
 	// fails at the deadline instead of holding the connection forever.
-	rc := t.deadline(p.w)
-	p.w.WriteHeader(http.StatusOK)
+	rc := t.deadline(w)
+	// With its length known, the response goes out in one write at the
+	// flush below, instead of as chunks and a last empty chunk after it.
+	n := 0
 	for _, b := range parts {
-		if _, err = p.w.Write(b); err != nil {
+		n += len(b)
+	}
+	w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
+	w.WriteHeader(http.StatusOK)
+	var err error
+	for _, b := range parts {
+		if _, err = w.Write(b); err != nil {
 			break
 		}
 	}
@@ -230,7 +288,6 @@ func (t *LongPoll) WriteFrame(_ bool, parts ...[]byte) error {
 			err = nil
 		}
 	}
-	p.done <- err
 	return err
 }
 
@@ -348,6 +405,9 @@ func (hd *longPollingHandler) start(host Host, w http.ResponseWriter, r *http.Re
 	}
 	t := NewLongPoll(hd.opts)
 	t.key = tokenKey(r.URL.Query().Get("id"))
+	// The reader parks while no POST comes: an idle long-polling
+	// connection holds no goroutine of its own.
+	t.ParkWhenIdle()
 	claim.Start(t, func() {
 		if !t.TimedOut() {
 			hd.ended.end(t.key, time.Now(), hd.opts.DisconnectTimeout)

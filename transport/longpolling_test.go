@@ -2,11 +2,14 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,4 +305,164 @@ func TestLongPollingMatch(t *testing.T) {
 	assert.True(t, hd.Match(req(http.MethodPost), lp))
 	assert.False(t, hd.Match(req(http.MethodPost), sse))
 	assert.False(t, hd.Match(req(http.MethodPut), nil))
+}
+
+// flushHook calls after each time the response has been flushed.
+type flushHook struct {
+	http.ResponseWriter
+	after func()
+}
+
+func (f *flushHook) FlushError() error {
+	err := http.NewResponseController(f.ResponseWriter).Flush()
+	f.after()
+	return err
+}
+
+func (f *flushHook) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// TestLongPollPollAgainBeforeHandlerReturns: a poll's answer carries its
+// length, so the client has all of it at the flush and may poll again, on
+// another connection, while the first poll's handler has not returned
+// yet. That poll is the connection's next one, not a second concurrent
+// poll (409), and it gets the next message.
+func TestLongPollPollAgainBeforeHandlerReturns(t *testing.T) {
+	lp := NewLongPoll(LongPollingOptions{})
+	defer lp.Close()
+	var polls atomic.Int32
+	var secondSeen atomic.Bool
+	secondDone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if polls.Add(1) > 1 {
+			defer close(secondDone)
+			lp.Poll(w, r)
+			return
+		}
+		// Hold the first poll's handler after its flush until the second
+		// poll is waiting for data or has been answered.
+		lp.Poll(&flushHook{ResponseWriter: w, after: func() {
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				lp.mu.Lock()
+				waiting := lp.cur != nil
+				lp.mu.Unlock()
+				if waiting {
+					secondSeen.Store(true)
+					return
+				}
+				select {
+				case <-secondDone:
+					secondSeen.Store(true)
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+		}}, r)
+	}))
+	defer srv.Close()
+
+	writeErr := make(chan error, 1)
+	go func() {
+		for _, m := range []string{"a;", "b;"} {
+			if err := lp.WriteFrame(false, []byte(m)); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	}()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for _, want := range []string{"a;", "b;"} {
+		resp, err := client.Get(srv.URL)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "body %q", body)
+		require.Equal(t, want, string(body))
+		require.Equal(t, int64(len(want)), resp.ContentLength, "the answer carries its length")
+	}
+	select {
+	case err := <-writeErr:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not finish")
+	}
+	assert.True(t, secondSeen.Load(), "the first answer was complete only once its handler returned")
+}
+
+// TestLongPollParkedReader: a parked reader is resumed by the next POST,
+// which it reads, and by the end of the connection; a POST that comes
+// between ErrIdle and Park is not missed.
+func TestLongPollParkedReader(t *testing.T) {
+	lp := NewLongPoll(LongPollingOptions{})
+	defer lp.Close()
+	lp.ParkWhenIdle()
+	_, _, err := lp.NextReader()
+	require.ErrorIs(t, err, ErrIdle)
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lp.HandlePost(w, r, 0)
+	}))
+	defer srv.Close()
+	posted := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.URL, "text/plain", strings.NewReader("one"))
+		if err != nil {
+			posted <- 0
+			return
+		}
+		resp.Body.Close()
+		posted <- resp.StatusCode
+	}()
+	// The POST is waiting before the reader parks: Park resumes it at once.
+	require.Eventually(t, func() bool {
+		lp.pmu.Lock()
+		defer lp.pmu.Unlock()
+		return lp.pending == 1
+	}, 5*time.Second, time.Millisecond)
+
+	frames := make(chan string, 4)
+	var resume func()
+	resume = func() {
+		for {
+			_, r, err := lp.NextReader()
+			if errors.Is(err, ErrIdle) {
+				lp.Park(resume)
+				return
+			}
+			if err != nil {
+				frames <- "EOF"
+				return
+			}
+			b, _ := io.ReadAll(r)
+			frames <- string(b)
+		}
+	}
+	lp.Park(resume)
+	require.Equal(t, "one", recvString(t, frames))
+	require.Equal(t, http.StatusOK, <-posted)
+
+	// Parked again: the next POST resumes it.
+	resp, err := http.Post(srv.URL, "text/plain", strings.NewReader("two"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "two", recvString(t, frames))
+
+	// Parked again: the end of the connection resumes it.
+	require.NoError(t, lp.Close())
+	require.Equal(t, "EOF", recvString(t, frames))
+}
+
+func recvString(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing came")
+		return ""
+	}
 }
