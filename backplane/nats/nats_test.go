@@ -5,9 +5,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,32 +224,6 @@ func TestConnClosedUnderneath(t *testing.T) {
 	}
 }
 
-// callbacks records what a Backplane's error and reconnect handlers heard.
-type callbacks struct {
-	mu         sync.Mutex
-	errs       []error
-	reconnects atomic.Int32
-}
-
-func (c *callbacks) options() []nats.Option {
-	return []nats.Option{nats.WithErrorHandler(func(err error) {
-		c.mu.Lock()
-		c.errs = append(c.errs, err)
-		c.mu.Unlock()
-	}), nats.WithReconnectHandler(func() { c.reconnects.Add(1) })}
-}
-
-func (c *callbacks) heard(substr string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, err := range c.errs {
-		if strings.Contains(err.Error(), substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // waitUntil polls cond for up to 10s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -280,31 +251,31 @@ func TestOutage(t *testing.T) {
 		_ = ln.Close()
 		url := "nats://127.0.0.1:" + strconv.Itoa(port)
 		var stop func()
-		var nodes []*callbacks
+		var nodes []*backplanetest.Events
 		return backplanetest.Server{
 			Start: func(t *testing.T) { _, stop = startServer(t, port) },
 			Stop:  func(*testing.T) { stop() },
 			NewNode: func(t *testing.T) backplane.Backplane {
-				cb := &callbacks{}
+				cb := &backplanetest.Events{}
 				nodes = append(nodes, cb)
-				return connect(t, url, cb.options()...)
+				return connect(t, url, nats.WithErrorHandler(cb.OnError), nats.WithReconnectHandler(cb.OnReconnect))
 			},
 			Down: func(t *testing.T, first bool, err error) {
 				if !errors.Is(err, natsgo.ErrConnectionReconnecting) {
 					t.Errorf("Publish with the server down: %v, want natsgo.ErrConnectionReconnecting", err)
 				}
 				for i, cb := range nodes {
-					if n := cb.reconnects.Load(); n != 0 {
+					if n := cb.Reconnects(); n != 0 {
 						t.Errorf("node %d: OnReconnect called %d times before any reconnection", i, n)
 					}
 					if !first {
-						waitUntil(t, "OnError for the disconnection", func() bool { return cb.heard("disconnected") })
+						waitUntil(t, "OnError for the disconnection", func() bool { return cb.Heard("disconnected") })
 					}
 				}
 			},
 			Up: func(t *testing.T, first bool) {
 				for i, cb := range nodes {
-					waitUntil(t, "OnReconnect on node "+strconv.Itoa(i), func() bool { return cb.reconnects.Load() > 0 })
+					waitUntil(t, "OnReconnect on node "+strconv.Itoa(i), func() bool { return cb.Reconnects() > 0 })
 				}
 			},
 		}

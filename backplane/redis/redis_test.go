@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,32 +321,6 @@ func TestRequestToEndedSubscription(t *testing.T) {
 	}
 }
 
-// callbacks records what a Backplane's error and reconnect handlers heard.
-type callbacks struct {
-	mu         sync.Mutex
-	errs       []error
-	reconnects atomic.Int32
-}
-
-func (c *callbacks) options() []redis.Option {
-	return []redis.Option{redis.WithErrorHandler(func(err error) {
-		c.mu.Lock()
-		c.errs = append(c.errs, err)
-		c.mu.Unlock()
-	}), redis.WithReconnectHandler(func() { c.reconnects.Add(1) })}
-}
-
-func (c *callbacks) heard(substr string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, err := range c.errs {
-		if strings.Contains(err.Error(), substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestOutage runs the outage suite on a redis-server that is killed and
 // started again on the same port. Beyond the suite: OnError tells why the
 // nodes lost their server ("pub/sub connection lost", or "cannot reach
@@ -359,14 +332,14 @@ func TestOutage(t *testing.T) {
 		probe := redistest.Start(t, 0)
 		probe.Stop()
 		var srv *redistest.Server
-		var nodes []*callbacks
+		var nodes []*backplanetest.Events
 		return backplanetest.Server{
 			Start: func(t *testing.T) { srv = redistest.Start(t, probe.Port) },
 			Stop:  func(*testing.T) { srv.Stop() },
 			NewNode: func(t *testing.T) backplane.Backplane {
-				cb := &callbacks{}
+				cb := &backplanetest.Events{}
 				nodes = append(nodes, cb)
-				return connect(t, probe.URL(), cb.options()...)
+				return connect(t, probe.URL(), redis.WithErrorHandler(cb.OnError), redis.WithReconnectHandler(cb.OnReconnect))
 			},
 			Down: func(t *testing.T, first bool, err error) {
 				want := "pub/sub connection lost"
@@ -374,15 +347,15 @@ func TestOutage(t *testing.T) {
 					want = "cannot reach Redis"
 				}
 				for i, cb := range nodes {
-					if n := cb.reconnects.Load(); n != 0 {
+					if n := cb.Reconnects(); n != 0 {
 						t.Errorf("node %d: OnReconnect called %d times before any reconnection", i, n)
 					}
-					waitFor(t, 10*time.Second, "OnError: "+want, func() bool { return cb.heard(want) })
+					waitFor(t, 10*time.Second, "OnError: "+want, func() bool { return cb.Heard(want) })
 				}
 			},
 			Up: func(t *testing.T, first bool) {
 				for _, cb := range nodes {
-					waitFor(t, 10*time.Second, "OnReconnect", func() bool { return cb.reconnects.Load() > 0 })
+					waitFor(t, 10*time.Second, "OnReconnect", func() bool { return cb.Reconnects() > 0 })
 				}
 			},
 		}
