@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gosignalr/signalr/protocol"
+	"github.com/gosignalr/signalr/protocol/protocoltest"
 )
 
 // mpFuzzTarget is a struct that fuzzed values are also decoded into, to
@@ -50,7 +51,7 @@ func FuzzMessagePackParse(f *testing.F) {
 			require.Equal(t, len(out), n)
 			require.Equal(t, msg, again)
 
-			for _, v := range mpFuzzValues(msg) {
+			for _, v := range protocoltest.Values(msg) {
 				raw, ok := v.(protocol.Raw)
 				require.True(t, ok, "value is %T", v)
 				var a any
@@ -62,21 +63,4 @@ func FuzzMessagePackParse(f *testing.F) {
 			}
 		}
 	})
-}
-
-// mpFuzzValues returns the values a parsed message holds.
-func mpFuzzValues(msg protocol.Message) []any {
-	switch m := msg.(type) {
-	case *protocol.Invocation:
-		return m.Arguments
-	case *protocol.StreamInvocation:
-		return m.Arguments
-	case *protocol.StreamItem:
-		return []any{m.Item}
-	case *protocol.Completion:
-		if m.HasResult {
-			return []any{m.Result}
-		}
-	}
-	return nil
 }

@@ -166,7 +166,7 @@ func (s *suite) roundTripFrame(want, expect protocol.Message) (protocol.Message,
 	if !sameEnvelope(back, got) {
 		s.t.Fatalf("parsed message written again reads %s, want %s", describe(back), describe(got))
 	}
-	gv, bv := values(got), values(back)
+	gv, bv := Values(got), Values(back)
 	for i := range gv {
 		if !bytes.Equal(raw(s.t, gv[i]), raw(s.t, bv[i])) {
 			s.t.Fatalf("value %d written again reads %q, want %q (Raw is copied verbatim)", i, short(raw(s.t, bv[i])), short(raw(s.t, gv[i])))
@@ -182,7 +182,7 @@ func (s *suite) expectMessage(got, want protocol.Message) {
 	if !sameEnvelope(got, want) {
 		s.t.Fatalf("parsed %s, want %s", describe(got), describe(want))
 	}
-	gv, wv := values(got), values(want)
+	gv, wv := Values(got), Values(want)
 	if len(gv) != len(wv) {
 		s.t.Fatalf("parsed %d values, want %d", len(gv), len(wv))
 	}
@@ -260,7 +260,7 @@ type envelope struct {
 }
 
 func envelopeOf(msg protocol.Message) envelope {
-	e := envelope{Type: msg.Type(), Values: len(values(msg))}
+	e := envelope{Type: msg.Type(), Values: len(Values(msg))}
 	switch m := msg.(type) {
 	case *protocol.Invocation:
 		e.InvocationID, e.Target, e.StreamIDs, e.Headers = m.InvocationID, m.Target, m.StreamIDs, m.Headers
@@ -295,9 +295,9 @@ func sameEnvelope(a, b protocol.Message) bool {
 	return reflect.DeepEqual(envelopeOf(a), envelopeOf(b))
 }
 
-// values returns the values a message carries: arguments, the item, the
-// result.
-func values(msg protocol.Message) []any {
+// Values returns the values a message carries: the arguments of an
+// invocation, a stream item, a completion's result; nil for the others.
+func Values(msg protocol.Message) []any {
 	switch m := msg.(type) {
 	case *protocol.Invocation:
 		return m.Arguments
@@ -851,9 +851,9 @@ func (s *suite) checkParsedGarbage(msg protocol.Message) {
 	if err != nil || n != len(out) || !sameEnvelope(again, msg) {
 		s.t.Fatalf("a parsed %s written back reads %s, %d of %d bytes, %v", describe(msg), describe(again), n, len(out), err)
 	}
-	for i, v := range values(msg) {
+	for i, v := range Values(msg) {
 		r := raw(s.t, v)
-		if !bytes.Equal(r, raw(s.t, values(again)[i])) {
+		if !bytes.Equal(r, raw(s.t, Values(again)[i])) {
 			s.t.Fatalf("value %d of a parsed %s changed when written back", i, describe(msg))
 		}
 		var a any
@@ -886,7 +886,7 @@ func testRawValues(t *testing.T, s *suite) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		vals := values(got)
+		vals := Values(got)
 		kept := make([][]byte, len(vals))
 		for i, v := range vals {
 			kept[i] = bytes.Clone(raw(t, v))
@@ -1042,13 +1042,13 @@ func testNilAndEmptyArguments(t *testing.T, s *suite) {
 		&protocol.Invocation{InvocationID: "1", Target: "T", StreamIDs: []string{}},
 	} {
 		got := s.roundTrip(msg, nil)
-		if n := len(values(got)); n != 0 {
+		if n := len(Values(got)); n != 0 {
 			t.Fatalf("%s read back with %d arguments", describe(msg), n)
 		}
 	}
 	empty := []any{nil, "", []int{}, map[string]int{}, []byte{}, protocol.Raw(nil), protocol.Raw{}}
 	got := s.parse(s.append(&protocol.Invocation{Target: "T", Arguments: empty}), 0)
-	args := values(got)
+	args := Values(got)
 	if len(args) != len(empty) {
 		t.Fatalf("%d arguments read back, want %d", len(args), len(empty))
 	}
@@ -1096,7 +1096,7 @@ func testUnmarshalErrors(t *testing.T, s *suite) {
 		}
 	}
 	got := s.parse(s.append(&protocol.Invocation{Target: "T", Arguments: []any{"text", 5, []int{1}}}), 0)
-	args := values(got)
+	args := Values(got)
 	str, num, list := raw(t, args[0]), raw(t, args[1]), raw(t, args[2])
 	var n int
 	if err := s.p.Unmarshal(str, &n); err == nil {
@@ -1269,7 +1269,7 @@ func testConcurrentUse(t *testing.T, s *suite) {
 					errs <- err
 					return
 				}
-				args := values(msg)
+				args := Values(msg)
 				var p person
 				var n int
 				if err := s.p.Unmarshal(args[0].(protocol.Raw), &p); err != nil {
